@@ -1,0 +1,103 @@
+"""The vizvae command line: ``python -m vizvae {train,models,check,rebuild,...}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from vizvae.errors import VizvaeError
+
+
+def models_command(args: argparse.Namespace) -> int:
+    from vizvae.checkpoint import checkpoint_info, shipped_checkpoints
+
+    infos = list(shipped_checkpoints())
+    failures = []
+    for path in args.paths:
+        try:
+            infos.append(checkpoint_info(path))
+        except VizvaeError as err:
+            failures.append(str(err))
+    if args.json:
+        print(json.dumps([info.to_json() for info in infos], indent=1))
+    else:
+        for info in infos:
+            elbo = info.evaluation.get("test_elbo")
+            print(f"{info.name:28s} {info.model:8s} {info.dataset:10s} latent {info.latent_dims!s:10s} "
+                  f"{info.size_bytes / 1e6:5.2f} MB  test ELBO {elbo if elbo is not None else '-'}  {info.path}")
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from vizvae.checkpoint import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(args.path, device="cpu")
+    except VizvaeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    config = checkpoint.config
+    print(f"ok: {checkpoint.name} ({config['model']} on {config['dataset'].get('name')}, latent {config['latent_dims']})")
+    return 0
+
+
+def rebuild_command(args: argparse.Namespace) -> int:
+    from vizvae.checkpoint import SHIPPED_DIR
+    from vizvae.train.recipes import SHIPPED_RECIPES
+
+    out_root = Path(args.out) if args.out else SHIPPED_DIR
+    names = args.only or list(SHIPPED_RECIPES)
+    unknown = [n for n in names if n not in SHIPPED_RECIPES]
+    if unknown:
+        print(f"error: unknown shipped model(s) {unknown}; expected {list(SHIPPED_RECIPES)}", file=sys.stderr)
+        return 2
+    for name in names:
+        command = [sys.executable, "-m", "vizvae", "train", *SHIPPED_RECIPES[name], "--out", str(out_root / name),
+                   "--device", args.device]
+        print("$", " ".join(command[1:]), flush=True)
+        result = subprocess.run(command)
+        if result.returncode:
+            return result.returncode
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vizvae.train.commands import add_train_arguments, train_command
+
+    parser = argparse.ArgumentParser(prog="python -m vizvae", description="Train, check and list vizvae models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model and save a checkpoint folder")
+    add_train_arguments(train)
+    train.set_defaults(func=train_command)
+
+    models = sub.add_parser("models", help="list shipped checkpoints and the ones given")
+    models.add_argument("paths", nargs="*", help="extra checkpoint folders")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=models_command)
+
+    check = sub.add_parser("check", help="exit 0 if a checkpoint loads, else print why")
+    check.add_argument("path")
+    check.set_defaults(func=check_command)
+
+    rebuild = sub.add_parser("rebuild", help="retrain every shipped model in assets/models/ from its seed")
+    rebuild.add_argument("--only", nargs="*", help="names of shipped models to rebuild")
+    rebuild.add_argument("--out", help="folder to write into (default assets/models)")
+    rebuild.add_argument("--device", default="cpu", help="cpu keeps rebuilt weights reproducible")
+    rebuild.set_defaults(func=rebuild_command)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except VizvaeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""Checkpoints: a folder with ``model.safetensors`` (weights only) and ``config.json``
+(model class, constructor arguments, dataset and preprocessing, training history,
+evaluation, versions, seed). SPEC §6.
+
+Loading never unpickles anything. Every way a checkpoint can be wrong (missing file, pickle
+posing as weights, truncated file, unknown model, mismatched shapes) raises one
+``CheckpointError`` whose message names the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vizvae.errors import CheckpointError
+
+FORMAT = "vizvae.checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DIR = REPO_ROOT / "assets" / "models"
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+@dataclass
+class CheckpointInfo:
+    """What a listing needs, read from config.json alone (cheap: no weights touched)."""
+
+    name: str
+    model: str
+    dataset: str
+    latent_dims: list[int]
+    path: str
+    size_bytes: int
+    shipped: bool
+    evaluation: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Checkpoint:
+    model: Any  # LatentVariableModel, in eval mode
+    config: dict[str, Any]  # the whole config.json
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name", self.path.name)
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import safetensors
+
+    from vizvae import __version__
+
+    return {
+        "vizvae": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+        "safetensors": safetensors.__version__, "python": platform.python_version(),
+    }
+
+
+def save_checkpoint(model: Any, folder: str | Path, *, name: str, dataset: dict[str, Any],
+                    training: dict[str, Any] | None = None, evaluation: dict[str, Any] | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS), metadata={"format": FORMAT, "model": model.model_key})
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "model": model.model_key,
+        "model_class": type(model).__name__,
+        "latent_dims": model.latent_dims,
+        "config": model.config.to_json(),
+        "dataset": dataset,
+        "training": training or {},
+        "evaluation": evaluation or {},
+        "versions": library_versions(),
+        **(extra or {}),
+    }
+    (folder / CONFIG).write_text(json.dumps(config, indent=1, default=_json_default))
+    return folder
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in config.json")
+
+
+def update_config(folder: str | Path, **sections: Any) -> None:
+    """Merge sections (e.g. ``evaluation``) into an existing config.json."""
+    path = Path(folder) / CONFIG
+    config = json.loads(path.read_text())
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config, indent=1, default=_json_default))
+
+
+# -- validation -------------------------------------------------------------------------------
+def _folder(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_file() and path.name in (WEIGHTS, CONFIG):
+        path = path.parent
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint folder")
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: expected a checkpoint folder holding {WEIGHTS} and {CONFIG}")
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """config.json, checked for being a vizvae checkpoint of a known model."""
+    from vizvae.models import MODEL_REGISTRY
+
+    folder = _folder(path)
+    file = folder / CONFIG
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing; a checkpoint folder needs {CONFIG} beside {WEIGHTS}")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{file}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{file}: not a vizvae checkpoint config (expected \"format\": \"{FORMAT}\")")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{file}: format version {config['format_version']} is newer than this vizvae reads "
+            f"({FORMAT_VERSION}); upgrade vizvae"
+        )
+    model = config.get("model")
+    if model not in MODEL_REGISTRY:
+        raise CheckpointError(
+            f"{file}: unknown model class {model!r}; this vizvae knows {', '.join(sorted(MODEL_REGISTRY))}"
+        )
+    if not isinstance(config.get("config"), dict):
+        raise CheckpointError(f"{file}: missing the model's constructor arguments under \"config\"")
+    return config
+
+
+def inspect_weights(file: Path) -> dict[str, tuple[str, list[int]]]:
+    """Read and check a safetensors header without trusting it: name -> (dtype, shape).
+
+    The format is an 8-byte little-endian header length, a JSON header, then raw tensor bytes.
+    Checking this by hand lets us tell a pickle or a zip (``torch.save``) from a truncated file.
+    """
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing; a checkpoint folder needs {WEIGHTS} beside {CONFIG}")
+    size = file.stat().st_size
+    with open(file, "rb") as handle:
+        head = handle.read(8)
+        if head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q"):
+            raise CheckpointError(
+                f"{file}: a Python pickle posing as weights; vizvae never unpickles (it can run code). "
+                "Save the weights with safetensors instead"
+            )
+        if head[:4] == b"PK\x03\x04":
+            raise CheckpointError(
+                f"{file}: a zip archive (torch.save format), not safetensors; vizvae never unpickles. "
+                "Convert it with safetensors.torch.save_file"
+            )
+        if len(head) < 8:
+            raise CheckpointError(f"{file}: truncated or empty ({size} bytes); not a safetensors file")
+        (header_len,) = struct.unpack("<Q", head)
+        if header_len > min(MAX_HEADER_BYTES, size - 8):
+            raise CheckpointError(f"{file}: truncated or not a safetensors file (header length {header_len} "
+                                  f"does not fit in {size} bytes)")
+        raw_header = handle.read(header_len)
+    try:
+        header = json.loads(raw_header)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{file}: not a safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{file}: not a safetensors file (its header is not a JSON object)")
+    tensors, data_end = {}, 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], list(entry["shape"]), entry["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{file}: not a safetensors file (bad header entry {name!r})") from None
+        tensors[name] = (dtype, shape)
+        data_end = max(data_end, int(end))
+    available = size - 8 - header_len
+    if data_end > available:
+        raise CheckpointError(
+            f"{file}: truncated: its header promises {data_end} bytes of tensors but only {available} are there"
+        )
+    return tensors
+
+
+def validate_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Everything short of building the model: config and weights headers agree. Returns config."""
+    config = read_config(path)
+    inspect_weights(_folder(path) / WEIGHTS)
+    return config
+
+
+def build_model(config: dict[str, Any], source: str = CONFIG) -> Any:
+    from vizvae.models import MODEL_REGISTRY
+
+    cls = MODEL_REGISTRY[config["model"]]
+    try:
+        model_config = cls.config_class.from_json(config["config"])
+        return cls(model_config)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source}: the model arguments under \"config\" do not build a {cls.__name__} ({err})") from None
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
+    """Load a checkpoint folder safely; raises ``CheckpointError`` with a one-line reason."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from vizvae.device import resolve_device
+
+    folder = _folder(path)
+    config = read_config(folder)
+    weights_file = folder / WEIGHTS
+    header = inspect_weights(weights_file)
+    model = build_model(config, str(folder / CONFIG))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(f"{weights_file}: does not match {CONFIG} ({detail} tensors); "
+                              "the weights belong to a different model")
+    for name, tensor in expected.items():
+        if list(tensor.shape) != header[name][1]:
+            raise CheckpointError(
+                f"{weights_file}: tensor {name!r} has shape {header[name][1]} but {CONFIG} builds "
+                f"{list(tensor.shape)}; the weights belong to a different configuration"
+            )
+    try:
+        state = load_file(str(weights_file))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights_file}: unreadable safetensors file ({err})") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{weights_file}: tensor {name!r} holds NaN or infinite values")
+    model.load_state_dict(state)
+    model.to(resolve_device(device)).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return Checkpoint(model=model, config=config, path=folder)
+
+
+# -- listing ------------------------------------------------------------------------------------
+def checkpoint_info(path: str | Path, shipped: bool = False) -> CheckpointInfo:
+    folder = _folder(path)
+    config = read_config(folder)
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    return CheckpointInfo(
+        name=config.get("name", folder.name),
+        model=config["model"],
+        dataset=(config.get("dataset") or {}).get("name", "?"),
+        latent_dims=[int(d) for d in config.get("latent_dims", [])],
+        path=str(folder),
+        size_bytes=int(size),
+        shipped=shipped,
+        evaluation=config.get("evaluation", {}),
+    )
+
+
+def shipped_checkpoints(root: Path = SHIPPED_DIR) -> list[CheckpointInfo]:
+    """The registry of shipped models: every valid folder under ``assets/models/``."""
+    if not root.is_dir():
+        return []
+    infos = []
+    for folder in sorted(p for p in root.iterdir() if (p / CONFIG).is_file()):
+        try:
+            infos.append(checkpoint_info(folder, shipped=True))
+        except CheckpointError:
+            continue
+    return infos
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """A shipped model's name, or a path to a checkpoint folder."""
+    candidate = SHIPPED_DIR / str(name_or_path)
+    if (candidate / CONFIG).is_file():
+        return candidate
+    path = Path(name_or_path)
+    if path.exists():
+        return _folder(path)
+    names = ", ".join(info.name for info in shipped_checkpoints()) or "none"
+    raise CheckpointError(f"{name_or_path}: neither a checkpoint folder nor a shipped model (shipped: {names})")
+
+
+def checkpoint_dataset(config: dict[str, Any]):
+    """The dataset a checkpoint was trained on, rebuilt from config.json's ``dataset`` section
+    with the same preprocessing (binarisation, image size) and the same seeded split."""
+    from vizvae.data import DATASET_NAMES, load_dataset
+    from vizvae.errors import DataError
+
+    described = config.get("dataset") or {}
+    name = described.get("name")
+    preprocessing = described.get("preprocessing") or {}
+    options: dict[str, Any] = {}
+    if described.get("kind") == "image" or described.get("image_shape"):
+        options["binarize"] = bool(preprocessing.get("binarize", False))
+    if name == "digits" and "image_size" in preprocessing:
+        options["image_size"] = int(preprocessing["image_size"])
+    if name in DATASET_NAMES:
+        return load_dataset(name, **options)
+    source = preprocessing.get("source")
+    if source and Path(source).exists():
+        return load_dataset(source, **options)
+    raise DataError(f"the dataset {name!r} this checkpoint was trained on is not available here")

@@ -1,0 +1,16 @@
+"""Where tensors live: CUDA when there is one, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` or ``"auto"`` picks CUDA when available; anything else is taken as given."""
+    if device is None or device == "auto":
+        return default_device()
+    return torch.device(device)

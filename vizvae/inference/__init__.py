@@ -1,0 +1,1 @@
+"""Inference: HMC, SKSD, importance sampling, Gibbs-style imputation, acquisition, gaps."""

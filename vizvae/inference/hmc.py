@@ -1,0 +1,499 @@
+"""Hamiltonian Monte Carlo over latent variables (thesis §5.1.3, eqs 5.1–5.2).
+
+The sampler has the BlackJAX shape, in torch: ``hmc_init(position, logdensity_fn)`` builds an
+``HMCState`` and ``hmc_step(state, ...)`` returns ``(HMCState, HMCInfo)``. Everything is batched
+over leading dimensions: a position is ``(..., dim)``, typically ``(batch, chains, latent)``, and
+``logdensity_fn`` maps it to ``(...)`` in one call.
+
+Cost model. The state caches log p*(z) and ∇ log p*(z) of its position, so a transition with LF
+leapfrog steps costs exactly LF gradient evaluations — one ``autograd.grad`` of the *summed*
+log-density (the chains are independent, so the gradient of the sum is the per-chain gradient)
+— and no extra forward passes for the energies. A T-transition run costs T·LF + 1 evaluations
+(the +1 is ``hmc_init``). The thesis' "2TL" (§5.2.7) counts decoding and differentiation apart.
+
+Devices and randomness: tensors are created on the device and dtype of the inputs; every
+random draw takes an explicit ``torch.Generator`` (on that same device) or ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+LogDensityFn = Callable[[Tensor], Tensor]  # (..., dim) -> (...), unnormalised log p*(z)
+
+__all__ = [
+    "LogDensityFn",
+    "HMCState",
+    "HMCInfo",
+    "HMCResult",
+    "HMCHyperparameters",
+    "LogDensityCounter",
+    "logdensity_and_grad",
+    "hmc_init",
+    "sample_momentum",
+    "kinetic_energy",
+    "leapfrog",
+    "hmc_step",
+    "hmc_sample",
+    "init_step_sizes",
+    "layer_slices_from_sizes",
+]
+
+
+class HMCState(NamedTuple):
+    """Where a chain is, with the log-density and its gradient cached so no step recomputes them."""
+
+    position: Tensor  # (..., dim)
+    logdensity: Tensor  # (...)
+    grad: Tensor  # (..., dim)  ∇_z log p*(z)
+
+
+class HMCInfo(NamedTuple):
+    """What a person diagnosing one transition wants to see (all detached, shape ``(...)``).
+
+    ``energy`` is the Hamiltonian H(z, r) (eq. 5.2) of the *returned* state: the proposal's (at
+    the end of the trajectory) when accepted, the starting point's with its freshly drawn momentum
+    when rejected — the quantity energy diagnostics such as E-BFMI are built from.
+    ``energy_error`` is H(proposal) − H(start); it is kept as computed, so it may be non-finite
+    for a divergent transition (the returned state never is).
+    """
+
+    acceptance_prob: Tensor  # min(1, exp(H_start − H_proposal)); 0 when divergent
+    is_accepted: Tensor  # bool
+    is_divergent: Tensor  # bool
+    energy: Tensor
+    energy_error: Tensor
+
+
+class LogDensityCounter:
+    """Wraps a log-density and counts its calls; inside HMC each call is one gradient evaluation.
+
+    Used by tests and benchmarks to check the cost model (T·LF + 1 evaluations per run).
+    """
+
+    def __init__(self, logdensity_fn: LogDensityFn) -> None:
+        self.logdensity_fn = logdensity_fn
+        self.n_calls = 0
+
+    def __call__(self, position: Tensor) -> Tensor:
+        self.n_calls += 1
+        return self.logdensity_fn(position)
+
+
+def logdensity_and_grad(
+    position: Tensor, logdensity_fn: LogDensityFn, create_graph: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One gradient evaluation: returns ``(position, logdensity, grad)``.
+
+    With ``create_graph=False`` everything returned is detached (plain sampling). With
+    ``create_graph=True`` the log-density and the gradient stay in the autograd graph, so a loss of
+    later states can be differentiated through the leapfrog updates (second order, as in
+    Campbell et al. 2021); a position that does not require grad is made a leaf that does.
+    """
+    with torch.enable_grad():
+        if create_graph and position.requires_grad:
+            position_in = position
+        else:
+            position_in = position.detach().requires_grad_(True)
+        logdensity = logdensity_fn(position_in)
+        if logdensity.shape != position_in.shape[:-1]:
+            raise ValueError(
+                f"logdensity_fn must map (..., dim) to (...): got {tuple(logdensity.shape)} "
+                f"for a position of shape {tuple(position_in.shape)}"
+            )
+        if logdensity.requires_grad:
+            # Chains are independent, so ∇ of the sum is the per-chain gradient: one backward pass.
+            (grad,) = torch.autograd.grad(
+                logdensity.sum(), position_in, create_graph=create_graph, allow_unused=True
+            )
+        else:
+            grad = None
+    if grad is None:  # log-density constant in z
+        grad = torch.zeros_like(position_in)
+    if not create_graph:
+        return position_in.detach(), logdensity.detach(), grad.detach()
+    return position_in, logdensity, grad
+
+
+def hmc_init(position: Tensor, logdensity_fn: LogDensityFn, create_graph: bool = False) -> HMCState:
+    """Evaluate log p* and its gradient once at the starting positions ``(..., dim)``.
+
+    A start where log p* is not finite can never leave (every proposal's energy error is then
+    non-finite, i.e. divergent): start chains where the target is defined.
+    """
+    return HMCState(*logdensity_and_grad(position, logdensity_fn, create_graph))
+
+
+def _as_inverse_mass(inverse_mass: Tensor | float | None, like: Tensor) -> Tensor:
+    if inverse_mass is None:
+        return torch.ones((), device=like.device, dtype=like.dtype)
+    return torch.as_tensor(inverse_mass, device=like.device, dtype=like.dtype)
+
+
+def sample_momentum(
+    shape: Sequence[int] | torch.Size,
+    inverse_mass: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """r ~ N(0, M) with diagonal M = 1 / inverse_mass: ``randn / sqrt(inverse_mass)``."""
+    noise = torch.randn(
+        tuple(shape), generator=generator, device=inverse_mass.device, dtype=inverse_mass.dtype
+    )
+    return noise * torch.rsqrt(inverse_mass)
+
+
+def kinetic_energy(momentum: Tensor, inverse_mass: Tensor) -> Tensor:
+    """½ rᵀ M⁻¹ r for a diagonal mass (eq. 5.2): ``(..., dim) -> (...)``."""
+    return 0.5 * (momentum.square() * inverse_mass).sum(-1)
+
+
+def leapfrog(
+    state: HMCState,
+    momentum: Tensor,
+    logdensity_fn: LogDensityFn,
+    step_size: Tensor,
+    n_leapfrog: int,
+    inverse_mass: Tensor,
+    create_graph: bool = False,
+) -> tuple[HMCState, Tensor, Tensor]:
+    """``n_leapfrog`` leapfrog steps (eq. 5.1) with per-dimension step sizes ``(..., dim)``.
+
+    Consecutive half momentum steps are merged, so the trajectory costs exactly ``n_leapfrog``
+    gradient evaluations; the start's gradient comes from the cached state.
+
+    Returns ``(end_state, end_momentum, diverged)`` with ``diverged`` ``(...)`` bool. A trajectory
+    that meets a non-finite position, log-density or gradient is frozen at its last position with
+    zero force from then on, so ``logdensity_fn`` is never called on a NaN/inf position (a decoder's
+    ``torch.distributions`` would raise on one); its flag makes the kernel reject it.
+    """
+    position, logdensity, grad = state
+    diverged = torch.zeros(position.shape[:-1], dtype=torch.bool, device=position.device)
+    momentum = momentum + 0.5 * step_size * grad  # r_{l+½}, eq. (5.1)
+    for step in range(n_leapfrog):
+        proposed = position + step_size * inverse_mass * momentum  # z_{l+1} = z_l + φ ⊙ r / M
+        diverged = diverged | ~torch.isfinite(proposed).all(-1)
+        proposed = torch.where(diverged.unsqueeze(-1), position, proposed)
+        position, logdensity, grad = logdensity_and_grad(proposed, logdensity_fn, create_graph)
+        diverged = diverged | ~torch.isfinite(logdensity) | ~torch.isfinite(grad).all(-1)
+        force = torch.where(diverged.unsqueeze(-1), torch.zeros_like(grad), grad)
+        # a full momentum step between positions, the closing half step at the end
+        scale = step_size if step < n_leapfrog - 1 else 0.5 * step_size
+        momentum = momentum + scale * force
+    return HMCState(position, logdensity, grad), momentum, diverged
+
+
+def hmc_step(
+    state: HMCState,
+    logdensity_fn: LogDensityFn,
+    step_size: Tensor | float,
+    n_leapfrog: int,
+    inverse_mass: Tensor | float | None = None,
+    generator: torch.Generator | None = None,
+    differentiable: bool = False,
+    divergence_threshold: float = 1000.0,
+) -> tuple[HMCState, HMCInfo]:
+    """One HMC transition: fresh momentum, ``n_leapfrog`` leapfrog steps, Metropolis accept.
+
+    ``step_size`` broadcasts to ``(..., dim)`` (scalar, per dimension, or per chain and dimension);
+    ``inverse_mass`` is the diagonal of M⁻¹, broadcastable to ``(..., dim)`` (``None``: identity).
+
+    The momentum is not negated at the end of the trajectory: the flip only makes the proposal an
+    involution for the detailed-balance proof, and since the Gaussian kinetic energy is symmetric
+    and the momentum is redrawn at the next transition it changes neither H nor the chain.
+
+    The proposal is accepted with probability min(1, exp(H_start − H_proposal)) (eqs 5.1–5.2).
+    A divergence — a non-finite energy error, one above ``divergence_threshold``, or a trajectory
+    that met a non-finite value — is rejected and flagged; the returned state is selected with
+    ``torch.where``, so non-finite proposals never leak into it.
+
+    ``differentiable=True`` keeps the leapfrog updates in the autograd graph (``create_graph``),
+    so a loss of the returned state has gradients w.r.t. ``step_size`` and the start position
+    (eq. 5.9). The accept/reject decision is *not* differentiated: the acceptance probability is
+    detached and the state is ``where(accepted, proposal, current)``, whose gradient is that of the
+    branch taken — the score-function term of the discrete decision is dropped, as in
+    Campbell et al. (2021).
+    """
+    position = state.position
+    if not differentiable:
+        state = HMCState(*(t.detach() for t in state))
+    inverse_mass_t = _as_inverse_mass(inverse_mass, position)
+    step_size_t = torch.as_tensor(step_size, device=position.device, dtype=position.dtype)
+    if not differentiable:
+        step_size_t = step_size_t.detach()
+    batch_shape = position.shape[:-1]
+
+    momentum = sample_momentum(position.shape, inverse_mass_t.expand(position.shape), generator)
+    energy_start = -state.logdensity + kinetic_energy(momentum, inverse_mass_t)  # eq. (5.2)
+    proposal, proposal_momentum, trajectory_diverged = leapfrog(
+        state, momentum, logdensity_fn, step_size_t, n_leapfrog, inverse_mass_t, differentiable
+    )
+    energy_proposal = -proposal.logdensity + kinetic_energy(proposal_momentum, inverse_mass_t)
+
+    energy_error = (energy_proposal - energy_start).detach()
+    is_divergent = (
+        trajectory_diverged | ~torch.isfinite(energy_error) | (energy_error > divergence_threshold)
+    )
+    safe_error = torch.where(is_divergent, torch.zeros_like(energy_error), energy_error)
+    acceptance_prob = torch.where(
+        is_divergent, torch.zeros_like(safe_error), torch.exp(torch.clamp(-safe_error, max=0.0))
+    )
+    uniform = torch.rand(
+        batch_shape, generator=generator, device=position.device, dtype=position.dtype
+    )
+    is_accepted = uniform < acceptance_prob  # never true when the probability is 0
+
+    keep = is_accepted.unsqueeze(-1)
+    new_state = HMCState(
+        position=torch.where(keep, proposal.position, state.position),
+        logdensity=torch.where(is_accepted, proposal.logdensity, state.logdensity),
+        grad=torch.where(keep, proposal.grad, state.grad),
+    )
+    energy = torch.where(is_accepted, energy_proposal.detach(), energy_start.detach())
+    info = HMCInfo(acceptance_prob, is_accepted, is_divergent, energy, energy_error)
+    return new_state, info
+
+
+@dataclass
+class HMCResult:
+    """A run of T transitions over chains of shape ``(..., dim)``.
+
+    ``chain`` (only with ``record_chain``) holds the T+1 positions including the start, detached,
+    for animation; the per-transition diagnostics are ``(T, ...)`` and detached.
+    """
+
+    state: HMCState
+    acceptance_probs: Tensor  # (T, ...)
+    is_accepted: Tensor  # (T, ...) bool
+    divergences: Tensor  # (T, ...) bool
+    energies: Tensor  # (T, ...) H of the state after each transition (see HMCInfo)
+    energy_errors: Tensor  # (T, ...)
+    chain: Tensor | None = None  # (T+1, ..., dim)
+
+    @property
+    def samples(self) -> Tensor:
+        """The final positions ``(..., dim)`` — draws from q^(T)."""
+        return self.state.position
+
+    @property
+    def n_transitions(self) -> int:
+        return self.acceptance_probs.shape[0]
+
+    def mean_acceptance(self) -> Tensor:
+        """Mean acceptance probability per transition, over all chains: ``(T,)``."""
+        return self.acceptance_probs.reshape(self.n_transitions, -1).mean(-1)
+
+    def acceptance_rate(self) -> float:
+        """Mean acceptance probability over all transitions and chains (Fig. 5.8a)."""
+        return float(self.acceptance_probs.mean())
+
+    def n_divergences(self) -> int:
+        """Number of divergent (and therefore rejected) transitions over all chains."""
+        return int(self.divergences.sum())
+
+
+def hmc_sample(
+    logdensity_fn: LogDensityFn,
+    initial_position: Tensor | HMCState,
+    step_sizes: Tensor,
+    n_leapfrog: int = 5,
+    inverse_mass: Tensor | float | None = None,
+    generator: torch.Generator | None = None,
+    record_chain: bool = False,
+    differentiable: bool = False,
+    divergence_threshold: float = 1000.0,
+) -> HMCResult:
+    """Run T = ``step_sizes.shape[0]`` HMC transitions from ``initial_position`` ``(..., dim)``.
+
+    ``step_sizes`` is φ ∈ R^{T×dim} (§5.2.5): row t is the step size of transition t, broadcast to
+    ``(..., dim)`` — ``(T, dim)`` per dimension, ``(T, 1)`` a scalar per transition, or
+    ``(T, ..., dim)`` per chain. Passing an ``HMCState`` continues a chain without re-evaluating
+    its start; a position costs one extra evaluation (T·LF + 1 in all).
+    """
+    if isinstance(initial_position, HMCState):
+        state = initial_position
+    else:
+        state = hmc_init(initial_position, logdensity_fn, create_graph=differentiable)
+    n_transitions = step_sizes.shape[0]
+    chain = [state.position.detach()] if record_chain else None
+    infos: list[HMCInfo] = []
+    for t in range(n_transitions):
+        state, info = hmc_step(
+            state,
+            logdensity_fn,
+            step_sizes[t],
+            n_leapfrog,
+            inverse_mass=inverse_mass,
+            generator=generator,
+            differentiable=differentiable,
+            divergence_threshold=divergence_threshold,
+        )
+        infos.append(info)
+        if chain is not None:
+            chain.append(state.position.detach())
+
+    batch_shape = state.position.shape[:-1]
+    device, dtype = state.position.device, state.position.dtype
+
+    def stack(values: list[Tensor], empty_dtype: torch.dtype) -> Tensor:
+        if not values:
+            return torch.empty((0, *batch_shape), device=device, dtype=empty_dtype)
+        return torch.stack(values)
+
+    return HMCResult(
+        state=state,
+        acceptance_probs=stack([i.acceptance_prob for i in infos], dtype),
+        is_accepted=stack([i.is_accepted for i in infos], torch.bool),
+        divergences=stack([i.is_divergent for i in infos], torch.bool),
+        energies=stack([i.energy for i in infos], dtype),
+        energy_errors=stack([i.energy_error for i in infos], dtype),
+        chain=torch.stack(chain) if chain is not None else None,
+    )
+
+
+def init_step_sizes(
+    n_transitions: int,
+    dim: int,
+    low: float = 0.02,
+    high: float = 0.05,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Initial step sizes φ ~ U(low, high), shape ``(T, dim)``.
+
+    The default range [0.02, 0.05] is the authors' code; the thesis text (§5.4.6) says
+    U(0.05, 0.2). Small initial steps keep early acceptance high while the decoder is still poor.
+    """
+    uniform = torch.rand((n_transitions, dim), generator=generator, device=device, dtype=dtype)
+    return low + (high - low) * uniform
+
+
+def layer_slices_from_sizes(latent_sizes: Sequence[int]) -> list[slice]:
+    """``[10, 5] -> [slice(0, 10), slice(10, 15)]``: latent dimensions of each layer ε_l."""
+    slices, start = [], 0
+    for size in latent_sizes:
+        slices.append(slice(start, start + size))
+        start += size
+    return slices
+
+
+class HMCHyperparameters(torch.nn.Module):
+    """The trainable HMC hyper-parameters of an HMC-VAE (§5.2.5), as a module a model can own.
+
+    Parameters (both log-parameterised so they stay positive):
+    ``log_step_sizes`` ``(T, dim)`` — φ, one step size per transition and dimension;
+    ``log_inflation`` ``(L,)`` — log s_l, one inflation per latent layer, widening the initial
+    proposal N(μ, s_l·σ) so that the chains are not stuck where the encoder is confident.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_transitions: int = 10,
+        n_leapfrog: int = 5,
+        layer_slices: Sequence[slice] | None = None,
+        step_sizes: Tensor | None = None,
+        inflation: Tensor | float | Sequence[float] = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if layer_slices is None:
+            layer_slices = [slice(0, dim)]
+        layer_index = torch.full((dim,), -1, dtype=torch.long)
+        for layer, dims in enumerate(layer_slices):
+            layer_index[dims] = layer
+        if (layer_index < 0).any():
+            raise ValueError(f"layer_slices {list(layer_slices)} do not cover all {dim} dimensions")
+        if step_sizes is None:
+            device = generator.device if generator is not None else None
+            step_sizes = init_step_sizes(n_transitions, dim, generator=generator, device=device)
+        step_sizes = torch.as_tensor(step_sizes)
+        if not step_sizes.is_floating_point():
+            step_sizes = step_sizes.to(torch.get_default_dtype())
+        if step_sizes.shape != (n_transitions, dim):
+            step_sizes = step_sizes.expand(n_transitions, dim)
+        if (step_sizes <= 0).any():
+            raise ValueError("step sizes must be positive")
+        inflation_t = torch.as_tensor(inflation, dtype=step_sizes.dtype, device=step_sizes.device)
+        inflation_t = inflation_t.expand(len(layer_slices))
+        if (inflation_t <= 0).any():
+            raise ValueError("inflation must be positive")
+
+        self.dim = dim
+        self.n_leapfrog = n_leapfrog
+        self.layer_slices = list(layer_slices)
+        self.log_step_sizes = torch.nn.Parameter(step_sizes.log().clone())  # (T, dim)
+        self.log_inflation = torch.nn.Parameter(inflation_t.log().clone())  # (L,)
+        layer_index = layer_index.to(step_sizes.device)  # (dim,)
+        self.register_buffer("layer_index", layer_index, persistent=False)
+
+    @property
+    def n_transitions(self) -> int:
+        return self.log_step_sizes.shape[0]
+
+    @property
+    def step_sizes(self) -> Tensor:
+        return self.log_step_sizes.exp()  # (T, dim)
+
+    @property
+    def inflation(self) -> Tensor:
+        return self.log_inflation.exp()  # (L,)
+
+    def inflation_per_dim(self) -> Tensor:
+        return self.inflation[self.layer_index]  # (dim,)
+
+    def initial_proposal_sample(
+        self,
+        proposal_mean: Tensor,
+        proposal_std: Tensor,
+        n_chains: int,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """ε^(0) ~ N(μ, s_l·σ) per layer, reparameterised so SKSD can train s (eq. 5.10).
+
+        ``proposal_mean``, ``proposal_std``: ``(..., dim)`` (e.g. ``(batch, latent)`` from the
+        encoder); returns ``(..., n_chains, dim)``.
+        """
+        mean = proposal_mean.unsqueeze(-2)  # (..., 1, dim)
+        std = proposal_std.unsqueeze(-2)
+        shape = (*proposal_mean.shape[:-1], n_chains, proposal_mean.shape[-1])
+        noise = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + self.inflation_per_dim() * std * noise
+
+    def sample(
+        self,
+        logdensity_fn: LogDensityFn,
+        proposal_mean: Tensor,
+        proposal_std: Tensor,
+        n_chains: int,
+        inverse_mass: Tensor | float | None = None,
+        generator: torch.Generator | None = None,
+        differentiable: bool = False,
+        record_chain: bool = False,
+    ) -> HMCResult:
+        """HMC from the inflated proposal: chains ``(..., n_chains, dim)`` → q^(T)."""
+        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+            initial_position = self.initial_proposal_sample(
+                proposal_mean, proposal_std, n_chains, generator
+            )
+            step_sizes = self.step_sizes
+        return hmc_sample(
+            logdensity_fn,
+            initial_position,
+            step_sizes,
+            n_leapfrog=self.n_leapfrog,
+            inverse_mass=inverse_mass,
+            generator=generator,
+            record_chain=record_chain,
+            differentiable=differentiable,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, n_transitions={self.n_transitions}, n_leapfrog={self.n_leapfrog}, "
+            f"layers={len(self.layer_slices)}"
+        )

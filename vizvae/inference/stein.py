@@ -1,0 +1,251 @@
+"""Sliced kernelized Stein discrepancy (SKSD) and training of the HMC hyper-parameters.
+
+SKSD (Gong et al. 2021) measures how far samples are from a target using only the target's score
+∇ log p*, so it works for the unnormalised posteriors of a VAE. Here it trains the inflation of the
+initial proposal (eq. 5.10), while the step sizes are trained on the HMC objective (eq. 5.9) —
+the HMC part of Algorithm 1 (§5.2.5–5.2.6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+from vizvae.inference.hmc import HMCHyperparameters, HMCResult, LogDensityFn, init_step_sizes
+
+__all__ = [
+    "median_bandwidth",
+    "sksd",
+    "HMCTrainingLosses",
+    "HMCTrainingResult",
+    "hmc_training_losses",
+    "train_hmc_hyperparameters",
+]
+
+
+def median_bandwidth(u: Tensor) -> Tensor:
+    """Median heuristic per 1-D slice: median of |u_i − u_j| over pairs i < j.
+
+    ``u``: ``(..., n)`` → ``(...)``. Detached — the kernel is a choice of test functions, not
+    something the samples should move to shrink the discrepancy — and floored so that collapsed
+    samples (all equal) still give a finite kernel.
+    """
+    u = u.detach()
+    n = u.shape[-1]
+    rows, cols = torch.triu_indices(n, n, offset=1, device=u.device)
+    distances = (u[..., rows] - u[..., cols]).abs()  # (..., n(n-1)/2)
+    floor = torch.finfo(u.dtype).eps ** 0.5
+    return distances.median(dim=-1).values.clamp_min(floor)
+
+
+def sksd(samples: Tensor, score: Tensor, bandwidth: Tensor | None = None) -> Tensor:
+    """SKSD with slice directions r = g = e_i: the sum over coordinates of a 1-D KSD.
+
+    ``samples`` x ``(..., n, dim)`` and ``score`` s(x) = ∇ log p*(x) at them (same shape) →
+    ``(...)``. For coordinate i, with u = x_i, a = s_i(x) and the RBF kernel
+    k(u, u') = exp(−(u − u')²/(2h²)), the Stein kernel is
+
+        h(x, x') = a a' k + a ∂_{u'}k + a' ∂_u k + ∂²_{u u'}k
+                 = k [a a' + (a − a')(u − u')/h² + 1/h² − (u − u')²/h⁴],
+
+    averaged over pairs x ≠ x' (U-statistic: unbiased, so ≈ 0 — possibly slightly negative —
+    for samples from p, and positive when they are not). ``bandwidth`` ``(..., dim)`` defaults to
+    the median heuristic per coordinate. Differentiable w.r.t. ``samples`` and ``score``.
+    """
+    if samples.shape != score.shape:
+        raise ValueError(f"samples {tuple(samples.shape)} and score {tuple(score.shape)} differ")
+    n = samples.shape[-2]
+    if n < 2:
+        raise ValueError("SKSD needs at least two samples per set")
+    u = samples.transpose(-1, -2)  # (..., dim, n)
+    a = score.transpose(-1, -2)  # (..., dim, n)
+    if bandwidth is None:
+        bandwidth = median_bandwidth(u)  # (..., dim)
+    h2 = bandwidth.detach().square()[..., None, None]  # (..., dim, 1, 1)
+
+    diff = u[..., :, None] - u[..., None, :]  # (..., dim, n, n)  u − u'
+    kernel = torch.exp(-0.5 * diff.square() / h2)
+    a_i, a_j = a[..., :, None], a[..., None, :]
+    stein_kernel = kernel * (
+        a_i * a_j + (a_i - a_j) * diff / h2 + 1.0 / h2 - diff.square() / h2.square()
+    )
+    # diagonal (x = x'): diff = 0, k = 1 → a² + 1/h²; dropped for the U-statistic
+    diagonal = a.square() + 1.0 / h2[..., 0]  # (..., dim, n)
+    off_diagonal = stein_kernel.sum((-1, -2)) - diagonal.sum(-1)  # (..., dim)
+    return (off_diagonal / (n * (n - 1))).sum(-1)
+
+
+class HMCTrainingLosses(NamedTuple):
+    """The two losses of one Stage-3 step, from a single differentiable HMC run."""
+
+    hmc_objective: Tensor  # scalar, E[log p*(ε_T)] (eq. 5.9) — maximise w.r.t. step sizes (+ decoder)
+    sksd: Tensor  # scalar, SKSD(q^(T), p) (eq. 5.10) — minimise w.r.t. inflation only
+    result: HMCResult
+
+
+def hmc_training_losses(
+    hyperparameters: HMCHyperparameters,
+    logdensity_fn: LogDensityFn,
+    proposal_mean: Tensor,
+    proposal_std: Tensor,
+    n_chains: int = 30,
+    inverse_mass: Tensor | float | None = None,
+    generator: torch.Generator | None = None,
+) -> HMCTrainingLosses:
+    """Both losses of Algorithm 1's HMC part from one differentiable run of ``n_chains`` chains.
+
+    ``proposal_mean``/``proposal_std`` ``(..., dim)`` are the encoder's μ, σ per data point. The
+    final state's cached log-density and gradient are reused, so this costs no evaluations beyond
+    the run's T·LF + 1.
+
+    Each loss must reach only its own parameters (the HMC objective alone would shrink the
+    proposal onto the mode; that is what the inflation guards against): differentiate with
+    ``losses.hmc_objective.neg().backward(inputs=[*decoder_params, hyper.log_step_sizes],
+    retain_graph=True)`` and ``losses.sksd.backward(inputs=[hyper.log_inflation])``.
+    """
+    result = hyperparameters.sample(
+        logdensity_fn,
+        proposal_mean,
+        proposal_std,
+        n_chains,
+        inverse_mass=inverse_mass,
+        generator=generator,
+        differentiable=True,
+    )
+    final = result.state  # position (..., n_chains, dim)
+    hmc_objective = final.logdensity.mean()  # eq. (5.9), Monte Carlo over chains and data points
+    discrepancy = sksd(final.position, final.grad).mean()  # eq. (5.10), one SKSD per data point
+    return HMCTrainingLosses(hmc_objective, discrepancy, result)
+
+
+@dataclass
+class HMCTrainingResult:
+    """Trained hyper-parameters and their per-iteration history (Figs 5.7c, 5.8)."""
+
+    step_sizes: Tensor  # (T, dim)
+    inflation: Tensor  # (L,)
+    # hmc_objective, sksd, mean_acceptance, divergences: (n_iter,); inflation: (n_iter, L)
+    history: dict[str, Tensor]
+    hyperparameters: HMCHyperparameters
+
+
+def _grad_or_zeros(loss: Tensor, parameter: Tensor, retain_graph: bool) -> Tensor:
+    (grad,) = torch.autograd.grad(loss, parameter, retain_graph=retain_graph, allow_unused=True)
+    if grad is None:
+        return torch.zeros_like(parameter)
+    # A divergent chain can put NaN into the backward pass even though its forward value was
+    # rejected (0 · NaN): drop such entries rather than poison the optimiser state.
+    return torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def train_hmc_hyperparameters(
+    logdensity_fn: LogDensityFn,
+    proposal_mean: Tensor | Callable[[], Tensor],
+    proposal_std: Tensor | Callable[[], Tensor],
+    *,
+    n_iterations: int = 500,
+    n_transitions: int = 10,
+    n_leapfrog: int = 5,
+    step_sizes: Tensor | None = None,
+    inflation: Tensor | float | Sequence[float] = 1.0,
+    layer_slices: Sequence[slice] | None = None,
+    hyperparameters: HMCHyperparameters | None = None,
+    n_chains: int = 30,
+    lr_step_sizes: float = 1e-3,
+    lr_inflation: float = 1e-2,
+    train_step_sizes: bool = True,
+    train_inflation: bool = True,
+    inverse_mass: Tensor | float | None = None,
+    generator: torch.Generator | None = None,
+) -> HMCTrainingResult:
+    """Tune step sizes (eq. 5.9) and per-layer inflation (eq. 5.10) for a fixed target.
+
+    Each iteration draws ``n_chains`` chains per data point from N(μ, s_l·σ), runs T transitions
+    of LF leapfrog steps with gradients through the leapfrog updates (not the accept step), then
+    takes one Adam step on log φ to *maximise* E[log p*(ε_T)] — the entropy term of eq. 5.8 is
+    dropped as intractable — and one on log s to *minimise* SKSD between the chains and the
+    target. Defaults follow the thesis (LF = 5, T = 10, 30 chains, learning rates 1e-3 / 1e-2).
+
+    ``proposal_mean``/``proposal_std`` ``(..., dim)`` are tensors, or zero-argument callables
+    re-evaluated each iteration (e.g. an encoder trained elsewhere); they are detached.
+    ``layer_slices`` maps latent dimensions to layers (default: one layer). Pass an existing
+    ``hyperparameters`` module to train it in place (then ``n_transitions``, ``n_leapfrog``,
+    ``step_sizes``, ``inflation`` and ``layer_slices`` are taken from it).
+    """
+
+    def current(value: Tensor | Callable[[], Tensor]) -> Tensor:
+        return (value() if callable(value) else value).detach()
+
+    mean0 = current(proposal_mean)
+    if hyperparameters is None:
+        if step_sizes is None:  # drawn from the caller's generator, on the caller's device
+            step_sizes = init_step_sizes(
+                n_transitions,
+                mean0.shape[-1],
+                generator=generator,
+                device=mean0.device,
+                dtype=mean0.dtype,
+            )
+        hyperparameters = HMCHyperparameters(
+            mean0.shape[-1],
+            n_transitions=step_sizes.shape[0],
+            n_leapfrog=n_leapfrog,
+            layer_slices=layer_slices,
+            step_sizes=step_sizes.detach(),
+            inflation=inflation,
+        )
+    hyperparameters.to(device=mean0.device, dtype=mean0.dtype)
+
+    step_optimizer = torch.optim.Adam([hyperparameters.log_step_sizes], lr=lr_step_sizes)
+    inflation_optimizer = torch.optim.Adam([hyperparameters.log_inflation], lr=lr_inflation)
+    history: dict[str, list] = {
+        "hmc_objective": [], "sksd": [], "mean_acceptance": [], "divergences": [], "inflation": []
+    }
+    for _ in range(n_iterations):
+        losses = hmc_training_losses(
+            hyperparameters,
+            logdensity_fn,
+            current(proposal_mean),
+            current(proposal_std),
+            n_chains=n_chains,
+            inverse_mass=inverse_mass,
+            generator=generator,
+        )
+        if train_step_sizes:
+            hyperparameters.log_step_sizes.grad = _grad_or_zeros(
+                -losses.hmc_objective, hyperparameters.log_step_sizes, retain_graph=train_inflation
+            )
+            step_optimizer.step()
+        if train_inflation:
+            hyperparameters.log_inflation.grad = _grad_or_zeros(
+                losses.sksd, hyperparameters.log_inflation, retain_graph=False
+            )
+            inflation_optimizer.step()
+        step_optimizer.zero_grad(set_to_none=True)
+        inflation_optimizer.zero_grad(set_to_none=True)
+
+        history["hmc_objective"].append(float(losses.hmc_objective.detach()))
+        history["sksd"].append(float(losses.sksd.detach()))
+        history["mean_acceptance"].append(losses.result.acceptance_rate())
+        history["divergences"].append(losses.result.n_divergences())
+        history["inflation"].append(hyperparameters.inflation.detach().cpu())
+
+    dtype = mean0.dtype
+    history_tensors = {
+        key: torch.tensor(values, dtype=dtype if key != "divergences" else torch.long)
+        for key, values in history.items()
+        if key != "inflation"
+    }
+    n_layers = len(hyperparameters.layer_slices)
+    history_tensors["inflation"] = (
+        torch.stack(history["inflation"]) if history["inflation"] else torch.empty(0, n_layers)
+    )
+    return HMCTrainingResult(
+        step_sizes=hyperparameters.step_sizes.detach(),
+        inflation=hyperparameters.inflation.detach(),
+        history=history_tensors,
+        hyperparameters=hyperparameters,
+    )
