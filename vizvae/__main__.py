@@ -66,6 +66,53 @@ def rebuild_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate_command(args: argparse.Namespace) -> int:
+    from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
+    from vizvae.evaluation import get_task
+
+    task = get_task(args.task)
+    checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=args.device)
+    options = dict(item.split("=", 1) for item in args.option)
+    result = task(checkpoint, options)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    import importlib
+    import time
+
+    from vizvae.checkpoint import REPO_ROOT
+
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    available = sorted(p.stem[len("bench_"):] for p in (REPO_ROOT / "bench").glob("bench_*.py"))
+    names = args.only or available
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        print(f"error: unknown benchmark(s) {unknown}; available: {available}", file=sys.stderr)
+        return 2
+    options = dict(item.split("=", 1) for item in args.option)
+    results: dict = {}
+    for name in names:
+        started = time.perf_counter()
+        if not args.json:
+            print(f"# bench {name}", file=sys.stderr, flush=True)
+        results.update(importlib.import_module(f"bench.bench_{name}").run(options))
+        if not args.json:
+            print(f"#   {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for key, value in results.items():
+            print(f"{key:36s} {value}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from vizvae.train.commands import add_train_arguments, train_command
 
@@ -90,6 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.add_argument("--out", help="folder to write into (default assets/models)")
     rebuild.add_argument("--device", default="cpu", help="cpu keeps rebuilt weights reproducible")
     rebuild.set_defaults(func=rebuild_command)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a shipped model (by name) or a checkpoint folder")
+    evaluate.add_argument("model", help="shipped model name or checkpoint folder")
+    evaluate.add_argument("--task", default="bounds", help="bounds, ... (see vizvae/evaluation)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                          help="task option, e.g. -o rows=200")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(func=evaluate_command)
+
+    bench = sub.add_parser("bench", help="run the benchmarks in bench/ (ratios measured side by side)")
+    bench.add_argument("--only", nargs="*", help="benchmark names (bench/bench_NAME.py)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
+    bench.set_defaults(func=bench_command)
 
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,26 @@
+"""Evaluation tasks behind ``python -m vizvae evaluate MODEL --task T --json``.
+
+Each task is a function ``(checkpoint, options) -> dict`` (JSON-able) living in its own module;
+``TASKS`` names them lazily so the CLI imports only the task it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+# task name -> "module:function"
+TASKS: dict[str, str] = {
+    "bounds": "vizvae.evaluation.bounds:evaluate_bounds_task",
+    "disentanglement": "vizvae.evaluation.disentanglement:evaluate_disentanglement_task",
+    "imputation": "vizvae.evaluation.imputation:imputation_task",
+}
+
+
+def get_task(name: str) -> Callable[..., dict[str, Any]]:
+    from vizvae.errors import VizvaeError
+
+    if name not in TASKS:
+        raise VizvaeError(f"unknown evaluation task {name!r}; expected one of {', '.join(sorted(TASKS))}")
+    module, function = TASKS[name].split(":")
+    return getattr(importlib.import_module(module), function)

@@ -1,0 +1,32 @@
+"""Test-set ELBO and IWAE(K) bounds of a checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vizvae.checkpoint import Checkpoint
+from vizvae.data import load_dataset
+from vizvae.inference.importance import evaluate_bounds
+
+
+def dataset_for(checkpoint: Checkpoint):
+    """The checkpoint's own dataset with its own preprocessing."""
+    described = checkpoint.config.get("dataset", {})
+    options = {}
+    preprocessing = described.get("preprocessing", {})
+    if described.get("kind") == "image" and "binarize" in preprocessing:
+        options["binarize"] = preprocessing["binarize"]
+    if "image_size" in preprocessing:
+        options["image_size"] = preprocessing["image_size"]
+    return load_dataset(described.get("name") if "source" not in preprocessing else preprocessing["source"], **options)
+
+
+def evaluate_bounds_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dict[str, Any]:
+    dataset = dataset_for(checkpoint)
+    n = int(options.get("rows") or len(dataset.x_test))
+    x = torch.as_tensor(dataset.x_test[:n], device=checkpoint.model.device)
+    ks = tuple(int(k) for k in str(options.get("ks") or "1,5,50").split(","))
+    bounds = evaluate_bounds(checkpoint.model, x, None, ks=ks, seed=int(options.get("seed") or 0))
+    return {"model": checkpoint.name, "dataset": dataset.name, "n_test": n, **{k: round(v, 3) for k, v in bounds.items()}}
