@@ -48,7 +48,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 def rebuild_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import SHIPPED_DIR
-    from vizvae.train.recipes import SHIPPED_RECIPES
+    from vizvae.train.recipes import ALL_RECIPES as SHIPPED_RECIPES  # models and the FD's digit classifier
 
     out_root = Path(args.out) if args.out else SHIPPED_DIR
     names = args.only or list(SHIPPED_RECIPES)

@@ -167,8 +167,11 @@ def inspect_weights(file: Path) -> dict[str, tuple[str, list[int]]]:
         raise CheckpointError(f"{file}: missing; a checkpoint folder needs {WEIGHTS} beside {CONFIG}")
     size = file.stat().st_size
     with open(file, "rb") as handle:
-        head = handle.read(8)
-        if head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q"):
+        head = handle.read(9)
+        # a safetensors length prefix may itself start with 0x80 (any header of 128 mod 256 bytes):
+        # only call it a pickle when the JSON header's "{" is not where safetensors puts it
+        fits = len(head) == 9 and struct.unpack("<Q", head[:8])[0] <= size - 8 and head[8:9] == b"{"
+        if not fits and (head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q")):
             raise CheckpointError(
                 f"{file}: a Python pickle posing as weights; vizvae never unpickles (it can run code). "
                 "Save the weights with safetensors instead"
@@ -180,10 +183,11 @@ def inspect_weights(file: Path) -> dict[str, tuple[str, list[int]]]:
             )
         if len(head) < 8:
             raise CheckpointError(f"{file}: truncated or empty ({size} bytes); not a safetensors file")
-        (header_len,) = struct.unpack("<Q", head)
+        (header_len,) = struct.unpack("<Q", head[:8])
         if header_len > min(MAX_HEADER_BYTES, size - 8):
             raise CheckpointError(f"{file}: truncated or not a safetensors file (header length {header_len} "
                                   f"does not fit in {size} bytes)")
+        handle.seek(8)
         raw_header = handle.read(header_len)
     try:
         header = json.loads(raw_header)

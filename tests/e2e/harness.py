@@ -58,15 +58,16 @@ def launch_chromium(playwright):
 
 
 def wait_for_app(page, timeout: float = 90.0) -> None:
-    """Wait until the script run has finished: the app is mounted and the 'running' status
-    widget has gone (checked twice, a beat apart, because reruns can chain)."""
+    """Wait until the script run has finished: the main area holds something and the 'running'
+    status widget has gone (checked three times, a beat apart, because reruns can chain)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
     quiet = 0
     while time.monotonic() < deadline:
         running = page.locator('[data-testid="stStatusWidget"]').count() > 0 or \
             page.locator('[data-testid="stSkeleton"]').count() > 0
-        quiet = 0 if running else quiet + 1
+        empty = page.locator('[data-testid="stMain"] [data-testid="stElementContainer"]').count() == 0
+        quiet = 0 if (running or empty) else quiet + 1
         if quiet >= 3:
             return
         page.wait_for_timeout(250)

@@ -12,6 +12,8 @@ from typing import Any, Callable
 # task name -> "module:function"
 TASKS: dict[str, str] = {
     "bounds": "vizvae.evaluation.bounds:evaluate_bounds_task",
+    "batches": "vizvae.evaluation.batches:evaluate_batches_task",  # Table 4.2: SVMs on UG-VAE's β
+    "fd": "vizvae.evaluation.fd:evaluate_fd_task",  # Table 4.1: Fréchet distance on classifier features
     "disentanglement": "vizvae.evaluation.disentanglement:evaluate_disentanglement_task",
     "imputation": "vizvae.evaluation.imputation:imputation_task",
 }

@@ -28,5 +28,8 @@ def evaluate_bounds_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dic
     n = int(options.get("rows") or len(dataset.x_test))
     x = torch.as_tensor(dataset.x_test[:n], device=checkpoint.model.device)
     ks = tuple(int(k) for k in str(options.get("ks") or "1,5,50").split(","))
+    if hasattr(checkpoint.model, "evaluate_group_bounds"):  # UG-VAE and kin: bounds on log p(X) per group
+        bounds = checkpoint.model.evaluate_group_bounds(x, ks=ks, seed=int(options.get("seed") or 0))
+        return {"model": checkpoint.name, "dataset": dataset.name, **bounds}
     bounds = evaluate_bounds(checkpoint.model, x, None, ks=ks, seed=int(options.get("seed") or 0))
     return {"model": checkpoint.name, "dataset": dataset.name, "n_test": n, **{k: round(v, 3) for k, v in bounds.items()}}

@@ -171,18 +171,23 @@ def leapfrog(
     ``torch.distributions`` would raise on one); its flag makes the kernel reject it.
     """
     position, logdensity, grad = state
-    diverged = torch.zeros(position.shape[:-1], dtype=torch.bool, device=position.device)
-    momentum = momentum + 0.5 * step_size * grad  # r_{l+½}, eq. (5.1)
+    # Few tensor ops per step: at 100 chains a step's bookkeeping would otherwise rival the decoder's
+    # gradient. φ ⊙ M⁻¹ is shared by all steps; each finiteness check is one reduction (a sum is
+    # non-finite iff an entry is — or it overflows, ~1e38, which is a divergence anyway).
+    step_over_mass = step_size * inverse_mass
+    half_step = 0.5 * step_size
+    finite = torch.ones(position.shape[:-1], dtype=torch.bool, device=position.device)
+    momentum = torch.addcmul(momentum, half_step, grad)  # r_{l+½}, eq. (5.1)
     for step in range(n_leapfrog):
-        proposed = position + step_size * inverse_mass * momentum  # z_{l+1} = z_l + φ ⊙ r / M
-        diverged = diverged | ~torch.isfinite(proposed).all(-1)
-        proposed = torch.where(diverged.unsqueeze(-1), position, proposed)
+        proposed = torch.addcmul(position, step_over_mass, momentum)  # z_{l+1} = z_l + φ ⊙ r / M
+        finite = finite & torch.isfinite(proposed.sum(-1))
+        proposed = torch.where(finite.unsqueeze(-1), proposed, position)
         position, logdensity, grad = logdensity_and_grad(proposed, logdensity_fn, create_graph)
-        diverged = diverged | ~torch.isfinite(logdensity) | ~torch.isfinite(grad).all(-1)
-        force = torch.where(diverged.unsqueeze(-1), torch.zeros_like(grad), grad)
+        finite = finite & torch.isfinite(logdensity + grad.sum(-1))
+        force = torch.where(finite.unsqueeze(-1), grad, 0.0)
         # a full momentum step between positions, the closing half step at the end
-        scale = step_size if step < n_leapfrog - 1 else 0.5 * step_size
-        momentum = momentum + scale * force
+        momentum = torch.addcmul(momentum, step_size if step < n_leapfrog - 1 else half_step, force)
+    diverged = ~finite
     return HMCState(position, logdensity, grad), momentum, diverged
 
 

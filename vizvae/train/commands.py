@@ -18,6 +18,10 @@ from vizvae.models.base import LatentVariableModel
 from vizvae.models.vae import VAE, VAEConfig
 from vizvae.train.loop import TrainSettings, evaluate_model, fit
 from vizvae.train.progress import ProgressBar
+from vizvae.train.staged_commands import STAGED_MODELS, add_staged_arguments, build_staged_model, train_staged_command
+from vizvae.train.ugvae_commands import (
+    GROUP_MODELS, add_ugvae_arguments, build_digit_classifier, build_group_model, train_digit_classifier_command,
+)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,18 +35,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hidden", default="256,256", help="hidden layer sizes, comma-separated")
+    parser.add_argument("--hidden", help="hidden layer sizes, comma-separated (default 256,256; 256 for models "
+                        "with a predictor)")
     parser.add_argument("--architecture", choices=["mlp", "cnn"], default="mlp")
     parser.add_argument("--likelihood", choices=["bernoulli", "gaussian"], help="default: bernoulli for images")
     parser.add_argument("--sigma-mode", choices=["fixed", "global", "learned"], default="fixed")
     parser.add_argument("--sigma", type=float, default=0.1 ** 0.5, help="Gaussian σ (fixed) or its start")
-    parser.add_argument("--missing", choices=["none", "protocol"], default="none",
-                        help="train with the thesis §5.4 random-missingness protocol")
+    parser.add_argument("--missing", choices=["none", "protocol"],
+                        help="train with the thesis §5.4 random-missingness protocol (default none; models "
+                        "with a predictor always use it)")
     parser.add_argument("--no-binarize", action="store_true", help="keep grey levels (images)")
     parser.add_argument("--name", help="checkpoint name (default: the --out folder's name)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (1 keeps rebuilds reproducible and is "
+                        "fastest on a busy machine; default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    add_staged_arguments(parser)
+    add_ugvae_arguments(parser)
 
 
 def dataset_from_args(args: argparse.Namespace) -> Dataset:
@@ -59,7 +69,7 @@ def build_vae(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel
     config = VAEConfig(
         input_shape=tuple(dataset.image_shape) if is_image else (dataset.n_features,),
         latent_dim=args.latent_dim,
-        hidden_dims=tuple(int(h) for h in args.hidden.split(",")),
+        hidden_dims=tuple(int(h) for h in (args.hidden or "256,256").split(",")),
         architecture=args.architecture,
         likelihood=args.likelihood or ("bernoulli" if is_image else "gaussian"),
         sigma_mode=args.sigma_mode,
@@ -71,19 +81,32 @@ def build_vae(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel
 
 # model key -> builder; later model families add themselves here
 MODEL_BUILDERS: dict[str, Callable[[argparse.Namespace, Dataset], LatentVariableModel]] = {"vae": build_vae}
+# model key -> its own train command, for families trained in stages (Algorithm 1)
+MODEL_TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {}
+MODEL_BUILDERS.update({key: build_staged_model for key in STAGED_MODELS})
+MODEL_TRAINERS.update({key: train_staged_command for key in STAGED_MODELS})
+MODEL_BUILDERS.update({key: build_group_model for key in GROUP_MODELS})  # UG-VAE, ML-VAE, GMVAE
+# the Fréchet distance's feature extractor (not a latent-variable model; its own trainer)
+MODEL_BUILDERS["digit-classifier"] = build_digit_classifier
+MODEL_TRAINERS["digit-classifier"] = train_digit_classifier_command
 
 
 def train_command(args: argparse.Namespace) -> int:
     if args.model not in MODEL_BUILDERS:
         print(f"error: unknown --model {args.model!r}; expected one of {', '.join(MODEL_BUILDERS)}", file=sys.stderr)
         return 2
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    if args.model in MODEL_TRAINERS:
+        return MODEL_TRAINERS[args.model](args)
     torch.manual_seed(args.seed)
     dataset = dataset_from_args(args)
     device = resolve_device(args.device)
     model = MODEL_BUILDERS[args.model](args, dataset).to(device)
     steps_per_epoch = max(1, len(dataset.x_train) // args.batch_size)
     steps = args.steps if args.steps else (args.epochs or 50) * steps_per_epoch
-    settings = TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, missing=args.missing)
+    settings = TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                             missing=args.missing or "none")
     progress = ProgressBar(steps, label=f"train {args.model}", enabled=not args.quiet)
     progress.message(f"training {args.model} on {dataset.name} ({len(dataset.x_train)} rows) for {steps} steps on {device}")
     started = time.perf_counter()
@@ -122,8 +145,13 @@ def write_model_card(folder: str | Path) -> Path:
         f"- trained: {training.get('settings', {}).get('steps', '?')} steps, seed {training.get('settings', {}).get('seed', '?')}, "
         f"{training.get('seconds', '?')} s on {training.get('device', '?')}",
         f"- rebuild: `{training.get('command', '')}`",
+    ]
+    for stage in training.get("stages", []):  # models trained in stages (Algorithm 1)
+        source = f", trained for `{stage['source']}`" if stage.get("source") else ""
+        lines.append(f"  - {stage['name']}: {stage['steps']} steps, {stage['seconds']} s{source}")
+    lines += [
         "",
-        "## Evaluation (test split, nats per data point)",
+        "## Evaluation (test split, nats per data point; missing_nll per missing pixel)",
         "",
         "| metric | value |",
         "|---|---|",

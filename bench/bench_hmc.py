@@ -1,0 +1,96 @@
+"""HMC over the shipped HH-VAE's posterior (T = 10, LF = 5): cost model and speed.
+
+``python -m vizvae bench --only hmc --json [-o model=mnist-hhvae] [-o chains=100] [-o images=100]
+[-o repeats=7] [-o threads=N]``
+
+* ``hmc_grad_evals_per_transition`` — counted calls of the log-density (each one gradient
+  evaluation) per transition, init excluded: must be exactly LF.
+* ``hmc_extra_forwards_per_transition`` — decoder forward passes beyond those gradient
+  evaluations, per transition (counted with a hook on the decoder's first layer): 0.
+* ``hmc_overhead_ratio`` — a whole HMC run from the inflated encoder proposal (T·LF + 1
+  evaluations) ÷ T·LF back-to-back gradient evaluations of the same log-density on the same
+  (1 image × chains) batch; medians of interleaved repetitions. 1.02 is the floor (the init).
+* ``hmc_image_ms`` — ``posterior_samples`` for one image and ``chains`` chains, encoder included.
+* ``hmc_chains_per_s`` — chain transitions per second for ``images`` images × ``chains`` chains.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from bench.timing import interleaved_ratio
+from vizvae.checkpoint import checkpoint_dataset, load_checkpoint, resolve_checkpoint
+from vizvae.data import protocol_masks
+from vizvae.inference.hmc import LogDensityCounter, logdensity_and_grad
+
+
+def run(options: dict[str, Any]) -> dict[str, Any]:
+    if options.get("threads"):
+        torch.set_num_threads(int(options["threads"]))
+    checkpoint = load_checkpoint(resolve_checkpoint(options.get("model", "mnist-hhvae")), device="cpu")
+    model = checkpoint.model
+    n_chains = int(options.get("chains", 100))
+    n_images = int(options.get("images", 100))
+    repeats = int(options.get("repeats", 7))
+    dataset = checkpoint_dataset(checkpoint.config)
+    x_all = torch.as_tensor(dataset.x_test[:n_images])
+    mask_all, _ = protocol_masks(len(x_all), x_all.shape[1], "test", torch.Generator().manual_seed(0))
+    x, mask = x_all[:1], mask_all[:1]  # one MNIST test image, half its pixels hidden
+    hmc = model.hmc
+    T, LF = hmc.n_transitions, hmc.n_leapfrog
+
+    # -- counted cost model ------------------------------------------------------------------
+    decoder_forwards = [0]
+    hook = model.decoder.body[0].register_forward_hook(lambda *_: decoder_forwards.__setitem__(0, decoder_forwards[0] + 1))
+    with torch.no_grad():
+        proposal = model.encode(x, mask)
+    counter = LogDensityCounter(model.posterior_logdensity(x, mask))
+    result = hmc.sample(counter, proposal.mean, proposal.std, n_chains, generator=torch.Generator().manual_seed(1))
+    hook.remove()
+    grad_evals_per_transition = (counter.n_calls - 1) / T  # the 1 is hmc_init's evaluation of the start
+    extra_forwards_per_transition = (decoder_forwards[0] - counter.n_calls) / T
+
+    # -- HMC vs T·LF bare gradient evaluations, same log-density, same batch ------------------
+    logdensity = model.posterior_logdensity(x, mask)
+    generator = torch.Generator().manual_seed(2)
+    position = hmc.initial_proposal_sample(proposal.mean, proposal.std, n_chains, generator).detach()
+
+    def hmc_run():
+        hmc.sample(logdensity, proposal.mean, proposal.std, n_chains, generator=generator)
+
+    def bare_gradients():
+        for _ in range(T * LF):
+            logdensity_and_grad(position, logdensity)
+
+    hmc_s, bare_s, ratio = interleaved_ratio(hmc_run, bare_gradients, repeats=repeats)
+
+    # -- end to end: one image, then a batch of images ------------------------------------------
+    image_times = []
+    for seed in range(repeats):
+        start = time.perf_counter()
+        model.posterior_samples(x, mask, n_chains=n_chains, generator=torch.Generator().manual_seed(seed))
+        image_times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    model.posterior_samples(x_all, mask_all, n_chains=n_chains, generator=torch.Generator().manual_seed(3))
+    batch_s = time.perf_counter() - start
+
+    return {
+        "hmc_model": checkpoint.name,
+        "hmc_T": T,
+        "hmc_LF": LF,
+        "hmc_chains": n_chains,
+        "hmc_threads": torch.get_num_threads(),
+        "hmc_grad_evals_per_transition": grad_evals_per_transition,
+        "hmc_extra_forwards_per_transition": extra_forwards_per_transition,
+        "hmc_overhead_ratio": round(ratio, 3),
+        "hmc_run_ms": round(1000 * hmc_s, 1),
+        "hmc_bare_gradients_ms": round(1000 * bare_s, 1),
+        "hmc_image_ms": round(1000 * statistics.median(image_times), 1),
+        "hmc_chains_per_s": round(len(x_all) * n_chains * T / batch_s, 1),
+        "hmc_batch_images": int(len(x_all)),
+        "hmc_acceptance": round(result.acceptance_rate(), 3),
+    }

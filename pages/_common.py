@@ -1,0 +1,334 @@
+"""Streamlit helpers shared by the pages (not a page: app.py registers pages explicitly).
+
+* the sidebar model picker: shipped checkpoints plus any the user points to or uploads;
+* loading through ``vizvae.checkpoint`` into ``st.cache_resource`` (models are read-only:
+  eval mode, ``requires_grad`` off, never mutated by a session);
+* ``require_model``: a page states what kind of model it needs, and offers the compatible
+  shipped ones when the selected model does not fit;
+* URL state: widgets initialised from ``st.query_params`` so that a URL reproduces a view.
+
+Session-state keys (stable: the AppTests and browser tests use them):
+``model_picker`` (the selected checkpoint reference: a shipped name or a folder path),
+``user_checkpoints`` (reference -> label), ``checkpoint_error`` (the last loader message),
+``checkpoint_path`` / ``checkpoint_path_open`` / ``checkpoint_upload`` (the sidebar widgets).
+Query parameter: ``model``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import streamlit as st
+
+from vizvae.checkpoint import CONFIG, WEIGHTS, Checkpoint, load_checkpoint, read_config, resolve_checkpoint, shipped_checkpoints
+from vizvae.errors import VizvaeError
+
+MODEL_KEY = "model_picker"
+USER_MODELS_KEY = "user_checkpoints"
+ERROR_KEY = "checkpoint_error"
+PATH_KEY = "checkpoint_path"
+PATH_BUTTON_KEY = "checkpoint_path_open"
+UPLOAD_KEY = "checkpoint_upload"
+MODEL_PARAM = "model"
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / "vizvae-uploads"
+
+
+# -- the app frame --------------------------------------------------------------------------------
+def run_through_entrypoint() -> None:
+    """Call first in every page. Until some script in the process calls ``st.navigation``,
+    Streamlit treats a folder named ``pages/`` as a legacy (v1) multipage app and may run a
+    page file directly, without app.py's navigation and model picker: a fresh server whose first
+    visitor opens /latent_space, and every ``AppTest.switch_page``. Switch that legacy mode
+    off and rerun, so the page runs inside app.py. (Relies on ``PagesManager.uses_pages_directory``,
+    checked against the pinned streamlit 1.67; a no-op if that attribute goes away.)"""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+# -- loading ------------------------------------------------------------------------------------
+def checkpoint_stamp(ref: str) -> tuple[str, tuple[int, ...]]:
+    """(folder, file times and sizes): a model is reloaded when its files change on disk."""
+    folder = resolve_checkpoint(ref)
+    stats = []
+    for name in (WEIGHTS, CONFIG):
+        file = folder / name
+        if file.is_file():
+            info = file.stat()
+            stats += [info.st_mtime_ns, info.st_size]
+    return str(folder), tuple(stats)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
+def _load(folder: str, stamp: tuple[int, ...]) -> Checkpoint:
+    return load_checkpoint(folder)
+
+
+def load_model(ref: str) -> Checkpoint:
+    """The checkpoint behind a picker reference, loaded once per process (raises
+    ``CheckpointError`` with the loader's one-line message)."""
+    folder, stamp = checkpoint_stamp(ref)
+    return _load(folder, stamp)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _shipped() -> list[dict[str, Any]]:
+    infos = []
+    for info in shipped_checkpoints():
+        try:
+            kind = (read_config(info.path).get("dataset") or {}).get("kind", "image")
+        except VizvaeError:
+            continue
+        infos.append({**info.to_json(), "data_kind": kind})
+    return infos
+
+
+def shipped_models() -> list[dict[str, Any]]:
+    """Shipped checkpoints as dicts (name, model, dataset, latent_dims, path, data_kind, ...), in
+    the order of their recipes (the 2-D VAE first), then any others by name."""
+    from vizvae.train.recipes import SHIPPED_RECIPES
+
+    order = {name: i for i, name in enumerate(SHIPPED_RECIPES)}
+    return sorted(_shipped(), key=lambda info: (order.get(info["name"], len(order)), info["name"]))
+
+
+def current_ref() -> str | None:
+    return st.session_state.get(MODEL_KEY)
+
+
+# -- the picker -------------------------------------------------------------------------------
+def _select(ref: str) -> None:
+    st.session_state[MODEL_KEY] = ref
+    st.session_state.pop(ERROR_KEY, None)
+
+
+def _adopt(path: str | Path, how: str) -> bool:
+    """Load a user checkpoint; on success add it to the picker and select it, else keep the
+    current model and remember the loader's message for the page to show."""
+    try:
+        folder = resolve_checkpoint(str(path))
+        checkpoint = load_model(str(folder))
+    except VizvaeError as err:
+        st.session_state[ERROR_KEY] = str(err)
+        return False
+    except Exception as err:  # a loader bug must not take the app down with it
+        st.session_state[ERROR_KEY] = f"{path}: could not be loaded ({type(err).__name__}: {err})"
+        return False
+    ref = str(Path(folder).resolve())
+    st.session_state.setdefault(USER_MODELS_KEY, {})[ref] = f"{checkpoint.name} ({how})"
+    _select(ref)
+    return True
+
+
+def _open_path() -> None:
+    path = (st.session_state.get(PATH_KEY) or "").strip()
+    if not path:
+        st.session_state[ERROR_KEY] = "Type the path of a checkpoint folder (holding model.safetensors and config.json)."
+        return
+    _adopt(path, "folder")
+
+
+def _uploaded_pair(files: Iterable[Any]) -> dict[str, bytes]:
+    """Uploaded files by the name the checkpoint folder needs: *.safetensors -> model.safetensors,
+    *.json -> config.json (the last of each wins)."""
+    pair = {}
+    for file in files or []:
+        if file.name.endswith(".safetensors"):
+            pair[WEIGHTS] = file.getvalue()
+        elif file.name.endswith(".json"):
+            pair[CONFIG] = file.getvalue()
+    return pair
+
+
+def _open_upload() -> None:
+    pair = _uploaded_pair(st.session_state.get(UPLOAD_KEY))
+    if len(pair) < 2:
+        return  # the sidebar says which file is still missing
+    digest = hashlib.sha256(pair[WEIGHTS] + b"\0" + pair[CONFIG]).hexdigest()[:16]
+    folder = UPLOAD_ROOT / digest  # same files, same folder: re-uploads reuse the loaded model
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in pair.items():
+        (folder / name).write_bytes(data)
+    _adopt(folder, "uploaded")
+
+
+def model_picker() -> str | None:
+    """The sidebar picker. Returns the selected reference (None when there is no model at all)."""
+    shipped = [info["name"] for info in shipped_models()]
+    user = st.session_state.setdefault(USER_MODELS_KEY, {})
+    if MODEL_KEY not in st.session_state:
+        wanted = st.query_params.get(MODEL_PARAM)
+        if wanted and wanted not in shipped and wanted not in user:
+            _adopt(wanted, "folder")  # a shared URL naming a folder on this machine
+        elif wanted:
+            st.session_state[MODEL_KEY] = wanted
+    options = shipped + [ref for ref in user if ref not in shipped]
+    if st.session_state.get(MODEL_KEY) not in options:
+        st.session_state[MODEL_KEY] = options[0] if options else None
+    with st.sidebar:
+        if options:
+            labels = dict(st.session_state[USER_MODELS_KEY])  # a snapshot: AppTest calls format_func outside a run
+            st.selectbox("Model", options, key=MODEL_KEY, format_func=lambda ref: labels.get(ref, ref),
+                         on_change=lambda: st.session_state.pop(ERROR_KEY, None),
+                         help="Shipped checkpoints from assets/models/, plus the ones you open below.")
+        else:
+            st.info("No checkpoint yet: open one below, or build the shipped ones with `python -m vizvae rebuild`.")
+        with st.expander("Open another checkpoint", expanded=False):
+            st.text_input("Checkpoint folder", key=PATH_KEY, placeholder="runs/vae2d",
+                          help="A folder holding model.safetensors and config.json.")
+            st.button("Open folder", key=PATH_BUTTON_KEY, on_click=_open_path)
+            uploaded = st.file_uploader("…or upload model.safetensors and config.json", type=["safetensors", "json"],
+                                        accept_multiple_files=True, key=UPLOAD_KEY, on_change=_open_upload)
+            missing = {WEIGHTS, CONFIG} - set(_uploaded_pair(uploaded))
+            if uploaded and missing:
+                st.caption(f"Still needed: {', '.join(sorted(missing))}.")
+    ref = st.session_state.get(MODEL_KEY)
+    if ref is not None:
+        st.query_params[MODEL_PARAM] = ref
+    if st.session_state.get(ERROR_KEY):
+        st.error(st.session_state[ERROR_KEY], icon=":material/error:")
+    return ref
+
+
+# -- what a page needs --------------------------------------------------------------------------
+def requirement_problem(model: str, latent_dim: int, data_kind: str, kinds: Iterable[str] | None = None,
+                        min_latent: int | None = None, max_latent: int | None = None,
+                        data_kinds: Iterable[str] | None = None) -> str | None:
+    """Why a model does not fit a page's needs, or None when it fits."""
+    if kinds is not None and model not in set(kinds):
+        kinds = list(kinds)
+        named = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+        return f"a {named} model (this one is a {model})"
+    if min_latent is not None and latent_dim < min_latent:
+        return f"at least {min_latent} latent dimensions (this one has {latent_dim})"
+    if max_latent is not None and latent_dim > max_latent:
+        exact = min_latent == max_latent
+        return (f"{'exactly' if exact else 'at most'} {max_latent} latent dimensions (this one has {latent_dim})")
+    if data_kinds is not None and data_kind not in set(data_kinds):
+        return f"a model of {' or '.join(sorted(data_kinds))} data (this one models {data_kind} data)"
+    return None
+
+
+def compatible_shipped(**needs: Any) -> list[dict[str, Any]]:
+    return [info for info in shipped_models()
+            if requirement_problem(info["model"], sum(info["latent_dims"]), info["data_kind"], **needs) is None]
+
+
+def offer_compatible(purpose: str, problem: str, **needs: Any) -> None:
+    """Say what is needed and offer the shipped models that have it (one button each)."""
+    st.warning(f"{purpose} needs {problem}.", icon=":material/swap_horiz:")
+    options = compatible_shipped(**needs)
+    if options:
+        cols = st.columns(min(4, len(options)))
+        for col, info in zip(cols * len(options), options):
+            col.button(f"Switch to {info['name']}", key=f"switch_to_{info['name']}_{purpose}",
+                       on_click=_select, args=(info["name"],))
+    else:
+        st.info("No shipped model fits; train one with `python -m vizvae train` and open it from the sidebar.")
+
+
+def require_model(kinds: Iterable[str] | None = None, min_latent: int | None = None, max_latent: int | None = None,
+                  data_kinds: Iterable[str] | None = None, purpose: str = "This page", stop: bool = True) -> Checkpoint | None:
+    """The selected checkpoint if it fits the page; else explain and offer compatible shipped
+    models, then ``st.stop()`` (or return None with ``stop=False``, for one section)."""
+    ref = current_ref()
+    if ref is None:
+        st.info("Pick or open a model in the sidebar.")
+        return _halt(stop)
+    try:
+        checkpoint = load_model(ref)
+    except VizvaeError as err:
+        st.error(str(err), icon=":material/error:")
+        return _halt(stop)
+    needs = dict(kinds=kinds, min_latent=min_latent, max_latent=max_latent, data_kinds=data_kinds)
+    problem = requirement_problem(checkpoint.config["model"], checkpoint.model.latent_dim,
+                                  (checkpoint.config.get("dataset") or {}).get("kind", "image"), **needs)
+    if problem:
+        offer_compatible(purpose, problem, **needs)
+        return _halt(stop)
+    return checkpoint
+
+
+def _halt(stop: bool) -> None:
+    if stop:
+        st.stop()
+    return None
+
+
+# -- URL state ------------------------------------------------------------------------------------
+def url_widget_state(key: str, param: str, default: Any, parse: Callable[[str], Any] = str,
+                     valid: Callable[[Any], bool] = lambda value: True) -> None:
+    """Give widget ``key`` its starting value before it is drawn: the URL's ``?param=`` when
+    present and valid, else the value it had when the user last left this page, else ``default``."""
+    saved = f"_saved_{key}"
+    if key in st.session_state and valid(st.session_state[key]):
+        return
+    value = st.session_state.get(saved, default)
+    raw = st.query_params.get(param)
+    if raw is not None and saved not in st.session_state:
+        try:
+            parsed = parse(raw)
+            if valid(parsed):
+                value = parsed
+        except (TypeError, ValueError):
+            pass
+    st.session_state[key] = value if valid(value) else default
+
+
+def remember_in_url(key: str, param: str, format: Callable[[Any], str] = str) -> None:
+    """After drawing widget ``key``: write its value to the URL and keep it for the next visit."""
+    value = st.session_state.get(key)
+    st.session_state[f"_saved_{key}"] = value
+    if value is None or value == "" or value == []:
+        st.query_params.pop(param, None)
+    else:
+        st.query_params[param] = format(value)
+
+
+def parse_indices(text: str, n: int) -> list[int]:
+    """'3, 17 42' -> [3, 17, 42]: the valid row indices, in order, without repeats."""
+    seen: list[int] = []
+    for token in text.replace(",", " ").split():
+        try:
+            index = int(token)
+        except ValueError:
+            continue
+        if 0 <= index < n and index not in seen:
+            seen.append(index)
+    return seen
+
+
+def selection_indices(event: Any) -> list[int]:
+    """Row indices from a plotly selection event: ``customdata[0]`` when the figure carries it
+    (vizvae's projection figures do), else ``point_index`` of the first trace."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
+    indices: list[int] = []
+    for point in points:
+        custom = point.get("customdata")
+        if custom is not None and len(custom) > 0:
+            index = int(custom[0])
+        elif point.get("curve_number", 0) == 0 and "point_index" in point:
+            index = int(point["point_index"])
+        else:
+            continue  # e.g. the ring marking already-selected points
+        if index not in indices:
+            indices.append(index)
+    return indices
+
+
+def download_png(label: str, png: bytes, file_name: str, key: str) -> None:
+    st.download_button(label, png, file_name=file_name, mime="image/png", key=key, on_click="ignore",
+                       icon=":material/download:")
+
+
+def download_csv(label: str, csv: bytes, file_name: str, key: str) -> None:
+    st.download_button(label, csv, file_name=file_name, mime="text/csv", key=key, on_click="ignore",
+                       icon=":material/download:")

@@ -1,0 +1,123 @@
+"""Model card: what the selected model is, how it was trained, how well it does, and what it
+draws (prior samples) and reconstructs (test images)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._common import (
+    checkpoint_stamp, current_ref, download_csv, download_png, load_model, require_model, run_through_entrypoint,
+)
+from vizvae.checkpoint import checkpoint_dataset
+from vizvae.viz.figures import training_curves_figure
+from vizvae.viz.images import grid_png, paired_rows
+from vizvae.viz.latent import examples_per_class, prior_samples, reconstruct
+from vizvae.viz.tables import csv_bytes, evaluation_table, history_table
+
+run_through_entrypoint()  # before anything is drawn: see its docstring
+
+SAMPLES = 64  # an 8×8 grid of prior samples
+RECONSTRUCTIONS_PER_CLASS = 2
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _prior_png(ref: str, stamp: tuple, seed: int, image_shape: tuple[int, ...]) -> bytes:
+    images = prior_samples(load_model(ref).model, SAMPLES, seed=seed)
+    return grid_png(images, image_shape, columns=8)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _reconstruction_png(ref: str, stamp: tuple, seed: int) -> tuple[bytes, list[int]]:
+    checkpoint = load_model(ref)
+    dataset = checkpoint_dataset(checkpoint.config)
+    indices = examples_per_class(dataset.y_test, RECONSTRUCTIONS_PER_CLASS, seed=seed, n_rows=len(dataset.x_test))
+    originals = dataset.x_test[indices]
+    grid = paired_rows(originals, reconstruct(checkpoint.model, originals), columns=10)
+    return grid_png(grid, dataset.image_shape), [int(i) for i in indices]
+
+
+checkpoint = require_model()
+ref = current_ref()
+stamp = checkpoint_stamp(ref)
+config = checkpoint.config
+model_args = config.get("config", {})
+dataset_info = config.get("dataset") or {}
+architecture = checkpoint.model.describe()
+evaluation = config.get("evaluation") or {}
+training = config.get("training") or {}
+
+st.title(checkpoint.name)
+st.caption(f"{config.get('model_class', config['model'])} · {checkpoint.path}")
+
+metrics = st.columns(4)
+metrics[0].metric("parameters", f"{architecture['parameters']:,}")
+metrics[1].metric("latent dimensions", " + ".join(str(d) for d in architecture["latent_dims"]))
+metrics[2].metric("β (KL weight)", f"{model_args.get('beta', 1.0):g}")
+if "test_elbo" in evaluation:
+    metrics[3].metric("test ELBO (nats)", f"{evaluation['test_elbo']:.2f}")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Architecture")
+    st.markdown(
+        f"- **{model_args.get('architecture', '?')}** encoder/decoder, hidden layers {model_args.get('hidden_dims', '?')}\n"
+        f"- **{model_args.get('likelihood', '?')}** likelihood"
+        + (f" (σ {model_args.get('sigma_mode')})" if model_args.get("likelihood") == "gaussian" else "")
+        + f"\n- input shape {model_args.get('input_shape', '?')}"
+    )
+    with st.expander(f"{len(architecture['layers'])} layers"):
+        st.code("\n".join(architecture["layers"]), language=None)
+with right:
+    st.subheader("Dataset")
+    preprocessing = dataset_info.get("preprocessing") or {}
+    st.markdown(
+        f"- **{dataset_info.get('name', '?')}** ({dataset_info.get('kind', '?')}), "
+        f"{dataset_info.get('n_train', '?')} train / {dataset_info.get('n_test', '?')} test rows\n"
+        f"- image shape {dataset_info.get('image_shape')}, binarised: {preprocessing.get('binarize', False)}\n"
+        f"- split seed {preprocessing.get('split_seed', '?')}"
+    )
+
+st.subheader("Training")
+history = training.get("history") or {}
+if history.get("step"):
+    st.plotly_chart(training_curves_figure(history, title=None), key="model_training_curves")
+    settings = training.get("settings") or {}
+    st.caption(f"{settings.get('steps', '?')} steps, batch {settings.get('batch_size', '?')}, lr {settings.get('lr', '?')}, "
+               f"seed {settings.get('seed', '?')}; {training.get('seconds', '?')} s on {training.get('device', '?')}. "
+               f"Rebuild: `{training.get('command') or 'python -m vizvae rebuild'}`")
+    download_csv("Training history (CSV)", csv_bytes(history_table(history)), f"{checkpoint.name}-history.csv",
+                 key="model_history_csv")
+else:
+    st.info("This checkpoint has no training history.")
+
+st.subheader("Evaluation")
+if evaluation:
+    st.table(evaluation_table(evaluation))
+    st.caption("Bounds on log p(x) of the test split; the IWAE bound tightens as K grows (Burda et al. 2016).")
+else:
+    st.info("This checkpoint has no evaluation results; `python -m vizvae train` writes them.")
+
+if dataset_info.get("kind", "image") != "image" or not dataset_info.get("image_shape"):
+    st.info("Image grids are drawn for image models only.")
+    st.stop()
+
+image_shape = tuple(dataset_info["image_shape"])
+st.subheader("Prior samples")
+seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="model_seed",
+                       help="The same seed draws the same samples and picks the same test images.")
+st.caption("Decoder means of z ~ N(0, I).")
+prior = _prior_png(ref, stamp, int(seed), image_shape)
+st.image(prior, caption=f"{SAMPLES} prior samples, seed {seed}")
+download_png("Prior samples (PNG)", prior, f"{checkpoint.name}-prior-seed{seed}.png", key="model_prior_png")
+
+st.subheader("Test reconstructions")
+st.caption("Each row of test images is followed by its reconstruction (decoder mean at the encoder mean); "
+           f"{RECONSTRUCTIONS_PER_CLASS} images per class.")
+try:
+    reconstructions, shown = _reconstruction_png(ref, stamp, int(seed))
+except Exception as err:  # e.g. a user checkpoint whose dataset is not on this machine
+    st.warning(f"No test reconstructions: {err}")
+else:
+    st.image(reconstructions, caption=f"test rows {', '.join(map(str, shown))}")
+    download_png("Reconstructions (PNG)", reconstructions, f"{checkpoint.name}-reconstructions-seed{seed}.png",
+                 key="model_reconstructions_png")

@@ -1,0 +1,60 @@
+"""The disentanglement page on the shipped shapes models (β = 1, 4, 10)."""
+
+import json
+
+from tests.app.helpers import app, elements, errors, shipped
+from vizvae.checkpoint import SHIPPED_DIR
+
+SHAPES = ["shapes-vae-b1", "shapes-betavae-b4", "shapes-betavae-b10"]
+
+
+def disentanglement_page(**query_params: str):
+    at = app(**query_params).run()
+    return at.switch_page("pages/disentanglement.py").run()
+
+
+def stored(name: str) -> dict:
+    return json.loads((SHIPPED_DIR / shipped(name) / "config.json").read_text())["evaluation"]
+
+
+def test_page_shows_the_selected_shapes_model_with_its_stored_metrics():
+    at = disentanglement_page(model=shipped("shapes-betavae-b4"))
+    assert errors(at) == []
+    assert at.title[0].value == "Disentanglement"
+    metrics = {m.label: m.value for m in at.metric}
+    evaluation = stored("shapes-betavae-b4")
+    assert metrics["model · β"] == "β = 4"
+    assert metrics["MIG"] == f"{evaluation['mig']:.3f}"
+    assert metrics["DCI informativeness"] == f"{evaluation['dci_informativeness']:.3f}"
+    assert metrics["active units"] == f"{evaluation['active_units']} / 10"
+    assert {b.key for b in at.get("download_button")} >= {"disentanglement_gif", "disentanglement_png"}
+    assert len(elements(at, "plotly_chart", "disentanglement_heatmap")) == 1
+    assert len(elements(at, "plotly_chart", "disentanglement_beta_chart")) == 1
+    assert len(at.get("image")) == 2 + len(SHAPES)  # start image, traversal, one traversal per β
+    table = at.dataframe[0].value
+    assert table["model"].tolist() == SHAPES and table["β"].tolist() == [1.0, 4.0, 10.0]
+    assert table["MIG"].tolist() == [stored(name)["mig"] for name in SHAPES]
+
+
+def test_start_image_and_range_redraw_the_traversal_and_go_to_the_url():
+    at = disentanglement_page(model=shipped("shapes-betavae-b10"))
+    before = at.get("image")[1].value
+    at.selectbox(key="disentanglement_base").set_value(3)
+    at.slider(key="disentanglement_span").set_value(1.5)
+    at.run()
+    assert errors(at) == []
+    assert at.get("image")[1].value != before
+    assert at.query_params["image"] == ["3"] and at.query_params["range"] == ["1.5"]
+    inactive_rows = at.toggle(key="disentanglement_inactive").set_value(True).run()
+    assert errors(inactive_rows) == []
+
+
+def test_a_model_without_factors_shows_the_best_shapes_model_and_offers_a_switch():
+    at = disentanglement_page(model=shipped("mnist-vae-2d"))
+    assert errors(at) == []
+    best = max(SHAPES, key=lambda name: stored(name)["mig"])
+    assert any(f"showing **{best}**" in c.value for c in at.caption)
+    at.button(key="disentanglement_switch_shapes-vae-b1").click().run()
+    assert errors(at) == []
+    assert at.session_state["model_picker"] == "shapes-vae-b1"
+    assert {m.label: m.value for m in at.metric}["model · β"] == "β = 1"

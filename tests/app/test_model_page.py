@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from vizvae.checkpoint import SHIPPED_DIR
+from tests.app.helpers import SHIPPED, app, elements, errors, shipped
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_model_card_renders_for_each_shipped_model(name):
+    at = app(model=shipped(name)).run()
+    assert errors(at) == []
+    assert at.session_state["model_picker"] == name
+    assert at.title[0].value == name
+    assert [h.value for h in at.subheader] == ["Architecture", "Dataset", "Training", "Evaluation", "Prior samples",
+                                              "Test reconstructions"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["parameters"].replace(",", "")) > 100_000
+    latent_dims = json.loads((SHIPPED_DIR / name / "config.json").read_text())["latent_dims"]
+    assert metrics["latent dimensions"] == " + ".join(map(str, latent_dims))
+    table = at.table[0].value
+    assert "test ELBO (nats)" in table["metric"].tolist()
+    assert len(elements(at, "plotly_chart", "model_training_curves")) == 1
+    assert len(at.get("image")) == 2  # prior samples, reconstructions
+    assert {b.key for b in at.get("download_button")} >= {"model_prior_png", "model_reconstructions_png",
+                                                           "model_history_csv"}
+    assert at.query_params["model"] == name
+
+
+def test_seed_changes_the_prior_samples():
+    at = app(model=shipped("mnist-vae-2d")).run()
+    before = at.get("image")[0].value
+    at.number_input(key="model_seed").set_value(7).run()
+    assert errors(at) == []
+    assert at.get("image")[0].value != before
+
+
+def _untrained_checkpoint(key, folder):
+    """A freshly initialised model of a registered family, saved with the shipped MNIST data
+    description: the model card must draw for every family, trained or not."""
+    import dataclasses
+    import json
+
+    from vizvae.checkpoint import SHIPPED_DIR, save_checkpoint
+    from vizvae.models import MODEL_REGISTRY
+
+    cls = MODEL_REGISTRY[key]
+    config = cls.config_class()
+    fields = {f.name for f in dataclasses.fields(config)}
+    overrides = {"input_shape": (1, 28, 28)} if "input_shape" in fields else {}
+    attempts = [overrides, {**overrides, "clusters": 1}, {**overrides, "global_dim": 0}]
+    for attempt in attempts:
+        try:
+            model = cls(dataclasses.replace(config, **{k: v for k, v in attempt.items() if k in fields}))
+            break
+        except (TypeError, ValueError):
+            continue
+    else:
+        pytest.skip(f"{key}: no default configuration builds")
+    shipped_config = json.loads((SHIPPED_DIR / shipped("mnist-vae-2d") / "config.json").read_text())
+    save_checkpoint(model, folder, name=f"untrained-{key}", dataset=shipped_config["dataset"],
+                    training=shipped_config["training"], evaluation=shipped_config["evaluation"])
+    return folder
+
+
+def _registered_models():
+    from vizvae.models import MODEL_REGISTRY
+
+    return sorted(MODEL_REGISTRY)
+
+
+@pytest.mark.parametrize("key", _registered_models())
+def test_model_card_renders_for_every_model_family(key, tmp_path):
+    folder = _untrained_checkpoint(key, tmp_path / key)
+    at = app(model=str(folder)).run()
+    assert errors(at) == []
+    assert at.title[0].value == f"untrained-{key}"
+    assert len(at.get("image")) == 2

@@ -1,0 +1,168 @@
+"""CLI glue for the models with a predictor (pvae, hvae, miwae, hmcvae, hhvae): build from the
+command line, train in stages (``stages.py``), evaluate (bounds + imputation), save, write the card.
+
+    python -m vizvae train --model hhvae --dataset mnist --latent-dims 20,10 --steps 6000 \\
+        --hmc-steps 300 --out runs/hhvae
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vizvae.data import Dataset
+from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel
+
+STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
+
+
+def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models with a predictor (pvae, hvae, miwae, hmcvae, hhvae)")
+    group.add_argument("--latent-dims", help="ε layer sizes d_1,...,d_L, e.g. 20,10 (default: the model's)")
+    group.add_argument("--hmc-steps", type=int, default=0, help="Stage-3 steps (HMC models)")
+    group.add_argument("--hmc-batch-size", type=int, default=8, help="rows per Stage-3 HMC run")
+    group.add_argument("--n-transitions", type=int, default=10, help="HMC transitions T")
+    group.add_argument("--n-leapfrog", type=int, default=5, help="leapfrog steps LF per transition")
+    group.add_argument("--sksd-chains", type=int, default=30, help="chains per row in Stage 3")
+    group.add_argument("--lr-inflation", type=float, default=1e-2, help="Stage-3 learning rate of the inflation")
+    group.add_argument("--lr-stage3", type=float, help="Stage-3 learning rate of the networks (default: --lr)")
+    group.add_argument("--lr-step-sizes", type=float, help="Stage-3 learning rate of log step sizes (default: --lr)")
+    group.add_argument("--importance", type=int, default=5, help="K of the MIWAE training bound")
+    group.add_argument("--kl-balance-fraction", type=float, default=0.1, help="KL-balancing warm-up (eq. 5.7)")
+    group.add_argument("--init-from", metavar="CHECKPOINT",
+                       help="HMC models: start Stage 3 from this Gaussian counterpart (shipped name or folder; "
+                       "hmcvae from a pvae, hhvae from an hvae), skipping Stage 2")
+    group.add_argument("--imputation-rows", type=int, default=500,
+                       help="test rows for the imputation evaluation written to the card (0: skip)")
+    group.add_argument("--imputation-samples", type=int, default=20, help="posterior draws per row (k of eq. 5.14)")
+    group.add_argument("--imputation-seeds", default="0,1,2", help="test-mask seeds (mean ± std over them)")
+
+
+def _ints(text: str | None) -> tuple[int, ...] | None:
+    return None if not text else tuple(int(v) for v in str(text).split(","))
+
+
+def build_staged_model(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel:
+    cls = MODEL_REGISTRY[args.model]
+    defaults = cls.config_class()
+    is_image = dataset.kind == "image"
+    options: dict[str, Any] = {
+        "input_shape": tuple(dataset.image_shape) if is_image else (dataset.n_features,),
+        "latent_dims": _ints(args.latent_dims) or defaults.latent_dims,
+        "hidden_dims": _ints(args.hidden) or (256,),
+        "likelihood": args.likelihood or ("bernoulli" if is_image else "gaussian"),
+        "sigma_mode": args.sigma_mode,
+        "sigma": args.sigma,
+        "beta": args.beta,
+    }
+    if dataset.y_train is None:
+        options["target"] = None
+    elif dataset.n_classes:
+        options.update(target="categorical", n_classes=int(dataset.n_classes))
+    else:
+        options["target"] = "gaussian"
+    if hasattr(defaults, "n_transitions"):
+        options.update(n_transitions=args.n_transitions, n_leapfrog=args.n_leapfrog, sksd_chains=args.sksd_chains,
+                       hmc_seed=args.seed)
+    if hasattr(defaults, "n_importance"):
+        options["n_importance"] = args.importance
+    return cls(cls.config_class(**options))
+
+
+def counterpart_start(args: argparse.Namespace, device: torch.device) -> tuple[LatentVariableModel, dict[str, Any]]:
+    """An HMC model holding the trained weights of its Gaussian counterpart (``--init-from``): the same
+    architecture, read from the counterpart's config.json, plus fresh HMC hyper-parameters."""
+    from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
+    from vizvae.errors import VizvaeError
+
+    cls = MODEL_REGISTRY[args.model]
+    if not hasattr(cls, "hmc_losses"):
+        raise VizvaeError(f"--init-from starts Stage 3, which only HMC models (hmcvae, hhvae) have, not {args.model}")
+    source = load_checkpoint(resolve_checkpoint(args.init_from), device=device)
+    if (source.config.get("dataset") or {}).get("name") != args.dataset:
+        raise VizvaeError(f"--init-from {args.init_from} was trained on {source.config['dataset'].get('name')!r}, "
+                          f"not {args.dataset!r}")
+    hmc_options = {"n_transitions": args.n_transitions, "n_leapfrog": args.n_leapfrog,
+                   "sksd_chains": args.sksd_chains, "hmc_seed": args.seed}
+    model = cls(cls.config_class(**{**source.config["config"], **hmc_options})).to(device)
+    state = source.model.state_dict()
+    expected = {k for k in model.state_dict() if not k.startswith("hmc.")}
+    if set(state) != expected or any(state[k].shape != model.state_dict()[k].shape for k in expected):
+        raise VizvaeError(f"--init-from {args.init_from}: a {source.config['model']} checkpoint whose weights do not "
+                          f"fit a {args.model}; start hmcvae from a pvae and hhvae from an hvae")
+    model.load_state_dict(state, strict=False)
+    return model, source.config
+
+
+def train_staged_command(args: argparse.Namespace) -> int:
+    from vizvae.checkpoint import save_checkpoint
+    from vizvae.device import resolve_device
+    from vizvae.train.commands import dataset_from_args, write_model_card
+    from vizvae.train.loop import evaluate_model
+    from vizvae.train.progress import ProgressBar
+    from vizvae.train.stages import StageSettings, train_stages
+
+    torch.manual_seed(args.seed)
+    dataset = dataset_from_args(args)
+    device = resolve_device(args.device)
+    source_config: dict[str, Any] | None = None
+    if args.init_from:
+        model, source_config = counterpart_start(args, device)
+        steps = 0
+    else:
+        model = build_staged_model(args, dataset).to(device)
+        steps_per_epoch = max(1, len(dataset.x_train) // args.batch_size)
+        steps = args.steps if args.steps else (args.epochs or 50) * steps_per_epoch
+    hmc_steps = args.hmc_steps if hasattr(model, "hmc_losses") else 0
+    settings = StageSettings(steps=steps, hmc_steps=hmc_steps, batch_size=args.batch_size,
+                             hmc_batch_size=args.hmc_batch_size, lr=args.lr, lr_inflation=args.lr_inflation,
+                             lr_stage3=args.lr_stage3, lr_step_sizes=args.lr_step_sizes,
+                             kl_balance_fraction=args.kl_balance_fraction, seed=args.seed)
+
+    def progress(total: int, name: str) -> ProgressBar:
+        return ProgressBar(total, label=f"{args.model} {name}", enabled=not args.quiet)
+
+    announce = ProgressBar(1, enabled=not args.quiet)
+    start = f"from {args.init_from}, " if args.init_from else ""
+    announce.message(f"training {args.model} (latent {model.latent_dims}) on {dataset.name} "
+                     f"({len(dataset.x_train)} rows, §5.4 missingness), {start}{steps} VI"
+                     + (f" + {hmc_steps} HMC" if hmc_steps else "") + f" steps on {device}")
+    started = time.perf_counter()
+    stages = train_stages(model, dataset, settings, progress)
+    seconds = time.perf_counter() - started
+    if source_config is not None:  # Stage 2 is the counterpart's: keep its record and history
+        source_training = source_config.get("training") or {}
+        inherited = [dict(stage, source=source_config.get("name")) for stage in source_training.get("stages", [])
+                     if stage.get("steps")]
+        stages = inherited + [stage for stage in stages if stage["steps"]]
+    evaluation = evaluate_model(model, dataset, seed=args.seed)
+    if args.imputation_rows and dataset.kind == "image":
+        from vizvae.evaluation.imputation import evaluate_imputation
+
+        announce.message(f"imputation evaluation on {args.imputation_rows} test rows ...")
+        evaluation.update(evaluate_imputation(model, dataset, rows=args.imputation_rows,
+                                              n_samples=args.imputation_samples,
+                                              seeds=tuple(int(s) for s in args.imputation_seeds.split(","))))
+    out = Path(args.out)
+    command = ("python -m vizvae train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+               if sys.argv[1:2] == ["train"] else "")
+    save_checkpoint(
+        model, out, name=args.name or out.name, dataset=dataset.describe(),
+        training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
+                  "history": stages[0]["history"], "stages": stages, "command": command,
+                  "init_from": (source_config or {}).get("name")},
+        evaluation=evaluation,
+    )
+    write_model_card(out)
+    summary = f"test ELBO {evaluation['test_elbo']:.2f} nats"
+    if "missing_nll" in evaluation:
+        summary += (f", missing NLL {evaluation['missing_nll']:.4f}/pixel, target NLL {evaluation['target_nll']:.3f}, "
+                    f"accuracy {evaluation['target_accuracy']:.3f}")
+    announce.message(f"{summary}; saved {out}")
+    return 0

@@ -1,0 +1,112 @@
+"""Plotly figure builders: arrays in, ``go.Figure`` out. One builder per plot; no Streamlit.
+
+Every figure keeps plotly's modebar, whose camera button downloads it as a PNG.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# plotly's "Plotly" qualitative palette extended to 10: one colour per digit class
+CLASS_COLOURS = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
+                 "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"]
+SELECTED_COLOUR = "#111111"
+
+
+def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      template="plotly_white")
+    return fig
+
+
+def training_curves_figure(history: dict[str, Sequence[float]], title: str | None = "Training") -> go.Figure:
+    """Loss and train ELBO (running averages, logged every few steps) and test ELBO (at the
+    evaluation steps) against the optimiser step. The loss is −(β-weighted ELBO), so for β = 1
+    it mirrors the train ELBO; for a β-VAE the gap between them is (β − 1)·KL."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (minimised)", "ELBO (nats, higher is better)"))
+    steps = list(history.get("step", []))
+    if steps and history.get("loss"):
+        fig.add_trace(go.Scatter(x=steps, y=list(history["loss"]), mode="lines", name="loss"), row=1, col=1)
+    if steps and history.get("train_elbo"):
+        fig.add_trace(go.Scatter(x=steps, y=list(history["train_elbo"]), mode="lines", name="train ELBO"), row=1, col=2)
+    if history.get("eval_step") and history.get("test_elbo"):
+        fig.add_trace(go.Scatter(x=list(history["eval_step"]), y=list(history["test_elbo"]), mode="lines+markers",
+                                 name="test ELBO"), row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    _layout(fig, title, 360)
+    fig.update_layout(margin=dict(t=70 if title else 40))  # room for the subplot titles
+    return fig
+
+
+def _discrete_colourscale(n: int) -> list[list]:
+    """A stepped colourscale giving each of n integer codes its own flat colour band."""
+    scale = []
+    for i in range(n):
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        scale += [[i / n, colour], [(i + 1) / n, colour]]
+    return scale
+
+
+def projection_figure(coords: np.ndarray, labels: np.ndarray | None = None, label_names: Sequence[str] | None = None,
+                      selected: Sequence[int] = (), title: str | None = None,
+                      axis_titles: tuple[str, str] = ("component 1", "component 2")) -> go.Figure:
+    """Scatter of 2-D coordinates (n, 2), coloured by integer label codes, one trace so that a
+    selection's ``point_index`` is the row index. Hover shows the row index and the label
+    (customdata = [index, label]). ``selected`` rows are ringed."""
+    coords = np.asarray(coords)
+    n = len(coords)
+    index = np.arange(n)
+    if labels is not None:
+        codes = np.asarray(labels).astype(int)
+        names = list(label_names) if label_names is not None else [str(c) for c in range(codes.max() + 1)]
+        k = len(names)
+        marker = dict(color=codes, colorscale=_discrete_colourscale(k), cmin=-0.5, cmax=k - 0.5, size=6,
+                      opacity=0.8, colorbar=dict(title="label", tickvals=list(range(k)), ticktext=names, len=0.9))
+        label_text = np.asarray(names, dtype=object)[codes]
+    else:
+        marker = dict(color=CLASS_COLOURS[0], size=6, opacity=0.8)
+        label_text = np.full(n, "–", dtype=object)
+    customdata = np.stack([index.astype(object), label_text], axis=1)
+    fig = go.Figure(go.Scatter(
+        x=coords[:, 0], y=coords[:, 1], mode="markers", marker=marker, customdata=customdata,
+        hovertemplate="index %{customdata[0]}<br>label %{customdata[1]}<extra></extra>", name="test set",
+    ))
+    selected = [int(i) for i in selected if 0 <= int(i) < n]
+    if selected:
+        fig.add_trace(go.Scatter(
+            x=coords[selected, 0], y=coords[selected, 1], mode="markers+text",
+            text=[str(i) for i in selected] if len(selected) <= 10 else None,
+            textposition="top center", marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=2, color=SELECTED_COLOUR)),
+            hoverinfo="skip", name="selected", showlegend=False,
+        ))
+    fig.update_xaxes(title_text=axis_titles[0])
+    fig.update_yaxes(title_text=axis_titles[1])
+    fig.update_layout(showlegend=False)  # Streamlit picks dragmode/clickmode so that a click selects
+    return _layout(fig, title, 520)
+
+
+def posterior_figure(mean: np.ndarray, std: np.ndarray, title: str | None = "Encoder posterior q(z | x)") -> go.Figure:
+    """The encoder Gaussian of one point: mean per latent dimension with ±1 std error bars,
+    against the prior N(0, 1) (dotted band)."""
+    mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    dims = [f"z{j}" for j in range(len(mean))]
+    fig = go.Figure(go.Bar(x=dims, y=mean, error_y=dict(type="data", array=std, visible=True), name="mean ± std",
+                           hovertemplate="%{x}: mean %{y:.3f}, std %{error_y.array:.3f}<extra></extra>"))
+    for level in (-1.0, 1.0):
+        fig.add_hline(y=level, line=dict(dash="dot", color="grey", width=1))
+    fig.update_yaxes(title_text="z")
+    return _layout(fig, title, 320)
+
+
+def kl_figure(average_kl: np.ndarray, title: str | None = "Average KL per latent dimension") -> go.Figure:
+    """E_x KL(q(z_j | x) || N(0, 1)) per dimension (nats): near zero means a collapsed dimension."""
+    average_kl = np.asarray(average_kl, dtype=float)
+    fig = go.Figure(go.Bar(x=[f"z{j}" for j in range(len(average_kl))], y=average_kl,
+                           hovertemplate="%{x}: %{y:.3f} nats<extra></extra>"))
+    fig.update_yaxes(title_text="KL (nats)")
+    return _layout(fig, title, 280)

@@ -1,0 +1,71 @@
+"""The numbers behind the figures as tables (pandas), for display and CSV downloads."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+EVALUATION_METRICS = {
+    "test_elbo": "test ELBO (nats)",
+    "test_iwae_5": "test IWAE bound, K = 5 (nats)",
+    "test_iwae_50": "test IWAE bound, K = 50 (nats)",
+    "n_test": "test rows",
+}
+
+
+def evaluation_table(evaluation: dict[str, Any]) -> pd.DataFrame:
+    """config.json's ``evaluation`` section, one metric per row with a readable name."""
+    rows = [{"metric": EVALUATION_METRICS.get(key, key), "value": value} for key, value in evaluation.items()]
+    return pd.DataFrame(rows, columns=["metric", "value"]).astype({"value": object})  # 1000 stays 1000
+
+
+def history_table(history: dict[str, Sequence[float]]) -> pd.DataFrame:
+    """Training history as one row per logged step (test ELBO where it was evaluated)."""
+    table = pd.DataFrame({key: list(history.get(key, [])) for key in ("step", "loss", "train_elbo")})
+    if history.get("eval_step"):
+        evals = pd.DataFrame({"step": list(history["eval_step"]), "test_elbo": list(history["test_elbo"])})
+        table = table.merge(evals, on="step", how="outer").sort_values("step", ignore_index=True)
+    return table
+
+
+def projection_table(coords: np.ndarray, labels: Sequence[str] | None, method: str) -> pd.DataFrame:
+    table = pd.DataFrame({"index": np.arange(len(coords)), f"{method}_1": coords[:, 0], f"{method}_2": coords[:, 1]})
+    if labels is not None:
+        table.insert(1, "label", list(labels))
+    return table
+
+
+def posterior_table(indices: Sequence[int], mean: np.ndarray, std: np.ndarray) -> pd.DataFrame:
+    """Encoder mean and std of the given rows, one row per (point, dimension)."""
+    mean, std = np.atleast_2d(mean), np.atleast_2d(std)
+    records = [{"index": int(i), "dimension": j, "mean": float(mean[r, j]), "std": float(std[r, j])}
+               for r, i in enumerate(indices) for j in range(mean.shape[1])]
+    return pd.DataFrame(records, columns=["index", "dimension", "mean", "std"])
+
+
+def traversal_table(latents: np.ndarray, dims_order: Sequence[int]) -> pd.DataFrame:
+    """The latent point behind every cell of a traversal grid (rows, columns, latent)."""
+    latents = np.asarray(latents)
+    records = []
+    for r, dim in enumerate(dims_order):
+        for c in range(latents.shape[1]):
+            records.append({"row": r, "column": c, "varied_dimension": int(dim), "value": float(latents[r, c, dim]),
+                            **{f"z{j}": float(v) for j, v in enumerate(latents[r, c])}})
+    return pd.DataFrame(records)
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    return table.to_csv(index=False).encode()
+
+
+def interpolation_table(paths: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Latent points along named paths, e.g. {"linear": (steps, latent), "spherical": ...}."""
+    records = []
+    for name, path in paths.items():
+        path = np.asarray(path)
+        for step, z in enumerate(path):
+            t = step / max(1, len(path) - 1)
+            records.append({"path": name, "step": step, "t": t, **{f"z{j}": float(v) for j, v in enumerate(z)}})
+    return pd.DataFrame(records)
