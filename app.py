@@ -13,6 +13,8 @@ PAGES = [
     st.Page("pages/latent_space.py", title="Latent space", icon=":material/scatter_plot:", url_path="latent_space"),
     st.Page("pages/global_local.py", title="Global & local", icon=":material/workspaces:", url_path="global_local"),
     st.Page("pages/disentanglement.py", title="Disentanglement", icon=":material/tune:", url_path="disentanglement"),
+    st.Page("pages/posterior.py", title="Posterior", icon=":material/blur_circular:", url_path="posterior"),
+    st.Page("pages/hmc_lab.py", title="HMC lab", icon=":material/science:", url_path="hmc_lab"),
 ]
 
 page = st.navigation(PAGES)

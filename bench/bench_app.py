@@ -87,9 +87,9 @@ def cold_start_s(starts: int = 3) -> tuple[float, list[str]]:
                         if process.poll() is not None or time.perf_counter() - started > 60:
                             raise RuntimeError("streamlit did not start")
                         time.sleep(0.1)
-                page.wait_for_selector('[data-testid="stMainBlockContainer"] h1, [data-testid="stMain"] h1', timeout=60000)
-                wait_for_app(page)
-                times.append(time.perf_counter() - started)
+                page.wait_for_selector('[data-testid="stMain"] [data-testid="stImage"] img', timeout=60000)
+                settled_at = wait_for_app(page)  # when the run was first seen finished
+                times.append(settled_at - started)
                 page.close()
             finally:
                 process.terminate()

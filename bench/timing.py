@@ -31,3 +31,20 @@ def interleaved_ratio(a: Callable[[], object], b: Callable[[], object], repeats:
         start = time.perf_counter(); a(); mid = time.perf_counter(); b(); end = time.perf_counter()
         ta.append(mid - start); tb.append(end - mid); ratios.append((mid - start) / (end - mid))
     return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
+
+
+def paired_ratio(a: Callable[[], object], b: Callable[[], object], repeats: int = 25,
+                 clock: Callable[[], float] = time.perf_counter) -> tuple[float, float, float]:
+    """(median a, median b, median of the pairwise ratios a/b) over ``repeats`` pairs run in ABBA
+    order — alternating which goes first cancels warm-cache and allocator order effects that a
+    fixed A-B order leaves in. ``clock=time.process_time`` counts CPU time only, which keeps a
+    ratio meaningful on a machine shared with other jobs."""
+    a(), b()
+    ratios, ta, tb = [], [], []
+    for i in range(repeats):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        start = clock(); first(); mid = clock(); second(); end = clock()
+        t_first, t_second = mid - start, end - mid
+        t_a, t_b = (t_first, t_second) if first is a else (t_second, t_first)
+        ta.append(t_a); tb.append(t_b); ratios.append(t_a / t_b)
+    return statistics.median(ta), statistics.median(tb), statistics.median(ratios)

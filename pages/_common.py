@@ -81,7 +81,7 @@ def _shipped() -> list[dict[str, Any]]:
     infos = []
     for info in shipped_checkpoints():
         try:
-            kind = (read_config(info.path).get("dataset") or {}).get("kind", "image")
+            kind = (read_config(info.path, check_model=False).get("dataset") or {}).get("kind", "image")
         except VizvaeError:
             continue
         infos.append({**info.to_json(), "data_kind": kind})

@@ -99,9 +99,9 @@ def _switch(name: str) -> None:
 
 
 def _describe_row(factors, row: int) -> str:
-    codes = factors.test[row]
-    return ", ".join(f"{name} {factors.value_labels(k)[codes[k]]}" if name != "shape" else factors.value_labels(k)[codes[k]]
-                     for k, name in enumerate(factors.names))
+    """'ellipse, scale 4.33 px, rotation 36°, x 15 px, y 16 px' for a test row."""
+    values = [factors.value_labels(k)[code] for k, code in enumerate(factors.test[row])]
+    return ", ".join(value if name == "shape" else f"{name} {value}" for name, value in zip(factors.names, values))
 
 
 def _default_base(factors) -> int:
@@ -133,12 +133,12 @@ if checkpoint is None or (checkpoint.config.get("dataset") or {}).get("name") !=
                 "`python -m vizvae rebuild --only shapes-vae-b1 shapes-betavae-b4 shapes-betavae-b10`.")
         st.stop()
     fallback = max(shapes_models, key=lambda name: (load_model(name).config.get("evaluation") or {}).get("mig", 0.0))
-    note, *buttons = st.columns([4] + [1] * len(shapes_models))
+    note, *buttons = st.columns([5] + [1] * len(shapes_models))
     note.caption(f"The sidebar's model{f' ({checkpoint.name})' if checkpoint else ''} was not trained on shapes, "
-                 f"whose factors are known: showing **{fallback}**.")
+                 f"whose factors are known: showing **{fallback}**. Pick a shapes model:")
     for column, name in zip(buttons, sorted(shapes_models, key=_beta)):
-        column.button(name, key=f"disentanglement_switch_{name}", on_click=_switch, args=(name,),
-                      help="Select this model in the sidebar")
+        column.button(f"β = {_beta(name):g}", key=f"disentanglement_switch_{name}", on_click=_switch, args=(name,),
+                      help=f"Select {name} in the sidebar", width="stretch")
     ref = fallback
     checkpoint = load_model(ref)
 
@@ -152,14 +152,18 @@ metrics = _metrics(ref)
 tiles = st.columns(6)
 tiles[0].metric("model · β", f"β = {_beta(ref):g}", help=checkpoint.name)
 tiles[1].metric("MIG", f"{metrics['mig']:.3f}", help="Mutual information gap (Chen et al. 2018), 0–1")
-tiles[2].metric("DCI disentanglement", f"{metrics['dci_disentanglement']:.3f}", help="Eastwood & Williams 2018, 0–1")
-tiles[3].metric("DCI completeness", f"{metrics['dci_completeness']:.3f}")
-tiles[4].metric("DCI informativeness", f"{metrics['dci_informativeness']:.3f}",
-                help="Mean test accuracy of per-factor gradient-boosted classifiers on the latents")
+tiles[2].metric("disentanglement", f"{metrics['dci_disentanglement']:.3f}",
+                help="DCI (Eastwood & Williams 2018), 0–1: does each latent matter for one factor only?")
+tiles[3].metric("completeness", f"{metrics['dci_completeness']:.3f}",
+                help="DCI, 0–1: is each factor predicted from one latent only?")
+tiles[4].metric("informativeness", f"{metrics['dci_informativeness']:.3f}",
+                help="DCI: mean test accuracy of per-factor gradient-boosted classifiers on the latents")
 tiles[5].metric("active units", f"{metrics['active_units']} / {checkpoint.model.latent_dim}",
                 help=f"Latents whose average KL exceeds {ACTIVE_KL_THRESHOLD} nats")
 
-traversal_tab, beta_tab, table_tab = st.tabs(["Traversal", "β = 1 / 4 / 10", "All shapes models"])
+by_beta = sorted(shapes_models, key=_beta)
+beta_title = "β = " + " / ".join(f"{_beta(name):g}" for name in by_beta) if by_beta else "β"
+traversal_tab, beta_tab, table_tab = st.tabs(["Traversal", beta_title, "All shapes models"])
 
 # -- 1. traversal and the information behind its labels -------------------------------------------------------
 with traversal_tab:
@@ -176,10 +180,11 @@ with traversal_tab:
     with controls[0]:
         st.image(grid_png(dataset.x_test[base_row][None], image_shape, scale=2), width=64)
     with controls[2]:
-        span = st.slider("Range ±", 1.0, 4.0, key=SPAN_KEY, step=0.5, help="Each row sweeps its latent over [−range, +range].")
+        span = st.slider("Range ±", 1.0, 4.0, key=SPAN_KEY, step=0.5,
+                         help="Each row sweeps its latent over [−range, +range].")
     with controls[3]:
-        show_inactive = st.toggle("Inactive latents", key=INACTIVE_KEY,
-                                  help=f"Also show latents with average KL ≤ {ACTIVE_KL_THRESHOLD} nats (they change nothing).")
+        show_inactive = st.toggle("Inactive latents", key=INACTIVE_KEY, help="Also show latents with average KL ≤ "
+                                  f"{ACTIVE_KL_THRESHOLD} nats (they change nothing).")
     remember_in_url(BASE_KEY, "image")
     remember_in_url(SPAN_KEY, "range", format=lambda v: f"{v:g}")
 
@@ -194,10 +199,11 @@ with traversal_tab:
         downloads = st.columns(2)
         with downloads[0]:
             st.download_button("Traversal as animated GIF", traversal_gif(images, image_shape, labels, values),
-                               file_name=f"{checkpoint.name}-traversal.gif", mime="image/gif", key="disentanglement_gif",
-                               on_click="ignore", icon=":material/gif_box:")
+                               file_name=f"{checkpoint.name}-traversal.gif", mime="image/gif",
+                               key="disentanglement_gif", on_click="ignore", icon=":material/gif_box:")
         with downloads[1]:
-            download_png("Traversal as PNG", traversal_grid, f"{checkpoint.name}-traversal.png", key="disentanglement_png")
+            download_png("Traversal as PNG", traversal_grid, f"{checkpoint.name}-traversal.png",
+                         key="disentanglement_png")
     with right:
         order = dimensions_by_kl(information.average_kl)
         inactive = [j for j in order if information.average_kl[j] <= ACTIVE_KL_THRESHOLD]
@@ -207,11 +213,11 @@ with traversal_tab:
                         key="disentanglement_heatmap")
         st.caption("Each cell: the fraction of a factor's entropy that one latent (its encoder mean, in 20 bins) "
                    "explains. Disentangled: one bright cell per row and per column. A row's *gap* between its two "
-                   "brightest cells is its MIG; MIG averages the gaps.")
+                   "brightest cells is its MIG; MIG averages the gaps. Grey labels: inactive latents, whose means "
+                   "still wiggle a little with the factors; MIG counts them too.")
 
 # -- 2. the same traversal across β -------------------------------------------------------------------------------
 with beta_tab:
-    by_beta = sorted(shapes_models, key=_beta)
     if by_beta:
         st.caption(f"The same start image (test #{base_row}) and range (±{span:g}) for every shipped shapes model; "
                    "each model's own active latents, labelled by the factor they carry.")
@@ -240,12 +246,13 @@ with beta_tab:
 
 # -- 3. all shapes models -----------------------------------------------------------------------------------------
 with table_tab:
-    rows = [{"name": name, "beta": _beta(name), **_metrics(name)} for name in sorted(shapes_models, key=_beta)]
+    rows = [{"name": name, "beta": _beta(name), **_metrics(name)} for name in by_beta]
     st.dataframe(metrics_table(rows), hide_index=True, key="disentanglement_table")
     st.caption(
         f"MIG: mutual information gap on encoder means in 20 equal-width bins, all {len(factors.train) + n_test:,} "
         "images. DCI: one "
         "gradient-boosted classifier per factor fitted on the train split; informativeness is their mean accuracy on "
         f"the test split (1 − Eastwood & Williams' error). Active units: average KL > {ACTIVE_KL_THRESHOLD} nats. "
+        "Test ELBO in nats per image. "
         "Reproduce: `python -m vizvae evaluate MODEL --task disentanglement --json`."
     )

@@ -5,49 +5,54 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._common import (
-    checkpoint_stamp, current_ref, download_csv, download_png, load_model, require_model, run_through_entrypoint,
-)
-from vizvae.checkpoint import checkpoint_dataset
+from pages._common import checkpoint_stamp, current_ref, download_csv, download_png, load_model, run_through_entrypoint
+from vizvae.checkpoint import checkpoint_dataset, read_config
+from vizvae.errors import VizvaeError
+from vizvae.viz import card
 from vizvae.viz.figures import training_curves_figure
-from vizvae.viz.images import grid_png, paired_rows
-from vizvae.viz.latent import examples_per_class, prior_samples, reconstruct
 from vizvae.viz.tables import csv_bytes, evaluation_table, history_table
 
 run_through_entrypoint()  # before anything is drawn: see its docstring
 
-SAMPLES = 64  # an 8×8 grid of prior samples
-RECONSTRUCTIONS_PER_CLASS = 2
+# The card reads config.json and the stored seed-0 grids: it needs no weights (and no torch) until
+# the user asks for another seed, so the app's first page renders fast.
+SAMPLES = card.SAMPLES
+RECONSTRUCTIONS_PER_CLASS = card.RECONSTRUCTIONS_PER_CLASS
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _prior_png(ref: str, stamp: tuple, seed: int, image_shape: tuple[int, ...]) -> bytes:
-    images = prior_samples(load_model(ref).model, SAMPLES, seed=seed)
-    return grid_png(images, image_shape, columns=8)
+    stored = card.stored_previews(stamp[0], read_config(stamp[0], check_model=False)) if seed == 0 else None
+    return stored[0] if stored else card.prior_png(load_model(ref).model, image_shape, seed=seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _reconstruction_png(ref: str, stamp: tuple, seed: int) -> tuple[bytes, list[int]]:
+    stored = card.stored_previews(stamp[0], read_config(stamp[0], check_model=False)) if seed == 0 else None
+    if stored:
+        return stored[1], stored[2]
     checkpoint = load_model(ref)
-    dataset = checkpoint_dataset(checkpoint.config)
-    indices = examples_per_class(dataset.y_test, RECONSTRUCTIONS_PER_CLASS, seed=seed, n_rows=len(dataset.x_test))
-    originals = dataset.x_test[indices]
-    grid = paired_rows(originals, reconstruct(checkpoint.model, originals), columns=10)
-    return grid_png(grid, dataset.image_shape), [int(i) for i in indices]
+    return card.reconstruction_png(checkpoint.model, checkpoint_dataset(checkpoint.config), seed=seed)
 
 
-checkpoint = require_model()
 ref = current_ref()
+if ref is None:
+    st.info("Pick or open a model in the sidebar.")
+    st.stop()
 stamp = checkpoint_stamp(ref)
-config = checkpoint.config
+try:
+    config = read_config(stamp[0], check_model=False)
+except VizvaeError as err:
+    st.error(str(err), icon=":material/error:")
+    st.stop()
 model_args = config.get("config", {})
 dataset_info = config.get("dataset") or {}
-architecture = checkpoint.model.describe()
+architecture = config.get("architecture") or load_model(ref).model.describe()
 evaluation = config.get("evaluation") or {}
 training = config.get("training") or {}
 
-st.title(checkpoint.name)
-st.caption(f"{config.get('model_class', config['model'])} · {checkpoint.path}")
+st.title(config.get("name", ref))
+st.caption(f"{config.get('model_class', config['model'])} · {stamp[0]}")
 
 metrics = st.columns(4)
 metrics[0].metric("parameters", f"{architecture['parameters']:,}")
@@ -85,7 +90,7 @@ if history.get("step"):
     st.caption(f"{settings.get('steps', '?')} steps, batch {settings.get('batch_size', '?')}, lr {settings.get('lr', '?')}, "
                f"seed {settings.get('seed', '?')}; {training.get('seconds', '?')} s on {training.get('device', '?')}. "
                f"Rebuild: `{training.get('command') or 'python -m vizvae rebuild'}`")
-    download_csv("Training history (CSV)", csv_bytes(history_table(history)), f"{checkpoint.name}-history.csv",
+    download_csv("Training history (CSV)", csv_bytes(history_table(history)), f"{config.get('name', ref)}-history.csv",
                  key="model_history_csv")
 else:
     st.info("This checkpoint has no training history.")
@@ -108,7 +113,7 @@ seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1
 st.caption("Decoder means of z ~ N(0, I).")
 prior = _prior_png(ref, stamp, int(seed), image_shape)
 st.image(prior, caption=f"{SAMPLES} prior samples, seed {seed}")
-download_png("Prior samples (PNG)", prior, f"{checkpoint.name}-prior-seed{seed}.png", key="model_prior_png")
+download_png("Prior samples (PNG)", prior, f"{config.get('name', ref)}-prior-seed{seed}.png", key="model_prior_png")
 
 st.subheader("Test reconstructions")
 st.caption("Each row of test images is followed by its reconstruction (decoder mean at the encoder mean); "
@@ -119,5 +124,5 @@ except Exception as err:  # e.g. a user checkpoint whose dataset is not on this 
     st.warning(f"No test reconstructions: {err}")
 else:
     st.image(reconstructions, caption=f"test rows {', '.join(map(str, shown))}")
-    download_png("Reconstructions (PNG)", reconstructions, f"{checkpoint.name}-reconstructions-seed{seed}.png",
+    download_png("Reconstructions (PNG)", reconstructions, f"{config.get('name', ref)}-reconstructions-seed{seed}.png",
                  key="model_reconstructions_png")

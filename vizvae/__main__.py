@@ -113,6 +113,16 @@ def bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def card_command(args: argparse.Namespace) -> int:
+    from vizvae.checkpoint import resolve_checkpoint, shipped_checkpoints
+    from vizvae.train.commands import write_model_card
+
+    targets = [resolve_checkpoint(p) for p in args.paths] or [info.path for info in shipped_checkpoints()]
+    for target in targets:
+        print(f"card: {write_model_card(target)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from vizvae.train.commands import add_train_arguments, train_command
 
@@ -146,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                           help="task option, e.g. -o rows=200")
     evaluate.add_argument("--device", default="auto")
     evaluate.set_defaults(func=evaluate_command)
+
+    card = sub.add_parser("card", help="rewrite card.md and the stored preview grids (default: every shipped model)")
+    card.add_argument("paths", nargs="*", help="shipped model names or checkpoint folders")
+    card.set_defaults(func=card_command)
 
     bench = sub.add_parser("bench", help="run the benchmarks in bench/ (ratios measured side by side)")
     bench.add_argument("--only", nargs="*", help="benchmark names (bench/bench_NAME.py)")

@@ -14,11 +14,12 @@ import platform
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from vizvae.errors import CheckpointError
+
+if TYPE_CHECKING:  # torch is imported where weights are touched, so listing models stays light
+    import torch
 
 FORMAT = "vizvae.checkpoint"
 FORMAT_VERSION = 1
@@ -60,6 +61,7 @@ class Checkpoint:
 def library_versions() -> dict[str, str]:
     import numpy
     import safetensors
+    import torch
 
     from vizvae import __version__
 
@@ -85,6 +87,7 @@ def save_checkpoint(model: Any, folder: str | Path, *, name: str, dataset: dict[
         "model": model.model_key,
         "model_class": type(model).__name__,
         "latent_dims": model.latent_dims,
+        "architecture": model.describe() if hasattr(model, "describe") else {},
         "config": model.config.to_json(),
         "dataset": dataset,
         "training": training or {},
@@ -97,9 +100,7 @@ def save_checkpoint(model: Any, folder: str | Path, *, name: str, dataset: dict[
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if hasattr(value, "tolist"):
+    if hasattr(value, "tolist"):  # tensors and numpy values
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in config.json")
 
@@ -128,10 +129,9 @@ def _folder(path: str | Path) -> Path:
     return path
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
-    """config.json, checked for being a vizvae checkpoint of a known model."""
-    from vizvae.models import MODEL_REGISTRY
-
+def read_config(path: str | Path, check_model: bool = True) -> dict[str, Any]:
+    """config.json, checked for being a vizvae checkpoint (of a model this vizvae knows, unless
+    ``check_model`` is False: listing models then needs no torch import)."""
     folder = _folder(path)
     file = folder / CONFIG
     if not file.is_file():
@@ -148,7 +148,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
             f"({FORMAT_VERSION}); upgrade vizvae"
         )
     model = config.get("model")
-    if model not in MODEL_REGISTRY:
+    if check_model:
+        from vizvae.models import MODEL_REGISTRY
+    if check_model and model not in MODEL_REGISTRY:
         raise CheckpointError(
             f"{file}: unknown model class {model!r}; this vizvae knows {', '.join(sorted(MODEL_REGISTRY))}"
         )
@@ -233,6 +235,7 @@ def build_model(config: dict[str, Any], source: str = CONFIG) -> Any:
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
     """Load a checkpoint folder safely; raises ``CheckpointError`` with a one-line reason."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -273,7 +276,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
 # -- listing ------------------------------------------------------------------------------------
 def checkpoint_info(path: str | Path, shipped: bool = False) -> CheckpointInfo:
     folder = _folder(path)
-    config = read_config(folder)
+    config = read_config(folder, check_model=False)
     size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     return CheckpointInfo(
         name=config.get("name", folder.name),

@@ -25,7 +25,8 @@ def test_page_shows_the_selected_shapes_model_with_its_stored_metrics():
     evaluation = stored("shapes-betavae-b4")
     assert metrics["model · β"] == "β = 4"
     assert metrics["MIG"] == f"{evaluation['mig']:.3f}"
-    assert metrics["DCI informativeness"] == f"{evaluation['dci_informativeness']:.3f}"
+    assert metrics["disentanglement"] == f"{evaluation['dci_disentanglement']:.3f}"
+    assert metrics["informativeness"] == f"{evaluation['dci_informativeness']:.3f}"
     assert metrics["active units"] == f"{evaluation['active_units']} / 10"
     assert {b.key for b in at.get("download_button")} >= {"disentanglement_gif", "disentanglement_png"}
     assert len(elements(at, "plotly_chart", "disentanglement_heatmap")) == 1
@@ -44,7 +45,7 @@ def test_start_image_and_range_redraw_the_traversal_and_go_to_the_url():
     at.run()
     assert errors(at) == []
     assert at.get("image")[1].value != before
-    assert at.query_params["image"] == ["3"] and at.query_params["range"] == ["1.5"]
+    assert at.query_params["image"] == "3" and at.query_params["range"] == "1.5"
     inactive_rows = at.toggle(key="disentanglement_inactive").set_value(True).run()
     assert errors(inactive_rows) == []
 

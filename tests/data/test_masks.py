@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from vizvae.data import box_mask, half_mask, mcar_mask, protocol_masks, square_hole_mask, training_mask
@@ -63,3 +64,20 @@ def test_masks_hide_entries_from_the_likelihood():
     values = BernoulliLikelihood(logits).log_prob(x)
     expected = torch.stack([values[i][mask[i]].sum() for i in range(3)])
     torch.testing.assert_close(masked_sum(values, mask), expected)
+
+
+def test_image_mask_by_name_is_seeded_and_hides_what_it_says():
+    from vizvae.data.masks import IMAGE_MASK_KINDS, image_mask
+
+    assert IMAGE_MASK_KINDS == ("none", "square", "half", "mcar")
+    assert image_mask("none", (28, 28)) is None
+    square = image_mask("square", (28, 28), seed=3)
+    assert square.shape == (784,) and int((~square).sum()) == 14 * 14
+    assert torch.equal(square, image_mask("square", (28, 28), seed=3))
+    assert not torch.equal(square, image_mask("square", (28, 28), seed=4))
+    top = image_mask("half", (28, 28), hidden_half="top").reshape(28, 28)
+    assert not top[:14].any() and top[14:].all()
+    mcar = image_mask("mcar", (28, 28), seed=0, missing_rate=0.3)
+    assert abs(float((~mcar).float().mean()) - 0.3) < 0.05
+    with pytest.raises(ValueError):
+        image_mask("circle", (28, 28))

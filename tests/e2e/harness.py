@@ -57,19 +57,24 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def wait_for_app(page, timeout: float = 90.0) -> None:
+def wait_for_app(page, timeout: float = 90.0) -> float:
     """Wait until the script run has finished: the main area holds something and the 'running'
-    status widget has gone (checked three times, a beat apart, because reruns can chain)."""
+    status widget has gone (checked three times, a beat apart, because reruns can chain).
+    Returns the ``time.perf_counter()`` at which it was first seen settled."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
-    quiet = 0
+    quiet, settled_at = 0, 0.0
     while time.monotonic() < deadline:
         running = page.locator('[data-testid="stStatusWidget"]').count() > 0 or \
             page.locator('[data-testid="stSkeleton"]').count() > 0
         empty = page.locator('[data-testid="stMain"] [data-testid="stElementContainer"]').count() == 0
-        quiet = 0 if (running or empty) else quiet + 1
+        if running or empty:
+            quiet = 0
+        else:
+            settled_at = settled_at if quiet else time.perf_counter()
+            quiet += 1
         if quiet >= 3:
-            return
+            return settled_at
         page.wait_for_timeout(250)
     raise TimeoutError("the app was still running after %.0f s" % timeout)
 

@@ -7,12 +7,21 @@ from tests.e2e.conftest import exceptions_on_screen, screenshot, wait_for_app
 
 
 def test_disentanglement_page_renders_and_exports_a_gif(app_url, page):
+    # Open the app once first: until some session has run app.py (and so st.navigation), a
+    # server started beside a `pages/` folder serves /disentanglement as a bare MPA-v1 page
+    # (no sidebar picker, no wide layout); streamlit/streamlit#10276 describes the quirk.
+    page.goto(app_url)
+    wait_for_app(page)
     page.goto(f"{app_url}/disentanglement")
     wait_for_app(page)
+    button = page.locator('[data-testid="stDownloadButton"]').filter(has_text="animated GIF").locator("button")
+    button.wait_for()  # the first run loads three models: make sure it got this far...
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+    wait_for_app(page)  # ...and finished
     assert exceptions_on_screen(page) == []
     assert page.get_by_role("heading", name="Disentanglement").count() >= 1
+    assert "Disentanglement" in page.locator('[data-testid="stSidebarNav"]').inner_text()  # registered in app.py
     screenshot(page, "disentanglement")
-    button = page.locator('[data-testid="stDownloadButton"]').filter(has_text="animated GIF").locator("button")
     with page.expect_download() as download:
         button.click()
     path = download.value.path()

@@ -235,3 +235,49 @@ def test_hmc_runs_on_cuda():
                         generator=generator, record_chain=True)
     assert result.samples.device.type == "cuda" and result.chain.device.type == "cuda"
     _assert_gaussian_moments(result.samples.cpu())
+
+
+def _stiff_quartic(z: torch.Tensor) -> torch.Tensor:
+    """N(0, I) times exp(−z_1⁴): leapfrog with a large step blows up where |z_1| is large."""
+    return -0.5 * z.square().sum(-1) - z[..., 0].pow(4)
+
+
+def _step_size_gradient(start: torch.Tensor, chains: torch.Tensor) -> tuple[torch.Tensor, object]:
+    step_sizes = torch.full((2, 2), 0.5, requires_grad=True)  # float32, as the models run
+    result = hmc_sample(_stiff_quartic, start, step_sizes, n_leapfrog=5,
+                        generator=torch.Generator().manual_seed(1), differentiable=True)
+    result.state.logdensity[chains].sum().backward()
+    return step_sizes.grad, result
+
+
+def test_an_overflowing_chain_does_not_poison_the_step_size_gradient_of_the_others():
+    """Chains are independent, so the gradient of the healthy chains' objective must not depend on
+    what the divergent ones did. Known answer: the same run with the divergent chains started
+    somewhere harmless instead (same random stream: same shapes) gives the same gradient."""
+    start = torch.randn(40, 2, generator=torch.Generator().manual_seed(0))
+    probe = hmc_sample(_stiff_quartic, start, torch.full((2, 2), 0.5), n_leapfrog=5,
+                       generator=torch.Generator().manual_seed(1))
+    divergent = probe.divergences.any(0)
+    assert divergent.sum() >= 5
+    gradient, result = _step_size_gradient(start, ~divergent)
+    assert not torch.isfinite(result.energy_errors).all()  # some trajectories did overflow
+    assert torch.isfinite(gradient).all() and (gradient != 0).all()
+    calm_start = torch.where(divergent[:, None], 0.0, start)
+    reference, _ = _step_size_gradient(calm_start, ~divergent)
+    assert torch.allclose(gradient, reference, rtol=1e-5)
+
+
+def test_too_large_step_sizes_give_counted_rejected_divergences_and_finite_output():
+    """Dual moon at φ = 1.5 (its stable limit is ≈ 0.67): most transitions diverge; every one is
+    counted, rejected with acceptance probability 0, and nothing non-finite reaches the output."""
+    from vizvae.inference.targets import dual_moon_logdensity
+
+    generator = torch.Generator().manual_seed(18)
+    start = torch.tensor([2.0, 0.0]) + 0.1 * torch.randn(200, 2, generator=generator)
+    result = hmc_sample(dual_moon_logdensity, start, torch.full((10, 2), 1.5), n_leapfrog=5, generator=generator,
+                        record_chain=True)
+    assert result.n_divergences() > 0.5 * 10 * 200
+    assert not (result.is_accepted & result.divergences).any()
+    assert (result.acceptance_probs[result.divergences] == 0).all()
+    for tensor in (result.chain, result.acceptance_probs, result.energies, *result.state):
+        assert torch.isfinite(tensor).all()

@@ -168,3 +168,44 @@ def test_training_on_the_wave_target_spreads_the_chains():
     assert trained.inflation.item() > 2.0
     assert trained.history["sksd"][-5:].mean() < 0.5 * trained.history["sksd"][:5].mean()
     assert trained.history["divergences"].sum() == 0
+
+
+def test_training_on_the_dual_moon_brings_acceptance_into_range_and_widens_the_samples():
+    """Fig. 5.7 (bottom row) and Fig. 5.8a, scaled down: a tight proposal at the right-hand mode with
+    step sizes beyond the target's stable limit (≈ 0.67), so most transitions are rejected and the
+    chains hardly move. Maximising the HMC objective shrinks the steps — acceptance rises into the
+    [0.5, 0.9] band around the optimal 0.65 — and with the SKSD-trained inflation the chains
+    spread out. Also checks the history that the HMC lab plots (Fig. 5.8b: step sizes)."""
+    from vizvae.inference.hmc import init_step_sizes
+    from vizvae.inference.targets import dual_moon_logdensity
+
+    mean, std = torch.tensor([2.0, 0.0]), torch.full((2,), 0.1)
+    generator = torch.Generator().manual_seed(0)
+    too_large = init_step_sizes(10, 2, low=0.6, high=0.9, generator=generator)
+
+    def evaluate(hyper: HMCHyperparameters) -> tuple[float, float]:
+        result = hyper.sample(dual_moon_logdensity, mean, std, n_chains=1000,
+                              generator=torch.Generator().manual_seed(99))
+        return result.acceptance_rate(), float(result.samples.var(0).sum().sqrt())  # total spread
+
+    acceptance_before, spread_before = evaluate(HMCHyperparameters(2, 10, 5, step_sizes=too_large))
+    iterations = []
+    trained = train_hmc_hyperparameters(
+        dual_moon_logdensity, mean, std, n_iterations=60, step_sizes=too_large, n_chains=20,
+        lr_step_sizes=0.08, lr_inflation=0.05, generator=generator,
+        callback=lambda i, record: iterations.append((i, record)),
+    )
+    acceptance_after, spread_after = evaluate(trained.hyperparameters)
+
+    assert acceptance_before < 0.3
+    assert 0.5 <= acceptance_after <= 0.9
+    assert spread_after > 1.1 * spread_before
+    assert trained.inflation.item() > 1.2
+    assert trained.step_sizes.mean() < too_large.mean()
+    history = trained.history
+    assert history["step_sizes"].shape == (60, 10, 2)
+    assert torch.equal(history["step_sizes"][-1], trained.step_sizes)
+    assert 0.5 <= history["mean_acceptance"][-10:].mean() <= 0.9
+    assert [i for i, _ in iterations] == list(range(60))
+    assert set(iterations[-1][1]) == {"hmc_objective", "sksd", "mean_acceptance", "divergences", "mean_step_size"}
+    assert iterations[-1][1]["mean_acceptance"] == history["mean_acceptance"][-1].item()

@@ -8,7 +8,9 @@ import torch
 
 from vizvae.inference.hmc import hmc_sample
 from vizvae.inference.targets import (
+    BANANA_LOG_NORMALISER,
     TOY_TARGETS,
+    banana_logdensity,
     dual_moon_logdensity,
     gaussian_logdensity,
     grid_log_normaliser,
@@ -89,3 +91,54 @@ def test_hmc_on_the_wave_follows_the_sine():
     assert abs(float(residual.mean())) < 0.15
     assert abs(float(residual.std()) - 1.0) < 0.1
     assert z[:, 0].std() > 1.0  # the chains travelled along the wave
+
+
+def test_banana_values_by_hand():
+    points = torch.tensor([[0.0, -0.78125], [0.0, 0.0], [1.25, 0.0], [-2.5, 2.34375]], dtype=DTYPE)
+    # U = ½(z1/1.25)² + ½((z2 − 0.5(z1² − 1.5625))/0.5)²
+    expected = torch.tensor([0.0, -0.5 * 1.5625**2, -0.5, -2.0], dtype=DTYPE)
+    assert torch.allclose(banana_logdensity(points), expected, atol=1e-12)
+
+
+def test_banana_normaliser_and_moments_by_quadrature_match_the_closed_form():
+    """The twist has unit Jacobian: Z = 2π·1.25·0.5, E z = 0, Var z_2 = 0.5² + 2·0.5²·1.25⁴."""
+    limits = TOY_TARGETS["banana"].limits
+    assert abs(float(grid_log_normaliser(banana_logdensity, limits, n_points=400)) - BANANA_LOG_NORMALISER) < 1e-3
+    wide = ((-9.0, 9.0), (-4.0, 42.0))
+    z1, z2, values = grid_logdensity(banana_logdensity, wide, n_points=1200)
+    cell = float((z1[1] - z1[0]) * (z2[1] - z2[0]))
+    density = torch.exp(values - BANANA_LOG_NORMALISER) * cell
+    assert abs(float(density.sum()) - 1.0) < 1e-6
+    assert abs(float((density * z1[None, :]).sum())) < 1e-6
+    assert abs(float((density * z2[:, None]).sum())) < 1e-6
+    assert abs(float((density * z1[None, :] ** 2).sum()) - 1.25**2) < 1e-6
+    assert abs(float((density * z2[:, None] ** 2).sum()) - (0.25 + 2 * 0.25 * 1.25**4)) < 1e-5
+
+
+def test_every_toy_target_starts_its_tight_proposal_on_its_mass():
+    for target in TOY_TARGETS.values():
+        start = torch.tensor(target.start, dtype=DTYPE)
+        (z1_min, z1_max), (z2_min, z2_max) = target.limits
+        assert z1_min < start[0] < z1_max and z2_min < start[1] < z2_max
+        _, _, values = grid_logdensity(target.logdensity, target.limits, n_points=200)
+        assert target.logdensity(start) > values.max() - 1.0  # within a nat of the mode
+
+
+def test_toy_setup_starts_tight_and_the_density_grid_is_normalised():
+    import numpy as np
+
+    from vizvae.inference.toy import STEP_SIZE_RANGES, toy_density, toy_samples, toy_setup
+
+    setup = toy_setup("dual_moon", proposal_std=0.1, step_size_range=STEP_SIZE_RANGES["authors"], n_transitions=4)
+    assert torch.equal(setup.proposal_mean, torch.tensor([2.0, 0.0]))
+    assert setup.step_sizes.shape == (4, 2)
+    assert ((setup.step_sizes >= 0.02) & (setup.step_sizes <= 0.05)).all()
+    assert torch.equal(setup.step_sizes, toy_setup("dual_moon", step_size_range=(0.02, 0.05), n_transitions=4).step_sizes)
+    result = toy_samples(setup, n_chains=300, seed=1)
+    assert result.samples.shape == (300, 2)
+    # tiny steps from a tight start: the chains stay near it (the "stuck" left column of Fig. 5.7)
+    assert (result.samples - setup.proposal_mean).norm(dim=-1).mean() < 1.0
+    z1, z2, density = toy_density("banana", n_points=200)
+    cell = (z1[1] - z1[0]) * (z2[1] - z2[0])
+    assert density.shape == (200, 200) and abs(np.trapezoid(np.trapezoid(density, z1, axis=1), z2) - 1.0) < 1e-6
+    assert density.sum() * cell > 0.99

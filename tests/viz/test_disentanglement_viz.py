@@ -57,7 +57,7 @@ def test_heatmap_puts_factors_on_rows_and_latents_in_the_given_order():
     mi = np.array([[0.9, 0.0], [0.1, 0.0], [0.0, 0.7]])  # (latents, factors)
     fig = mutual_information_heatmap(mi, ["x", "y"], latent_order=[2, 0, 1], mig_per_factor=[0.8, 0.7], inactive=[1])
     heatmap = fig.data[0]
-    assert list(heatmap.x) == ["z2", "z0", "z1 (inactive)"]
+    assert list(heatmap.x) == ["z2", "z0", "<span style='color:#b0b0b0'>z1</span>"]  # inactive: greyed
     assert list(heatmap.y) == ["x · gap 0.80", "y · gap 0.70"]
     assert np.allclose(heatmap.z, [[0.0, 0.9, 0.1], [0.7, 0.0, 0.0]])
 
@@ -66,5 +66,5 @@ def test_beta_figure_and_table_sort_and_label():
     fig = metrics_against_beta_figure([10, 1, 4], {"MIG": [0.3, 0.1, 0.2]})
     assert list(fig.data[0].x) == [1.0, 4.0, 10.0] and list(fig.data[0].y) == [0.1, 0.2, 0.3]
     table = metrics_table([{"name": "m", "beta": 4.0, "mig": 0.2, "active_units": 5}])
-    assert table.loc[0, "MIG"] == 0.2 and table.loc[0, "active units (KL > 0.01 nats)"] == 5
+    assert table.loc[0, "MIG"] == 0.2 and table.loc[0, "active units"] == 5
     assert table.loc[0, "DCI completeness"] is None  # not measured: left empty

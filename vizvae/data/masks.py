@@ -98,3 +98,25 @@ def half_mask(image_hw: tuple[int, int], hidden_half: str) -> torch.Tensor:
         raise ValueError(f"hidden_half must be one of {sorted(boxes)}, got {hidden_half!r}")
     top, left, height, width = boxes[hidden_half]
     return box_mask(image_hw, top, left, height, width)[0]
+
+
+IMAGE_MASK_KINDS = ("none", "square", "half", "mcar")
+
+
+def image_mask(
+    kind: str, image_hw: tuple[int, int], *, seed: int = 0, hole_size: int = 14, hidden_half: str = "top",
+    missing_rate: float = 0.5, device: torch.device | str | None = None,
+) -> torch.Tensor | None:
+    """One image's mask by name, (H*W,) bool, reproducible from ``seed``: ``none`` → None (all
+    observed), ``square`` → a ``hole_size`` square hole at a seeded position, ``half`` → the
+    ``hidden_half`` hidden, ``mcar`` → each pixel hidden with ``missing_rate``."""
+    generator = torch.Generator(device=device or "cpu").manual_seed(int(seed))
+    if kind == "none":
+        return None
+    if kind == "square":
+        return square_hole_mask(1, image_hw, hole_size, generator, device)[0]
+    if kind == "half":
+        return half_mask(image_hw, hidden_half).to(device)
+    if kind == "mcar":
+        return mcar_mask((image_hw[0] * image_hw[1],), missing_rate, generator, device)
+    raise ValueError(f"mask kind must be one of {IMAGE_MASK_KINDS}, got {kind!r}")

@@ -36,10 +36,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vizvae.errors import DataError
+
+if TYPE_CHECKING:
+    from vizvae.data.datasets import Dataset
 
 IMAGE_SIZE = 32
 SUPERSAMPLE = 4
@@ -77,7 +81,7 @@ class GroundTruthFactors:
         if name == "shape":
             return list(SHAPE_NAMES)
         unit = "°" if name == "rotation" else " px"
-        return [f"{v:g}{unit}" for v in self.values[factor]]
+        return [f"{v:.3g}{unit}" for v in self.values[factor]]
 
 
 def factor_grid() -> np.ndarray:
@@ -153,7 +157,7 @@ def generate_shapes(seed: int = 0, image_size: int = IMAGE_SIZE) -> tuple[np.nda
     return render_shapes(codes, image_size), codes
 
 
-def shapes_dataset(binarize: bool = False, seed: int = 0) -> "Dataset":  # noqa: F821
+def shapes_dataset(binarize: bool = False, seed: int = 0) -> Dataset:
     """The ``shapes`` data set: 32×32 grey images (binarised at 0.5 for Bernoulli models),
     label = shape, seeded 80/20 split, factors attached (see the module docstring)."""
     # datasets.py registers this builder, so it is imported here rather than at the top
@@ -172,7 +176,7 @@ def shapes_dataset(binarize: bool = False, seed: int = 0) -> "Dataset":  # noqa:
     return dataset
 
 
-def ground_truth_factors(dataset) -> GroundTruthFactors:
+def ground_truth_factors(dataset: Dataset) -> GroundTruthFactors:
     """The known generative factors of a data set's rows (``shapes`` has them)."""
     try:
         return GroundTruthFactors(tuple(dataset.factor_names), tuple(dataset.factor_values),

@@ -14,8 +14,9 @@ Peis §3.8.1). Three measurements of that, as pure functions of numpy arrays:
 * **DCI** (Eastwood & Williams 2018): one gradient-boosted tree classifier per factor predicts
   the factor's level from all latents; its feature importances form the importance matrix R
   (latents × factors). *Disentanglement* = Σ_i ρ_i (1 − H_K(P_i·)), P_ij = R_ij / Σ_k R_ik,
-  ρ_i = Σ_j R_ij / Σ R (entropy in base K = number of factors); *completeness* = mean over
-  factors of 1 − H_D(R_·j / Σ_i R_ij) (base D = number of latents); *informativeness* = mean
+  ρ_i = Σ_j R_ij / Σ R (entropy in base K = number of factors); *completeness* = Σ_j ρ̃_j
+  (1 − H_D(R_·j / Σ_i R_ij)) (base D = number of latents; ρ̃_j = Σ_i R_ij / Σ R, uniform since each
+  classifier's importances sum to 1, 0 for a constant factor); *informativeness* = mean
   held-out classification **accuracy** over factors (higher is better; Eastwood & Williams
   report the error, which is 1 − this).
 * **Active units**: dimensions whose KL(q(z_j | x) ‖ N(0, 1)), averaged over the data, exceeds
@@ -28,7 +29,7 @@ Peis §3.8.1). Three measurements of that, as pure functions of numpy arrays:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -195,7 +196,6 @@ class Disentanglement:
     average_kl: np.ndarray  # (d,) nats, averaged over all rows
     active_units: int
     dci: DCIScores | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The scalar metrics stored in config.json's ``evaluation`` (rounded)."""
@@ -263,7 +263,7 @@ def evaluate_disentanglement_task(checkpoint, options: dict[str, Any]) -> dict[s
         **summary,
         "active_kl_threshold_nats": ACTIVE_KL_THRESHOLD,
         "mig_bins": bins,
-        "mig_per_factor": {name: round(float(v), 4) for name, v in zip(scores.factor_names, scores.mig.per_factor)},
-        "dci_accuracy_per_factor": {name: round(float(v), 4) for name, v in zip(scores.factor_names, scores.dci.accuracy)},
+        "mig_per_factor": dict(zip(scores.factor_names, np.round(scores.mig.per_factor, 4).tolist())),
+        "dci_accuracy_per_factor": dict(zip(scores.factor_names, np.round(scores.dci.accuracy, 4).tolist())),
         "average_kl": [round(float(v), 4) for v in scores.average_kl],
     }

@@ -96,7 +96,7 @@ def logdensity_and_grad(
     """
     with torch.enable_grad():
         if create_graph and position.requires_grad:
-            position_in = position
+            position_in = position.view_as(position)  # a node of its own, so the hook below is ours
         else:
             position_in = position.detach().requires_grad_(True)
         logdensity = logdensity_fn(position_in)
@@ -112,11 +112,22 @@ def logdensity_and_grad(
             )
         else:
             grad = None
+        if create_graph:
+            # A divergent chain evaluates log p* where it overflows; backward through that evaluation
+            # gives 0 · inf = NaN even though the chain is rejected, and since the step sizes are shared
+            # by all chains one NaN would void their whole gradient. Only that chain's entries are hit
+            # (chains are independent) and its true contribution is 0: zero them there. Registered
+            # after the score is taken, so the score itself is left as computed.
+            position_in.register_hook(_zero_non_finite)
     if grad is None:  # log-density constant in z
         grad = torch.zeros_like(position_in)
     if not create_graph:
         return position_in.detach(), logdensity.detach(), grad.detach()
     return position_in, logdensity, grad
+
+
+def _zero_non_finite(grad: Tensor) -> Tensor:
+    return torch.where(torch.isfinite(grad), grad, torch.zeros((), dtype=grad.dtype, device=grad.device))
 
 
 def hmc_init(position: Tensor, logdensity_fn: LogDensityFn, create_graph: bool = False) -> HMCState:
@@ -165,29 +176,29 @@ def leapfrog(
     Consecutive half momentum steps are merged, so the trajectory costs exactly ``n_leapfrog``
     gradient evaluations; the start's gradient comes from the cached state.
 
-    Returns ``(end_state, end_momentum, diverged)`` with ``diverged`` ``(...)`` bool. A trajectory
-    that meets a non-finite position, log-density or gradient is frozen at its last position with
-    zero force from then on, so ``logdensity_fn`` is never called on a NaN/inf position (a decoder's
-    ``torch.distributions`` would raise on one); its flag makes the kernel reject it.
+    Returns ``(end_state, end_momentum, diverged)`` with ``diverged`` ``(...)`` bool: True when a
+    log-density or gradient met along the trajectory was non-finite; the kernel rejects it. A
+    non-finite gradient entry exerts no force (it is zeroed), so the momentum and every later
+    position stay finite and ``logdensity_fn`` is never called on a NaN position (a decoder's
+    ``torch.distributions`` would raise on one; only a float overflow could still reach ±inf).
+
+    Few tensor ops per step, because at ~100 chains a step's bookkeeping would otherwise rival the
+    decoder's gradient: φ ⊙ M⁻¹ is shared by all steps, and divergence is tracked by one running
+    sum per chain (NaN and ±inf propagate through it) checked once at the end, not per step.
     """
     position, logdensity, grad = state
-    # Few tensor ops per step: at 100 chains a step's bookkeeping would otherwise rival the decoder's
-    # gradient. φ ⊙ M⁻¹ is shared by all steps; each finiteness check is one reduction (a sum is
-    # non-finite iff an entry is — or it overflows, ~1e38, which is a divergence anyway).
     step_over_mass = step_size * inverse_mass
     half_step = 0.5 * step_size
-    finite = torch.ones(position.shape[:-1], dtype=torch.bool, device=position.device)
+    check = torch.zeros(position.shape[:-1], dtype=position.dtype, device=position.device)
     momentum = torch.addcmul(momentum, half_step, grad)  # r_{l+½}, eq. (5.1)
     for step in range(n_leapfrog):
         proposed = torch.addcmul(position, step_over_mass, momentum)  # z_{l+1} = z_l + φ ⊙ r / M
-        finite = finite & torch.isfinite(proposed.sum(-1))
-        proposed = torch.where(finite.unsqueeze(-1), proposed, position)
         position, logdensity, grad = logdensity_and_grad(proposed, logdensity_fn, create_graph)
-        finite = finite & torch.isfinite(logdensity + grad.sum(-1))
-        force = torch.where(finite.unsqueeze(-1), grad, 0.0)
+        check = check + logdensity + grad.sum(-1)
+        force = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
         # a full momentum step between positions, the closing half step at the end
         momentum = torch.addcmul(momentum, step_size if step < n_leapfrog - 1 else half_step, force)
-    diverged = ~finite
+    diverged = ~torch.isfinite(check.detach())
     return HMCState(position, logdensity, grad), momentum, diverged
 
 
@@ -223,29 +234,25 @@ def hmc_step(
     Campbell et al. (2021).
     """
     position = state.position
-    if not differentiable:
+    if not differentiable and any(t.requires_grad for t in state):
         state = HMCState(*(t.detach() for t in state))
     inverse_mass_t = _as_inverse_mass(inverse_mass, position)
     step_size_t = torch.as_tensor(step_size, device=position.device, dtype=position.dtype)
-    if not differentiable:
+    if not differentiable and step_size_t.requires_grad:
         step_size_t = step_size_t.detach()
     batch_shape = position.shape[:-1]
 
-    momentum = sample_momentum(position.shape, inverse_mass_t.expand(position.shape), generator)
-    energy_start = -state.logdensity + kinetic_energy(momentum, inverse_mass_t)  # eq. (5.2)
+    momentum = sample_momentum(position.shape, inverse_mass_t, generator)
+    energy_start = torch.sub(kinetic_energy(momentum, inverse_mass_t), state.logdensity)  # eq. (5.2)
     proposal, proposal_momentum, trajectory_diverged = leapfrog(
         state, momentum, logdensity_fn, step_size_t, n_leapfrog, inverse_mass_t, differentiable
     )
-    energy_proposal = -proposal.logdensity + kinetic_energy(proposal_momentum, inverse_mass_t)
+    energy_proposal = torch.sub(kinetic_energy(proposal_momentum, inverse_mass_t), proposal.logdensity)
 
     energy_error = (energy_proposal - energy_start).detach()
-    is_divergent = (
-        trajectory_diverged | ~torch.isfinite(energy_error) | (energy_error > divergence_threshold)
-    )
-    safe_error = torch.where(is_divergent, torch.zeros_like(energy_error), energy_error)
-    acceptance_prob = torch.where(
-        is_divergent, torch.zeros_like(safe_error), torch.exp(torch.clamp(-safe_error, max=0.0))
-    )
+    # NaN and +inf fail "<=" (−inf cannot occur: a +inf log-density already marks the trajectory)
+    is_divergent = trajectory_diverged | ~(energy_error <= divergence_threshold)
+    acceptance_prob = torch.where(is_divergent, 0.0, torch.exp(torch.clamp(-energy_error, max=0.0)))
     uniform = torch.rand(
         batch_shape, generator=generator, device=position.device, dtype=position.dtype
     )
@@ -257,7 +264,7 @@ def hmc_step(
         logdensity=torch.where(is_accepted, proposal.logdensity, state.logdensity),
         grad=torch.where(keep, proposal.grad, state.grad),
     )
-    energy = torch.where(is_accepted, energy_proposal.detach(), energy_start.detach())
+    energy = torch.where(is_accepted, energy_proposal, energy_start).detach()
     info = HMCInfo(acceptance_prob, is_accepted, is_divergent, energy, energy_error)
     return new_state, info
 

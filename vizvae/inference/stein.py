@@ -127,7 +127,8 @@ class HMCTrainingResult:
 
     step_sizes: Tensor  # (T, dim)
     inflation: Tensor  # (L,)
-    # hmc_objective, sksd, mean_acceptance, divergences: (n_iter,); inflation: (n_iter, L)
+    # hmc_objective, sksd, mean_acceptance, divergences: (n_iter,); inflation: (n_iter, L);
+    # step_sizes: (n_iter, T, dim), after each iteration's update
     history: dict[str, Tensor]
     hyperparameters: HMCHyperparameters
 
@@ -160,6 +161,7 @@ def train_hmc_hyperparameters(
     train_inflation: bool = True,
     inverse_mass: Tensor | float | None = None,
     generator: torch.Generator | None = None,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> HMCTrainingResult:
     """Tune step sizes (eq. 5.9) and per-layer inflation (eq. 5.10) for a fixed target.
 
@@ -173,7 +175,9 @@ def train_hmc_hyperparameters(
     re-evaluated each iteration (e.g. an encoder trained elsewhere); they are detached.
     ``layer_slices`` maps latent dimensions to layers (default: one layer). Pass an existing
     ``hyperparameters`` module to train it in place (then ``n_transitions``, ``n_leapfrog``,
-    ``step_sizes``, ``inflation`` and ``layer_slices`` are taken from it).
+    ``step_sizes``, ``inflation`` and ``layer_slices`` are taken from it). ``callback(iteration,
+    record)`` is called after every iteration with that iteration's scalars (hmc_objective, sksd,
+    mean_acceptance, divergences, mean_step_size) — e.g. to drive a progress bar.
     """
 
     def current(value: Tensor | Callable[[], Tensor]) -> Tensor:
@@ -202,9 +206,10 @@ def train_hmc_hyperparameters(
     step_optimizer = torch.optim.Adam([hyperparameters.log_step_sizes], lr=lr_step_sizes)
     inflation_optimizer = torch.optim.Adam([hyperparameters.log_inflation], lr=lr_inflation)
     history: dict[str, list] = {
-        "hmc_objective": [], "sksd": [], "mean_acceptance": [], "divergences": [], "inflation": []
+        "hmc_objective": [], "sksd": [], "mean_acceptance": [], "divergences": [], "inflation": [],
+        "step_sizes": [],
     }
-    for _ in range(n_iterations):
+    for iteration in range(n_iterations):
         losses = hmc_training_losses(
             hyperparameters,
             logdensity_fn,
@@ -232,16 +237,26 @@ def train_hmc_hyperparameters(
         history["mean_acceptance"].append(losses.result.acceptance_rate())
         history["divergences"].append(losses.result.n_divergences())
         history["inflation"].append(hyperparameters.inflation.detach().cpu())
+        history["step_sizes"].append(hyperparameters.step_sizes.detach().cpu())
+        if callback is not None:
+            keys = ("hmc_objective", "sksd", "mean_acceptance", "divergences")
+            record = {key: history[key][-1] for key in keys}
+            callback(iteration, {**record, "mean_step_size": float(history["step_sizes"][-1].mean())})
 
     dtype = mean0.dtype
     history_tensors = {
         key: torch.tensor(values, dtype=dtype if key != "divergences" else torch.long)
         for key, values in history.items()
-        if key != "inflation"
+        if key not in ("inflation", "step_sizes")
     }
     n_layers = len(hyperparameters.layer_slices)
     history_tensors["inflation"] = (
         torch.stack(history["inflation"]) if history["inflation"] else torch.empty(0, n_layers)
+    )
+    history_tensors["step_sizes"] = (
+        torch.stack(history["step_sizes"])
+        if history["step_sizes"]
+        else torch.empty(0, *hyperparameters.log_step_sizes.shape)
     )
     return HMCTrainingResult(
         step_sizes=hyperparameters.step_sizes.detach(),

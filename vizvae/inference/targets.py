@@ -1,4 +1,4 @@
-"""Toy targets for HMC: the 2-D densities of Fig. 5.7 and a diagonal Gaussian with known moments.
+"""Toy targets for HMC: the 2-D densities of Fig. 5.7, a banana, and a diagonal Gaussian with known moments.
 
 Each target is an unnormalised log-density ``(..., 2) -> (...)``, log p*(z) = −U(z), batched over
 leading dimensions, usable as ``logdensity_fn`` in :mod:`vizvae.inference.hmc`.
@@ -16,11 +16,14 @@ from torch import Tensor
 __all__ = [
     "wave_logdensity",
     "dual_moon_logdensity",
+    "banana_logdensity",
+    "BANANA_LOG_NORMALISER",
     "gaussian_logdensity",
     "ToyTarget",
     "TOY_TARGETS",
     "grid_logdensity",
     "grid_log_normaliser",
+    "trapezoid_log_integral",
 ]
 
 WAVE_WIDTH = 0.4  # σ of z_2 around the sine
@@ -28,6 +31,11 @@ WAVE_Z1_SCALE = 4.0  # broad N(0, 4²) factor on z_1 that makes the wave proper
 MOON_RADIUS = 2.0
 MOON_WIDTH = 0.4
 MOON_MODE_WIDTH = 0.6
+BANANA_Z1_SCALE = 1.25  # σ_1 of z_1 ~ N(0, σ_1²)
+BANANA_WIDTH = 0.5  # σ_2 of z_2 around the parabola
+BANANA_CURVATURE = 0.5  # b in z_2 | z_1 ~ N(b(z_1² − σ_1²), σ_2²)
+# the twist (z_1, z_2) -> (z_1, z_2 − b(z_1² − σ_1²)) has Jacobian 1, so Z is the Gaussian's 2πσ_1σ_2
+BANANA_LOG_NORMALISER = math.log(2 * math.pi * BANANA_Z1_SCALE * BANANA_WIDTH)
 
 
 def wave_logdensity(z: Tensor) -> Tensor:
@@ -60,6 +68,20 @@ def dual_moon_logdensity(z: Tensor) -> Tensor:
     return -(ring - modes)
 
 
+def banana_logdensity(z: Tensor) -> Tensor:
+    """The "banana" (twisted Gaussian, Haario et al. 1999):
+
+        U(z) = ½(z_1/1.25)² + ½[(z_2 − 0.5(z_1² − 1.25²))/0.5]²,
+
+    i.e. z_1 ~ N(0, 1.25²) and z_2 | z_1 ~ N(0.5(z_1² − 1.25²), 0.5²). A curved ridge whose local
+    scale changes along it, so one step size per dimension fits it nowhere exactly. Known answers:
+    Z = 2π·1.25·0.5 (``BANANA_LOG_NORMALISER``), E[z] = 0, Var z_1 = 1.25², Var z_2 = 0.5² + 2·0.5²·1.25⁴.
+    """
+    z1, z2 = z[..., 0], z[..., 1]
+    parabola = BANANA_CURVATURE * (z1.square() - BANANA_Z1_SCALE**2)
+    return -0.5 * ((z1 / BANANA_Z1_SCALE).square() + ((z2 - parabola) / BANANA_WIDTH).square())
+
+
 def gaussian_logdensity(mean: Tensor, std: Tensor) -> Callable[[Tensor], Tensor]:
     """Normalised log N(z; mean, diag(std²)) as a closure ``(..., dim) -> (...)``.
 
@@ -81,16 +103,19 @@ def gaussian_logdensity(mean: Tensor, std: Tensor) -> Callable[[Tensor], Tensor]
 
 @dataclass(frozen=True)
 class ToyTarget:
-    """A named 2-D target with the square that holds (almost) all of its mass, for plotting."""
+    """A named 2-D target with the box that holds (almost) all of its mass, for plotting, and where
+    a deliberately tight initial proposal sits (Fig. 5.7's starting point: on the mass, but narrow)."""
 
     name: str
     logdensity: Callable[[Tensor], Tensor]
     limits: tuple[tuple[float, float], tuple[float, float]]  # ((z1_min, z1_max), (z2_min, z2_max))
+    start: tuple[float, float] = (0.0, 0.0)
 
 
 TOY_TARGETS: dict[str, ToyTarget] = {
     "wave": ToyTarget("wave", wave_logdensity, ((-16.0, 16.0), (-3.5, 3.5))),
-    "dual_moon": ToyTarget("dual_moon", dual_moon_logdensity, ((-4.0, 4.0), (-4.0, 4.0))),
+    "dual_moon": ToyTarget("dual_moon", dual_moon_logdensity, ((-4.0, 4.0), (-4.0, 4.0)), start=(2.0, 0.0)),
+    "banana": ToyTarget("banana", banana_logdensity, ((-5.0, 5.0), (-2.5, 11.0)), start=(0.0, -0.75)),
 }
 
 
@@ -118,7 +143,15 @@ def grid_log_normaliser(
     n_points: int = 400,
 ) -> Tensor:
     """log Z = log ∫∫ exp(log p*) by the trapezoidal rule on a grid (float64, log-sum-exp safe)."""
-    z1, z2, logdensity = grid_logdensity(logdensity_fn, limits, n_points)
+    return trapezoid_log_integral(*grid_logdensity(logdensity_fn, limits, n_points))
+
+
+def trapezoid_log_integral(z1: Tensor, z2: Tensor, logdensity: Tensor) -> Tensor:
+    """log ∫∫ exp(logdensity) over the grid of ``grid_logdensity`` (rows z_2), trapezoidal rule.
+
+    For a smooth density whose mass lies well inside the grid the rule converges faster than any
+    power of the spacing, so a grid of ~10 points per standard deviation is exact to ~1e-6.
+    """
     weights_1 = torch.full_like(z1, float(z1[1] - z1[0]))
     weights_1[[0, -1]] *= 0.5
     weights_2 = torch.full_like(z2, float(z2[1] - z2[0]))

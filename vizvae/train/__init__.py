@@ -1,5 +1,5 @@
-"""Training loops, stages and the CLI glue."""
+"""Training loops (``loop``), stages, recipes of the shipped models and the CLI glue.
 
-from vizvae.train.loop import TrainSettings, evaluate_model, fit
-
-__all__ = ["TrainSettings", "evaluate_model", "fit"]
+Import the submodules directly (``from vizvae.train.loop import fit``): this package module
+imports nothing, so reading ``recipes`` stays light (no torch) for the app's start.
+"""

@@ -131,10 +131,16 @@ def write_model_card(folder: str | Path) -> Path:
     """A human-readable card beside the config: what the model is and how well it does."""
     import json
 
+    from vizvae.viz.card import write_previews
+
     folder = Path(folder)
+    write_previews(folder)
     config = json.loads((folder / "config.json").read_text())
     model = config["config"]
     training = config.get("training", {})
+    stages = training.get("stages", [])  # models trained in stages (Algorithm 1): all stages count
+    steps = sum(s["steps"] for s in stages) if stages else training.get("settings", {}).get("steps", "?")
+    seconds = round(sum(s["seconds"] for s in stages), 1) if stages else training.get("seconds", "?")
     lines = [
         f"# {config['name']}",
         "",
@@ -142,16 +148,17 @@ def write_model_card(folder: str | Path) -> Path:
         f"- dataset: `{config['dataset']['name']}` ({config['dataset']['n_train']} train / {config['dataset']['n_test']} test rows)",
         f"- architecture: {model.get('architecture', '?')}, hidden {model.get('hidden_dims', '?')}, "
         f"likelihood {model.get('likelihood', '?')}, β = {model.get('beta', 1.0)}",
-        f"- trained: {training.get('settings', {}).get('steps', '?')} steps, seed {training.get('settings', {}).get('seed', '?')}, "
-        f"{training.get('seconds', '?')} s on {training.get('device', '?')}",
+        f"- trained: {steps} steps, seed {training.get('settings', {}).get('seed', '?')}, "
+        f"{seconds} s on {training.get('device', '?')}",
         f"- rebuild: `{training.get('command', '')}`",
     ]
-    for stage in training.get("stages", []):  # models trained in stages (Algorithm 1)
+    for stage in stages:
         source = f", trained for `{stage['source']}`" if stage.get("source") else ""
         lines.append(f"  - {stage['name']}: {stage['steps']} steps, {stage['seconds']} s{source}")
     lines += [
         "",
-        "## Evaluation (test split, nats per data point; missing_nll per missing pixel)",
+        "## Evaluation (test split, nats per data point"
+        + ("; missing_nll per missing pixel)" if "missing_nll" in config.get("evaluation", {}) else ")"),
         "",
         "| metric | value |",
         "|---|---|",

@@ -47,6 +47,9 @@ SHIPPED_RECIPES: dict[str, list[str]] = {
     "mnist-hmcvae-2d": ["--model", "hmcvae", "--dataset", "mnist", "--latent-dims", "2", "--steps", "2500",
                         "--hmc-steps", "40", "--hmc-batch-size", "8", "--lr-stage3", "1e-4", "--lr-step-sizes",
                         "1e-2", "--seed", "0", "--threads", "1"],
+    "shapes-vae-b1": ["--model", "vae", "--dataset", "shapes", "--latent-dim", "10", "--beta", "1", "--steps", "4000", "--seed", "0", "--threads", "1"],
+    "shapes-betavae-b4": ["--model", "vae", "--dataset", "shapes", "--latent-dim", "10", "--beta", "4", "--steps", "4000", "--seed", "0", "--threads", "1"],
+    "shapes-betavae-b10": ["--model", "vae", "--dataset", "shapes", "--latent-dim", "10", "--beta", "10", "--steps", "4000", "--seed", "0", "--threads", "1"],
 }
 
 # Shipped files that are not latent-variable models (the picker does not list them); rebuilt by the

@@ -20,6 +20,7 @@ from vizvae.data import Dataset
 from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel
 
 STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
+GAUSSIAN_COUNTERPARTS = {"hmcvae": "pvae", "hhvae": "hvae"}  # what --init-from may start Stage 3 from
 
 
 def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +86,9 @@ def counterpart_start(args: argparse.Namespace, device: torch.device) -> tuple[L
     if not hasattr(cls, "hmc_losses"):
         raise VizvaeError(f"--init-from starts Stage 3, which only HMC models (hmcvae, hhvae) have, not {args.model}")
     source = load_checkpoint(resolve_checkpoint(args.init_from), device=device)
+    if source.config["model"] != GAUSSIAN_COUNTERPARTS[args.model]:
+        raise VizvaeError(f"--init-from {args.init_from} is a {source.config['model']} checkpoint; start hmcvae from "
+                          f"a pvae and hhvae from an hvae")
     if (source.config.get("dataset") or {}).get("name") != args.dataset:
         raise VizvaeError(f"--init-from {args.init_from} was trained on {source.config['dataset'].get('name')!r}, "
                           f"not {args.dataset!r}")

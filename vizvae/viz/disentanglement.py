@@ -18,9 +18,9 @@ METRIC_COLUMNS = {
     "mig": "MIG",
     "dci_disentanglement": "DCI disentanglement",
     "dci_completeness": "DCI completeness",
-    "dci_informativeness": "DCI informativeness (test accuracy)",
-    "active_units": "active units (KL > 0.01 nats)",
-    "test_elbo": "test ELBO (nats)",
+    "dci_informativeness": "DCI informativeness",  # mean held-out accuracy
+    "active_units": "active units",  # average KL > 0.01 nats
+    "test_elbo": "test ELBO",  # nats
 }
 
 
@@ -100,13 +100,14 @@ def traversal_gif(images: np.ndarray, image_shape: tuple[int, ...], row_labels: 
 def mutual_information_heatmap(normalized_mi: np.ndarray, factor_names: Sequence[str], latent_order: Sequence[int],
                                mig_per_factor: Sequence[float] | None = None, inactive: Sequence[int] = (),
                                title: str | None = None) -> go.Figure:
-    """Factors (rows) × latents (columns, in ``latent_order``) coloured by I(z_j; v_k) / H(v_k).
-    A disentangled model shows one bright cell per row and per column; MIG is each row's gap
-    between its brightest and second-brightest cell."""
+    """Factors (rows) × latents (columns, in ``latent_order``; ``inactive`` ones labelled in grey)
+    coloured by I(z_j; v_k) / H(v_k). A disentangled model shows one bright cell per row and per
+    column; MIG is each row's gap between its brightest and second-brightest cell."""
     normalized_mi = np.asarray(normalized_mi, dtype=float)
     order = list(latent_order)
     values = normalized_mi[order].T  # (factors, latents)
-    columns = [f"z{j}" + (" (inactive)" if j in set(inactive) else "") for j in order]
+    # inactive latents keep their column (MIG counts them) but their labels are greyed out
+    columns = [f"<span style='color:#b0b0b0'>z{j}</span>" if j in set(inactive) else f"z{j}" for j in order]
     rows = [f"{name} · gap {gap:.2f}" if mig_per_factor is not None else name
             for name, gap in zip(factor_names, mig_per_factor if mig_per_factor is not None else factor_names)]
     fig = go.Figure(go.Heatmap(
