@@ -3,7 +3,7 @@ live in pages/ (one file each) and share helpers from pages/_common.py."""
 
 import streamlit as st
 
-from pages._common import model_picker
+from pages._common import model_picker, open_pending_page, run_page
 
 st.set_page_config(page_title="vizvae", page_icon=":material/blur_on:", layout="wide")
 
@@ -18,5 +18,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+open_pending_page(PAGES)  # a first visitor who opened /<page> directly on a fresh server
 model_picker()
-page.run()
+run_page(page)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -34,6 +35,8 @@ PATH_BUTTON_KEY = "checkpoint_path_open"
 UPLOAD_KEY = "checkpoint_upload"
 MODEL_PARAM = "model"
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "vizvae-uploads"
+PENDING_PAGE_KEY = "_vizvae_pending_page"
+_RUN = threading.local()  # per script-runner thread: is a page running inside app.py?
 
 
 # -- the app frame --------------------------------------------------------------------------------
@@ -44,11 +47,42 @@ def run_through_entrypoint() -> None:
     visitor opens /latent_space, and every ``AppTest.switch_page``. Switch that legacy mode
     off and rerun, so the page runs inside app.py. (Relies on ``PagesManager.uses_pages_directory``,
     checked against the pinned streamlit 1.67; a no-op if that attribute goes away.)"""
+    import inspect
+
     from streamlit.runtime.pages_manager import PagesManager
 
     if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        st.rerun()  # enough where the rerun goes through app.py (AppTest)
+    if not getattr(_RUN, "inside_app", False):
+        # A real server's first visitor of /<page>: the session still runs the page file bare.
+        # Hand over to app.py, remembering which page (and view) was asked for: app.py opens it
+        # once its navigation exists (``open_pending_page``).
+        caller = Path(inspect.stack()[1].filename).stem
+        st.session_state[PENDING_PAGE_KEY] = (caller, st.query_params.to_dict())
+        st.switch_page("app.py")
+
+
+def run_page(page: Any) -> None:
+    """app.py runs the chosen page through this, so a page can tell it runs inside the app."""
+    _RUN.inside_app = True
+    try:
+        page.run()
+    finally:
+        _RUN.inside_app = False
+
+
+def open_pending_page(pages: list[Any]) -> None:
+    """Called by app.py after ``st.navigation``: finish a hand-over from ``run_through_entrypoint``."""
+    pending = st.session_state.pop(PENDING_PAGE_KEY, None)
+    if not pending:
+        return
+    name, query = pending
+    for page in pages:  # app.py gives each page its file's name as url_path
+        if page.url_path == name:
+            st.switch_page(page, query_params=query)
+    if query:  # the default page: keep the view it was asked for
+        st.query_params.from_dict(query)
 
 
 # -- loading ------------------------------------------------------------------------------------

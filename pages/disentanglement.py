@@ -20,8 +20,8 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
-    ERROR_KEY, MODEL_KEY, checkpoint_stamp, current_ref, download_png, load_model, remember_in_url, shipped_models,
-    url_widget_state,
+    ERROR_KEY, MODEL_KEY, checkpoint_stamp, current_ref, download_png, load_model, remember_in_url,
+    run_through_entrypoint, shipped_models, url_widget_state,
 )
 from vizvae.checkpoint import checkpoint_dataset
 from vizvae.data.shapes import ground_truth_factors
@@ -35,6 +35,8 @@ from vizvae.viz.disentanglement import (
 )
 from vizvae.viz.images import grid_png
 from vizvae.viz.latent import decode_mean, dimensions_by_kl, traversal_latents, traversal_values
+
+run_through_entrypoint()  # before anything is drawn: see its docstring
 
 DATASET = "shapes"
 BASE_KEY = "disentanglement_base"

@@ -84,3 +84,28 @@ def test_selecting_a_point_shows_it(page, app_url):
     assert "originals above reconstructions" in main.inner_text()
     assert drawn(page) != before
     assert "points=" in page.url  # the view is shareable by URL
+
+
+def test_a_shared_link_opens_its_page_inside_the_app_on_a_fresh_server(browser):
+    """The first visitor of a new server who opens /latent_space?... directly gets that page
+    with the app's navigation and model picker, and the view the link describes."""
+    from tests.e2e.harness import free_port, start_streamlit, wait_until_serving
+
+    port = free_port()
+    process = start_streamlit(port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, process)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/latent_space?model=mnist-vae-16d&method=pca&span=2.0")
+        wait_for_app(page)
+        screenshot(page, "fresh-server-shared-link")
+        assert exceptions_on_screen(page) == []
+        assert page.locator('[data-testid="stSidebar"] [role="combobox"]').count() == 1  # the app's picker
+        assert page.locator('[data-testid="stMain"] h1').first.inner_text() == "Latent space"
+        assert "mnist-vae-16d" in page.locator('[data-testid="stMain"]').inner_text()
+        assert "span=2" in page.url
+        page.close()
+    finally:
+        process.terminate()
+        process.wait(10)
