@@ -78,11 +78,25 @@ def _traversal(ref: str, stamp: tuple, base_row: int, span: float, dims: tuple[i
     dataset = checkpoint_dataset(checkpoint.config)
     base, _ = encode_means(checkpoint.model, dataset.x_test[base_row:base_row + 1])
     latents = traversal_latents(torch.as_tensor(base[0]), list(dims), traversal_values(span, COLUMNS))
+    if _grouped(ref):  # UG-VAE: traverse the local z; β fixed at the mean of q(β | X) of one seeded test batch
+        from vizvae.inference.global_local import decode_with_global, random_batch_centre
+
+        beta = random_batch_centre(checkpoint.model, dataset.x_test, n_batches=1, seed=0)
+        return decode_with_global(checkpoint.model, latents, beta[None].expand(len(latents), -1))
     return decode_mean(checkpoint.model, latents)
 
 
 def _beta(ref: str) -> float:
     return float(load_model(ref).config.get("config", {}).get("beta", 1.0))
+
+
+def _grouped(ref: str) -> bool:
+    """A model with a global latent β (UG-VAE): no KL weight β, so not on the β axis."""
+    return getattr(load_model(ref).model, "global_dim", 0) > 0
+
+
+def _label(ref: str) -> str:
+    return "UG-VAE" if _grouped(ref) else f"β = {_beta(ref):g}"
 
 
 def _rows(information: Disentanglement, show_inactive: bool) -> tuple[list[int], list[str]]:
@@ -138,8 +152,8 @@ if checkpoint is None or (checkpoint.config.get("dataset") or {}).get("name") !=
     note, *buttons = st.columns([5] + [1] * len(shapes_models))
     note.caption(f"The sidebar's model{f' ({checkpoint.name})' if checkpoint else ''} was not trained on shapes, "
                  f"whose factors are known: showing **{fallback}**. Pick a shapes model:")
-    for column, name in zip(buttons, sorted(shapes_models, key=_beta)):
-        column.button(f"β = {_beta(name):g}", key=f"disentanglement_switch_{name}", on_click=_switch, args=(name,),
+    for column, name in zip(buttons, sorted(shapes_models, key=lambda name: (_grouped(name), _beta(name)))):
+        column.button(_label(name), key=f"disentanglement_switch_{name}", on_click=_switch, args=(name,),
                       help=f"Select {name} in the sidebar", width="stretch")
     ref = fallback
     checkpoint = load_model(ref)
@@ -152,7 +166,7 @@ information = _information(ref, stamp)
 metrics = _metrics(ref)
 
 tiles = st.columns(6)
-tiles[0].metric("model · β", f"β = {_beta(ref):g}", help=checkpoint.name)
+tiles[0].metric("model · β", _label(ref), help=checkpoint.name)
 tiles[1].metric("MIG", f"{metrics['mig']:.3f}", help="Mutual information gap (Chen et al. 2018), 0–1")
 tiles[2].metric("disentanglement", f"{metrics['dci_disentanglement']:.3f}",
                 help="DCI (Eastwood & Williams 2018), 0–1: does each latent matter for one factor only?")
@@ -160,10 +174,11 @@ tiles[3].metric("completeness", f"{metrics['dci_completeness']:.3f}",
                 help="DCI, 0–1: is each factor predicted from one latent only?")
 tiles[4].metric("informativeness", f"{metrics['dci_informativeness']:.3f}",
                 help="DCI: mean test accuracy of per-factor gradient-boosted classifiers on the latents")
-tiles[5].metric("active units", f"{metrics['active_units']} / {checkpoint.model.latent_dim}",
+tiles[5].metric("active units", f"{metrics['active_units']} / {getattr(checkpoint.model, 'local_dim', checkpoint.model.latent_dim)}",
                 help=f"Latents whose average KL exceeds {ACTIVE_KL_THRESHOLD} nats")
 
-by_beta = sorted(shapes_models, key=_beta)
+by_beta = sorted((name for name in shapes_models if not _grouped(name)), key=_beta)
+grouped = [name for name in shapes_models if _grouped(name)]  # UG-VAE: in the table, not on the β axis
 beta_title = "β = " + " / ".join(f"{_beta(name):g}" for name in by_beta) if by_beta else "β"
 traversal_tab, beta_tab, table_tab = st.tabs(["Traversal", beta_title, "All shapes models"])
 
@@ -248,13 +263,15 @@ with beta_tab:
 
 # -- 3. all shapes models -----------------------------------------------------------------------------------------
 with table_tab:
-    rows = [{"name": name, "beta": _beta(name), **_metrics(name)} for name in by_beta]
+    rows = [{"name": name, "beta": None if name in grouped else _beta(name), **_metrics(name)}
+            for name in by_beta + grouped]
     st.dataframe(metrics_table(rows), hide_index=True, key="disentanglement_table")
     st.caption(
         f"MIG: mutual information gap on encoder means in 20 equal-width bins, all {len(factors.train) + n_test:,} "
         "images. DCI: one "
         "gradient-boosted classifier per factor fitted on the train split; informativeness is their mean accuracy on "
         f"the test split (1 − Eastwood & Williams' error). Active units: average KL > {ACTIVE_KL_THRESHOLD} nats. "
-        "Test ELBO in nats per image. "
+        "Test ELBO in nats per image. UG-VAE: metrics on its local z (encoder means; KL against N(0, 1)), "
+        "traversals decode with β at the mean of q(β | X) of one seeded random test batch. "
         "Reproduce: `python -m vizvae evaluate MODEL --task disentanglement --json`."
     )

@@ -43,7 +43,7 @@ MASK_LABELS = {"none": "none", "square": "square hole (14×14)", "half": "half h
 HALVES = ("top", "bottom", "left", "right")
 STEP_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 CHAIN_COUNTS = (10, 20, 50, 100, 200)
-DISPLAY_POINTS = 100  # contour grid for the plane figure
+DISPLAY_POINTS = 80  # contour grid for the plane figure
 SHOWN_DECODES = 8
 GAPS_DONE_KEY = "_posterior_gaps_done"
 

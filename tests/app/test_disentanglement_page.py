@@ -6,6 +6,7 @@ from tests.app.helpers import app, elements, errors, shipped
 from vizvae.checkpoint import SHIPPED_DIR
 
 SHAPES = ["shapes-vae-b1", "shapes-betavae-b4", "shapes-betavae-b10"]
+UGVAE = "shapes-ugvae"  # in the table and the switch buttons, not on the β axis
 
 
 def disentanglement_page(**query_params: str):
@@ -33,8 +34,9 @@ def test_page_shows_the_selected_shapes_model_with_its_stored_metrics():
     assert len(elements(at, "plotly_chart", "disentanglement_beta_chart")) == 1
     assert len(at.get("image")) == 2 + len(SHAPES)  # start image, traversal, one traversal per β
     table = at.dataframe[0].value
-    assert table["model"].tolist() == SHAPES and table["β"].tolist() == [1.0, 4.0, 10.0]
-    assert table["MIG"].tolist() == [stored(name)["mig"] for name in SHAPES]
+    assert table["model"].tolist() == SHAPES + [UGVAE] and table["β"].tolist()[:3] == [1.0, 4.0, 10.0]
+    assert table["β"].isna().tolist() == [False, False, False, True]
+    assert table["MIG"].tolist() == [stored(name)["mig"] for name in SHAPES + [UGVAE]]
 
 
 def test_start_image_and_range_redraw_the_traversal_and_go_to_the_url():
@@ -53,9 +55,20 @@ def test_start_image_and_range_redraw_the_traversal_and_go_to_the_url():
 def test_a_model_without_factors_shows_the_best_shapes_model_and_offers_a_switch():
     at = disentanglement_page(model=shipped("mnist-vae-2d"))
     assert errors(at) == []
-    best = max(SHAPES, key=lambda name: stored(name)["mig"])
+    best = max(SHAPES + [UGVAE], key=lambda name: stored(name)["mig"])
     assert any(f"showing **{best}**" in c.value for c in at.caption)
     at.button(key="disentanglement_switch_shapes-vae-b1").click().run()
     assert errors(at) == []
     assert at.session_state["model_picker"] == "shapes-vae-b1"
     assert {m.label: m.value for m in at.metric}["model · β"] == "β = 1"
+
+
+def test_the_ugvae_renders_with_its_local_latents():
+    at = disentanglement_page(model=shipped(UGVAE))
+    assert errors(at) == []
+    metrics = {m.label: m.value for m in at.metric}
+    evaluation = stored(UGVAE)
+    assert metrics["model · β"] == "UG-VAE"
+    assert metrics["MIG"] == f"{evaluation['mig']:.3f}"
+    assert metrics["active units"] == f"{evaluation['active_units']} / 10"
+    assert len(at.get("image")) == 2 + len(SHAPES)  # the β tab compares the β-VAEs only

@@ -244,14 +244,15 @@ def _mass_box(z1: Tensor, z2: Tensor, values: Tensor, depth: float) -> Limits:
 
 
 def posterior_grid(target: PosteriorTarget, n_points: int = 81, rounds: int = 3, depth: float = 30.0,
-                   limits: Limits | None = None) -> PosteriorGrid:
+                   limits: Limits | None = None, n_coarse: int = 41) -> PosteriorGrid:
     """The exact posterior of a 2-D latent: log p(x_O, z) on a grid, log p(x_O) by quadrature.
 
     The first grid covers the prior's [−6, 6]² and the encoder's ±8σ (``limits`` overrides it);
     each further round re-grids the box of cells within ``depth`` nats of the maximum (plus one
     cell), so a posterior far narrower than the first grid's spacing is still resolved: e^{−30} of
-    the peak is below any mass that matters, and the last grid puts ~7 or more points on each
-    standard deviation, where the trapezoidal rule is exact to ~1e-5 nats.
+    the peak is below any mass that matters. The rounds that only find the box use ``n_coarse``
+    points a side; the last uses ``n_points`` and puts ~5 or more on each standard deviation,
+    where the trapezoidal rule is exact to ~1e-5 nats.
     """
     if limits is None:
         encoder = target.encoder_posterior()
@@ -260,10 +261,10 @@ def posterior_grid(target: PosteriorTarget, n_points: int = 81, rounds: int = 3,
                                                                                               torch.full_like(mean, 6.0))
         limits = ((float(low[0]), float(high[0])), (float(low[1]), float(high[1])))
     box = limits
-    z1, z2, values = grid_log_joint(target, box, n_points)
-    for _ in range(rounds - 1):
+    z1, z2, values = grid_log_joint(target, box, n_coarse if rounds > 1 else n_points)
+    for round_ in range(1, rounds):
         box = _mass_box(z1, z2, values, depth)
-        z1, z2, values = grid_log_joint(target, box, n_points)
+        z1, z2, values = grid_log_joint(target, box, n_points if round_ == rounds - 1 else n_coarse)
     log_evidence = float(trapezoid_log_integral(z1, z2, values))
     return PosteriorGrid(z1.numpy(), z2.numpy(), values.numpy(), log_evidence, box)
 

@@ -50,6 +50,10 @@ SHIPPED_RECIPES: dict[str, list[str]] = {
     "shapes-vae-b1": ["--model", "vae", "--dataset", "shapes", "--latent-dim", "10", "--beta", "1", "--steps", "4000", "--seed", "0", "--threads", "1"],
     "shapes-betavae-b4": ["--model", "vae", "--dataset", "shapes", "--latent-dim", "10", "--beta", "4", "--steps", "4000", "--seed", "0", "--threads", "1"],
     "shapes-betavae-b10": ["--model", "vae", "--dataset", "shapes", "--latent-dim", "10", "--beta", "10", "--steps", "4000", "--seed", "0", "--threads", "1"],
+    # UG-VAE on shapes for the disentanglement comparison (z matches the β-VAEs' 10 dims; K = 3 shapes)
+    "shapes-ugvae": ["--model", "ugvae", "--dataset", "shapes", "--latent-dim", "10", "--global-dim", "10",
+                     "--clusters", "3", "--hidden", "256", "--batch-size", "128", "--steps", "3000", "--seed", "0",
+                     "--threads", "1"],
 }
 
 # Shipped files that are not latent-variable models (the picker does not list them); rebuilt by the

@@ -1,0 +1,51 @@
+"""The HMC lab through AppTest: the tight start, live training, and the curves of Figs 5.7–5.8."""
+
+import json
+
+from tests.app.helpers import app, elements, errors
+
+
+def lab_page(**query_params: str):
+    at = app(**query_params).run()
+    return at.switch_page("pages/hmc_lab.py").run()
+
+
+def trace_names(at, key: str) -> list[str]:
+    (chart,) = elements(at, "plotly_chart", key)
+    return [trace.get("name") for trace in json.loads(chart.proto.spec)["data"]]
+
+
+def test_the_lab_starts_tight_and_trains_live():
+    at = lab_page(iters="10")
+    assert errors(at) == []
+    assert at.title[0].value == "HMC lab"
+    assert at.radio(key="lab_target").value == "wave" and at.select_slider(key="lab_transitions").value == 5
+    assert trace_names(at, "lab_before") == ["target p*", "initial proposal, 2σ", "HMC samples"]
+    assert not elements(at, "plotly_chart", "lab_after")
+    assert "Press **Train**" in at.info[0].value
+    at.button(key="lab_train").click().run()
+    assert errors(at) == []
+    assert len(elements(at, "plotly_chart", "lab_after")) == 1
+    names = trace_names(at, "lab_history")
+    assert {"mean acceptance", "HMC objective", "SKSD", "inflation", "divergent"} <= set(names)
+    result = at.session_state["lab_result"]
+    assert result["settings"] == ("wave", 5, "authors", 0.1, 0)
+    assert result["result"].history["sksd"].shape == (10,)
+    labels = [m.label for m in at.metric]
+    assert labels == ["Acceptance", "Inflation s", "Mean step size", "Final SKSD"]
+    assert "lab_history_csv" in {b.key for b in at.get("download_button")}
+    assert at.query_params["iters"] == "10" and at.query_params["target"] == "wave"
+
+
+def test_another_target_takes_its_figure_settings_and_forgets_the_old_training():
+    at = lab_page(iters="10")
+    at.button(key="lab_train").click().run()
+    at.radio(key="lab_target").set_value("dual_moon").run()
+    assert errors(at) == []
+    assert at.select_slider(key="lab_transitions").value == 10  # Fig. 5.7's T for the dual moon
+    assert not elements(at, "plotly_chart", "lab_after")  # that training was on the wave
+    at.checkbox(key="lab_per_dimension").check().run()
+    at.button(key="lab_train").click().run()
+    assert errors(at) == []
+    assert at.session_state["lab_result"]["result"].inflation.shape == (2,)
+    assert "inflation of z2" in trace_names(at, "lab_history")

@@ -1,0 +1,117 @@
+"""The posterior page through AppTest: the 2-D model's exact posterior and chain stepper, masks, the gaps,
+a higher-dimensional model's views, and a model with trained HMC."""
+
+import json
+
+from tests.app.helpers import app, elements, errors, shipped
+
+
+def posterior_page(**query_params: str):
+    at = app(**query_params).run()
+    return at.switch_page("pages/posterior.py").run()
+
+
+def figure(at, key: str) -> dict:
+    (chart,) = elements(at, "plotly_chart", key)
+    return json.loads(chart.proto.spec)
+
+
+def trace_names(at, key: str) -> list[str]:
+    return [trace.get("name") for trace in figure(at, key)["data"]]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_2d_model_shows_the_exact_posterior_and_steps_through_the_chains():
+    at = posterior_page(model=shipped("mnist-vae-2d"))
+    assert errors(at) == []
+    assert at.title[0].value == "Posterior"
+    assert [h.value for h in at.header] == ["Posterior and chains", "Marginals", "Chain diagnostics", "Posterior gaps"]
+    stepper = at.slider(key="posterior_step")
+    assert (stepper.min, stepper.max, stepper.value) == (0, 10, 10)
+    names = trace_names(at, "posterior_plane")
+    assert names[:2] == ["p(z | x) (exact)", "encoder q_φ(z | x), 2σ"] and names[-1] == "chains at t = 10"
+    assert "paths, t = 0…10" in names
+    assert float(metrics(at)["log p(x_O)"]) < 0
+    for key in ("posterior_marginals", "posterior_acceptance", "posterior_step_sizes", "posterior_ess"):
+        assert len(elements(at, "plotly_chart", key)) == 1
+    assert not elements(at, "plotly_chart", "posterior_corner")  # 2-D: the plane is the whole posterior
+    assert "Switch on" in at.info[0].value  # the gaps wait to be asked for
+    at.slider(key="posterior_step").set_value(0).run()
+    assert errors(at) == []
+    names = trace_names(at, "posterior_plane")
+    assert names[-1] == "chains at t = 0" and not any(name.startswith("paths") for name in names)
+    assert at.query_params["t"] == "0" and at.query_params["image"] == "0"
+
+
+def test_the_gaps_split_into_approximation_and_amortisation():
+    at = posterior_page(model=shipped("mnist-vae-2d"), image="3")
+    at.toggle(key="posterior_gaps_on").set_value(True).run()
+    assert errors(at) == []
+    shown = metrics(at)
+    amortisation, approximation = float(shown["Amortisation gap"]), float(shown["Approximation gap"])
+    log_evidence, elbo = float(shown["log p(x_O), quadrature"]), float(shown["ELBO(q_φ), encoder"])
+    assert amortisation >= 0 and approximation > -0.05
+    assert abs((log_evidence - elbo) - (amortisation + approximation)) < 2e-3  # shown to 3 decimals
+    assert trace_names(at, "posterior_iwae")[:2] == ["IWAE(K), encoder proposal",
+                                                     "IS(K), Gaussian fitted to HMC samples"]
+    assert len(elements(at, "plotly_chart", "posterior_gap_bar")) == 1
+    assert "best Gaussian q*, 2σ" in trace_names(at, "posterior_plane")  # q* joins the plane
+    assert at.query_params["gaps"] == "1"
+
+
+def test_hiding_pixels_raises_the_evidence_of_what_is_left():
+    """p(x_O) = Σ_{x_M} p(x_O, x_M) ≥ p(x): the observed half is more probable than the whole image."""
+    at = posterior_page(model=shipped("mnist-vae-2d"), image="7")
+    full = float(metrics(at)["log p(x_O)"])
+    at.selectbox(key="posterior_mask").set_value("half").run()
+    assert errors(at) == []
+    assert at.selectbox(key="posterior_half").value == "top"
+    half = float(metrics(at)["log p(x_O)"])
+    assert half > full + 10
+    assert any("half hidden" in caption for image in at.get("image") for caption in image.captions)
+    assert at.query_params["mask"] == "half" and at.query_params["half"] == "top"
+
+
+def test_a_16d_model_is_viewed_through_principal_axes_or_two_dimensions():
+    at = posterior_page(model=shipped("mnist-vae-16d"))
+    assert errors(at) == []
+    assert at.radio(key="posterior_view").value == "pca"
+    assert figure(at, "posterior_plane")["layout"]["xaxis"]["title"]["text"] == "PC1 of the HMC samples"
+    assert "log p(x_O)" not in metrics(at)  # no quadrature in 16 dimensions
+    assert len(at.multiselect(key="posterior_corner_dims").value) == 4
+    assert len(elements(at, "plotly_chart", "posterior_corner")) == 1
+    at.radio(key="posterior_view").set_value("dims").run()
+    at.selectbox(key="posterior_dim_y").set_value(5).run()
+    assert errors(at) == []
+    assert figure(at, "posterior_plane")["layout"]["yaxis"]["title"]["text"] == "z5"
+
+
+def test_a_model_with_trained_hmc_uses_its_step_sizes_and_a_large_scale_diverges():
+    at = posterior_page(model=shipped("mnist-hmcvae-2d"))
+    assert errors(at) == []
+    assert "trained step sizes and inflation" in " ".join(m.value for m in at.markdown)
+    assert "initial proposal N(μ, s·σ), 2σ" in trace_names(at, "posterior_plane")
+    at.select_slider(key="posterior_step_scale").set_value(8.0).run()
+    assert errors(at) == []
+    assert "×8" in " ".join(m.value for m in at.markdown)
+    assert float(metrics(at)["Mean acceptance"]) < 0.5
+
+
+def test_the_url_reproduces_the_view():
+    at = posterior_page(model=shipped("mnist-vae-2d"), image="5", mask="mcar", rate="30", seed="3", chains="20", t="2")
+    assert errors(at) == []
+    assert at.number_input(key="posterior_image").value == 5
+    assert at.selectbox(key="posterior_mask").value == "mcar" and at.slider(key="posterior_rate").value == 30
+    assert at.number_input(key="posterior_seed").value == 3
+    assert at.select_slider(key="posterior_chains").value == 20
+    assert at.slider(key="posterior_step").value == 2
+    assert trace_names(at, "posterior_plane")[-1] == "chains at t = 2"
+
+
+def test_a_ugvae_is_sent_elsewhere():
+    at = posterior_page(model=shipped("mnist-ugvae"))
+    assert [w.value for w in at.warning] == [
+        "The posterior page needs a vae, miwae, pvae, hmcvae, hvae or hhvae model (this one is a ugvae)."]
