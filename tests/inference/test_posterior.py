@@ -4,6 +4,7 @@ and 2-D views — against a linear-Gaussian model whose posterior is known."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from tests.inference.linear_gaussian import MASK, X, exact_encoder_model, exact_posterior
@@ -111,3 +112,22 @@ def test_plane_limits_hold_points_and_ellipses():
     limits = plane_limits(np.array([[0.0, 0.0], [1.0, 2.0]]), [(np.array([5.0, 0.0]), np.diag([1.0, 4.0]))],
                           radius=2.0, pad=0.0)
     assert limits == ((0.0, 7.0), (-4.0, 4.0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_posterior_estimators_run_on_cuda():
+    from vizvae.inference.gaps import posterior_gaps
+    from vizvae.inference.posterior import posterior_grid
+
+    from tests.inference.linear_gaussian import log_evidence, wrong_encoder_model
+
+    model = wrong_encoder_model().to("cuda")
+    target = PosteriorTarget.from_row(model, X)
+    assert target.x.device.type == "cuda"
+    chains = posterior_chains(target, n_chains=30, seed=0)
+    assert chains.chain.device.type == "cuda"
+    grid = posterior_grid(target)
+    assert abs(grid.log_evidence - log_evidence()) < 1e-6
+    gaps = posterior_gaps(target, hmc_samples=chains.samples, log_evidence_quadrature=grid.log_evidence, n_steps=50)
+    assert gaps.amortisation_gap >= 0
+    assert np.isfinite(chain_diagnostics(chains.result).rhat).all()

@@ -153,7 +153,7 @@ def write_model_card(folder: str | Path) -> Path:
         f"- rebuild: `{training.get('command', '')}`",
     ]
     for stage in stages:
-        source = f", trained for `{stage['source']}`" if stage.get("source") else ""
+        source = f", inherited from `{stage['source']}`" if stage.get("source") else ""
         lines.append(f"  - {stage['name']}: {stage['steps']} steps, {stage['seconds']} s{source}")
     lines += [
         "",
