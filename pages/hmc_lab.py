@@ -132,9 +132,11 @@ if st.session_state.pop(TRAIN_REQUEST_KEY, False):
     result: HMCTrainingResult = train_toy(setup, n_iterations, training[1], training[2], seed=settings[-1],
                                           callback=report, per_dimension=training[3])
     bar.empty()
-    st.session_state[RESULT_KEY] = {"settings": settings, "training": training, "result": result}
+    st.session_state[RESULT_KEY] = {"settings": settings, "training": training, "result": result,
+                                    "after": _after(settings, result.hyperparameters)}
 stored = st.session_state.get(RESULT_KEY)
 trained = stored["result"] if stored and stored["settings"] == settings else None
+after = stored["after"] if trained is not None else None
 
 # -- Fig. 5.7: before and after --------------------------------------------------------------------------------
 before_samples, before_acceptance, before_divergences = _before(settings)
@@ -147,7 +149,7 @@ with left:
                f"step sizes: acceptance {before_acceptance:.2f}, {before_divergences} divergent transitions.")
 with right:
     if trained is not None:
-        after_samples, after_acceptance, after_divergences = _after(settings, trained.hyperparameters)
+        after_samples, after_acceptance, after_divergences = after  # sampled once, right after training
         inflation = trained.inflation.numpy() * np.ones(2)  # (2,): per dimension, or one shared
         st.plotly_chart(toy_target_figure(z1, z2, density, after_samples, setup.proposal_mean.numpy(),
                                           inflation * setup.proposal_std.numpy(), limits, title="After training"),

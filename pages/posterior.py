@@ -114,7 +114,7 @@ def _mask_preview(x: np.ndarray, mask: torch.Tensor | None) -> np.ndarray:
 
 
 # -- the model ------------------------------------------------------------------------------------------------
-checkpoint = require_model(kinds=POSTERIOR_KINDS, data_kinds=("image",), purpose="The posterior page")
+checkpoint = require_model(kinds=POSTERIOR_KINDS, min_latent=2, data_kinds=("image",), purpose="The posterior page")
 ref = current_ref()
 stamp = checkpoint_stamp(ref)
 model = checkpoint.model
@@ -276,7 +276,8 @@ st.plotly_chart(marginals_figure(samples, encoder_mean, encoder_std, range(laten
 st.caption(f"Per dimension: the {n_chains} HMC samples (green histogram) against the encoder's Gaussian (orange)"
            + (" and the exact marginal (blue)" if exact else "") + (" and q* (dotted purple)" if best else "") + ".")
 if latent_dim > 2:
-    shift = np.abs(samples.mean(0) - encoder_mean) / encoder_std + np.abs(np.log(samples.std(0) / encoder_std))
+    spread = np.maximum(samples.std(0), 1e-6 * encoder_std)  # all chains stuck: no spread at all
+    shift = np.abs(samples.mean(0) - encoder_mean) / encoder_std + np.abs(np.log(spread / encoder_std))
     default_dims = [int(d) for d in np.argsort(-shift)[:4]]
     if "posterior_corner_dims" not in st.session_state or not all(
             d < latent_dim for d in st.session_state["posterior_corner_dims"]):
