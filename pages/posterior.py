@@ -190,8 +190,9 @@ with left:
     x = dataset.x_test[image]
     strip = np.stack([_mask_preview(x, target.mask), encoder_decode, *hmc_decodes])
     strip_png = grid_png(strip, image_shape, columns=len(strip), scale=3)
-    st.image(strip_png, caption=f"Test image {image} ({MASK_LABELS[mask_kind]}{', missing pixels grey' if target.mask is not None else ''}); "
-             f"decoded at the encoder mean; decoded at {len(hmc_decodes)} HMC samples.")
+    grey = ", missing pixels grey" if target.mask is not None else ""
+    st.image(strip_png, caption=f"Test image {image} ({MASK_LABELS[mask_kind]}{grey}); decoded at the encoder mean; "
+             f"decoded at {len(hmc_decodes)} HMC samples.")
     download_png("Image and decodes (PNG)", strip_png, f"{checkpoint.name}-posterior-{image}.png", key="posterior_png")
 with right:
     how = ("the model's trained step sizes and inflation" if chains.trained and scale == 1.0 else
@@ -216,8 +217,8 @@ else:
     views = ["dims", "pca"]
     url_widget_state("posterior_view", "view", "pca", valid=lambda v: v in views)
     view_cols = st.columns([2, 1, 1])
-    view_cols[0].radio("View", views, key="posterior_view", horizontal=True,
-                       format_func={"dims": "two latent dimensions", "pca": "top-2 principal axes of the HMC samples"}.get)
+    view_labels = {"dims": "two latent dimensions", "pca": "top-2 principal axes of the HMC samples"}
+    view_cols[0].radio("View", views, key="posterior_view", horizontal=True, format_func=view_labels.get)
     remember_in_url("posterior_view", "view")
     if st.session_state["posterior_view"] == "dims":
         for key, default in (("posterior_dim_x", 0), ("posterior_dim_y", 1)):
@@ -258,9 +259,9 @@ plane = posterior_plane_figure(
     accepted=chains.result.is_accepted.cpu().numpy(), divergent=chains.result.divergences.cpu().numpy(),
     limits=limits, axis_titles=view.titles)
 st.plotly_chart(plane, key="posterior_plane")
-st.caption(view_note + " Blue contours: the exact posterior p(z | x_O), normalised by quadrature"
-           + ("" if grid is not None else " (2-D latents only; not drawn here)") +
-           "; orange: the encoder's 2σ ellipse (dashed: the inflated initial proposal"
+contour_note = (" Blue contours: the exact posterior p(z | x_O), normalised by quadrature." if grid is not None else
+                " No exact contours: quadrature needs a 2-D latent.")
+st.caption(view_note + contour_note + " Orange: the encoder's 2σ ellipse (dashed: the inflated initial proposal"
            + ("; dotted purple: the best Gaussian q*" if best_2d else "") + "). Chains at t are green when their "
            "transition t was accepted, yellow when rejected, red when it diverged; grey lines trace their paths.")
 

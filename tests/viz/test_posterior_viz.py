@@ -48,7 +48,8 @@ def test_marginals_corner_and_diagnostics_figures_carry_their_data():
     assert sum(t.name == "exact p(z_d | x)" for t in marginals.data) == 1
     assert sum(t.name == "q*" for t in marginals.data) == 2
     corner = corner_figure(samples, mean, std, [0, 1, 2])
-    assert sum(t.type == "histogram" for t in corner.data) == 3 and sum(t.name == "HMC samples" for t in corner.data) == 3
+    assert sum(t.type == "histogram" for t in corner.data) == 3
+    assert sum(t.name == "HMC samples" for t in corner.data) == 3
 
     acceptance = rng.random((5, 4))
     divergences = np.zeros((5, 4), dtype=bool)

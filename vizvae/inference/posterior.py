@@ -257,8 +257,8 @@ def posterior_grid(target: PosteriorTarget, n_points: int = 81, rounds: int = 3,
     if limits is None:
         encoder = target.encoder_posterior()
         mean, std = encoder.mean.double().cpu(), encoder.std.double().cpu()
-        low, high = torch.minimum(mean - 8 * std, torch.full_like(mean, -6.0)), torch.maximum(mean + 8 * std,
-                                                                                              torch.full_like(mean, 6.0))
+        low = torch.minimum(mean - 8 * std, torch.full_like(mean, -6.0))
+        high = torch.maximum(mean + 8 * std, torch.full_like(mean, 6.0))
         limits = ((float(low[0]), float(high[0])), (float(low[1]), float(high[1])))
     box = limits
     z1, z2, values = grid_log_joint(target, box, n_coarse if rounds > 1 else n_points)
@@ -365,7 +365,8 @@ def principal_axes(samples: np.ndarray | Tensor) -> tuple[PlaneView, np.ndarray]
     return PlaneView(centre, axes, ("PC1 of the HMC samples", "PC2 of the HMC samples")), explained
 
 
-def gaussian_in_view(view: PlaneView, mean: np.ndarray | Tensor, std: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_in_view(view: PlaneView, mean: np.ndarray | Tensor,
+                     std: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
     """N(mean, diag(std²)) seen in the plane: (mean (2,), covariance (2, 2))."""
     mean = mean.detach().cpu().double().numpy() if isinstance(mean, Tensor) else np.asarray(mean, float)
     std = std.detach().cpu().double().numpy() if isinstance(std, Tensor) else np.asarray(std, float)

@@ -118,8 +118,9 @@ def marginals_figure(samples: np.ndarray, encoder_mean: np.ndarray, encoder_std:
     dims = list(dims)
     columns = max(1, min(columns, len(dims)))
     rows = int(np.ceil(len(dims) / columns))
+    panel = 170  # pixels per row of panels, of which ~50 go to the tick labels and the next row's title
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=[f"z{d}" for d in dims],
-                        horizontal_spacing=0.04, vertical_spacing=0.12 if rows > 1 else 0.1)
+                        horizontal_spacing=0.04, vertical_spacing=min(0.3, 50 / (panel * rows)))
     for i, d in enumerate(dims):
         row, col = i // columns + 1, i % columns + 1
         first = i == 0
@@ -146,7 +147,7 @@ def marginals_figure(samples: np.ndarray, encoder_mean: np.ndarray, encoder_std:
     # the legend above the panels, in pixels, so it never meets the tick labels whatever the rows
     fig.update_layout(barmode="overlay", legend=dict(orientation="h", yref="container", y=1.0, yanchor="top",
                                                      x=0.0, xanchor="left"))
-    _layout(fig, title, 70 + 220 * rows)
+    _layout(fig, title, 70 + panel * rows)
     fig.update_layout(margin=dict(t=90 if title else 70))
     return fig
 
@@ -311,7 +312,8 @@ def dimension_table(encoder_mean: np.ndarray, encoder_std: np.ndarray, samples: 
     return pd.DataFrame({
         "dim": [f"z{d}" for d in range(samples.shape[1])],
         "encoder_mean": np.asarray(encoder_mean, dtype=float), "encoder_std": np.asarray(encoder_std, dtype=float),
-        "hmc_mean": samples.mean(0), "hmc_std": samples.std(0, ddof=1) if len(samples) > 1 else np.zeros(samples.shape[1]),
+        "hmc_mean": samples.mean(0),
+        "hmc_std": samples.std(0, ddof=1) if len(samples) > 1 else np.zeros(samples.shape[1]),
         "ess_bulk": np.asarray(ess, dtype=float), "rhat": np.asarray(rhat, dtype=float),
     })
 
