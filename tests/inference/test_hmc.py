@@ -42,15 +42,15 @@ def test_hmc_leaves_gaussian_invariant(inverse_mass):
     generator = torch.Generator().manual_seed(0)
     target = gaussian_logdensity(MEAN, STD)
     start = _exact_gaussian_samples(2000, generator)
-    step_sizes = torch.full((10, 3), 0.3, dtype=DTYPE)
+    step_sizes = torch.full((20, 3), 0.3, dtype=DTYPE)  # 20 transitions
     result = hmc_sample(target, start, step_sizes, n_leapfrog=5, inverse_mass=inverse_mass,
                         generator=generator, record_chain=True)
     _assert_gaussian_moments(result.samples)
-    assert result.chain.shape == (11, 2000, 3)
+    assert result.chain.shape == (21, 2000, 3)
     assert torch.equal(result.chain[0], start)
     assert torch.equal(result.chain[-1], result.samples)
-    assert result.acceptance_probs.shape == (10, 2000)
-    assert result.mean_acceptance().shape == (10,)
+    assert result.acceptance_probs.shape == (20, 2000)
+    assert result.mean_acceptance().shape == (20,)
     assert result.n_divergences() == 0
     # the chains moved: the invariance is not the trivial "nothing accepted"
     assert result.is_accepted.float().mean() > 0.8
