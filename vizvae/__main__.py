@@ -11,6 +11,14 @@ from pathlib import Path
 from vizvae.errors import VizvaeError
 
 
+def parse_options(items: list[str]) -> dict[str, str]:
+    """``-o KEY=VALUE`` options of ``evaluate`` and ``bench``."""
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        raise VizvaeError(f"options must look like KEY=VALUE, got {bad}")
+    return dict(item.split("=", 1) for item in items)
+
+
 def models_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import checkpoint_info, shipped_checkpoints
 
@@ -72,7 +80,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     task = get_task(args.task)
     checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=args.device)
-    options = dict(item.split("=", 1) for item in args.option)
+    options = parse_options(args.option)
     result = task(checkpoint, options)
     if args.json:
         print(json.dumps(result))
@@ -96,7 +104,7 @@ def bench_command(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: unknown benchmark(s) {unknown}; available: {available}", file=sys.stderr)
         return 2
-    options = dict(item.split("=", 1) for item in args.option)
+    options = parse_options(args.option)
     results: dict = {}
     for name in names:
         started = time.perf_counter()

@@ -129,19 +129,26 @@ def _folder(path: str | Path) -> Path:
     return path
 
 
+def read_json_config(file: Path, expected_format: str, what: str, missing_hint: str) -> dict[str, Any]:
+    """A config.json that must parse to an object with ``"format": expected_format``."""
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing; {missing_hint}")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{file}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != expected_format:
+        raise CheckpointError(f"{file}: not {what} (expected \"format\": \"{expected_format}\")")
+    return config
+
+
 def read_config(path: str | Path, check_model: bool = True) -> dict[str, Any]:
     """config.json, checked for being a vizvae checkpoint (of a model this vizvae knows, unless
     ``check_model`` is False: listing models then needs no torch import)."""
     folder = _folder(path)
     file = folder / CONFIG
-    if not file.is_file():
-        raise CheckpointError(f"{file}: missing; a checkpoint folder needs {CONFIG} beside {WEIGHTS}")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{file}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{file}: not a vizvae checkpoint config (expected \"format\": \"{FORMAT}\")")
+    config = read_json_config(file, FORMAT, "a vizvae checkpoint config",
+                              missing_hint=f"a checkpoint folder needs {CONFIG} beside {WEIGHTS}")
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{file}: format version {config['format_version']} is newer than this vizvae reads "
@@ -233,20 +240,17 @@ def build_model(config: dict[str, Any], source: str = CONFIG) -> Any:
         raise CheckpointError(f"{source}: the model arguments under \"config\" do not build a {cls.__name__} ({err})") from None
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
-    """Load a checkpoint folder safely; raises ``CheckpointError`` with a one-line reason."""
+def load_weights(module: Any, weights_file: Path, device: str | torch.device | None = None) -> Any:
+    """Fill ``module`` from a safetensors file after checking every tensor's name and shape
+    against what the config built; then eval mode, frozen, on ``device``. Never unpickles."""
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from vizvae.device import resolve_device
 
-    folder = _folder(path)
-    config = read_config(folder)
-    weights_file = folder / WEIGHTS
     header = inspect_weights(weights_file)
-    model = build_model(config, str(folder / CONFIG))
-    expected = model.state_dict()
+    expected = module.state_dict()
     missing = sorted(set(expected) - set(header))
     unexpected = sorted(set(header) - set(expected))
     if missing or unexpected:
@@ -266,10 +270,20 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     for name, tensor in state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise CheckpointError(f"{weights_file}: tensor {name!r} holds NaN or infinite values")
-    model.load_state_dict(state)
-    model.to(resolve_device(device)).eval()
-    for parameter in model.parameters():
+    module.load_state_dict(state)
+    module.to(resolve_device(device)).eval()
+    for parameter in module.parameters():
         parameter.requires_grad_(False)
+    return module
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
+    """Load a checkpoint folder safely; raises ``CheckpointError`` with a one-line reason."""
+    folder = _folder(path)
+    config = read_config(folder)
+    weights_file = folder / WEIGHTS
+    model = build_model(config, str(folder / CONFIG))
+    load_weights(model, weights_file, device)
     return Checkpoint(model=model, config=config, path=folder)
 
 

@@ -125,39 +125,18 @@ def save_classifier(classifier: DigitClassifier, folder: str | Path, name: str, 
 
 def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> DigitClassifier:
     """Load a saved classifier without unpickling; ``CheckpointError`` names what is wrong."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from vizvae.checkpoint import inspect_weights
+    from vizvae.checkpoint import load_weights, read_json_config
 
     folder = Path(folder)
     config_file, weights_file = folder / CONFIG, folder / WEIGHTS
-    if not config_file.is_file():
-        raise CheckpointError(f"{config_file}: missing; build the classifier with "
-                              f"`python -m vizvae rebuild --only {CLASSIFIER_NAME}`")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{config_file}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{config_file}: not a vizvae classifier (expected \"format\": \"{FORMAT}\")")
+    config = read_json_config(config_file, FORMAT, "a vizvae classifier",
+                              missing_hint=f"build the classifier with `python -m vizvae rebuild --only {CLASSIFIER_NAME}`")
     try:
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in config["config"].items()}
         classifier = DigitClassifier(ClassifierConfig(**values))
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{config_file}: its \"config\" does not build a DigitClassifier ({err})") from None
-    header = inspect_weights(weights_file)
-    expected = classifier.state_dict()
-    if set(header) != set(expected) or any(list(t.shape) != header[k][1] for k, t in expected.items()):
-        raise CheckpointError(f"{weights_file}: its tensors do not match the classifier {CONFIG} describes")
-    try:
-        state = load_file(str(weights_file))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{weights_file}: unreadable safetensors file ({err})") from None
-    classifier.load_state_dict(state)
-    classifier.to(device).eval()
-    for parameter in classifier.parameters():
-        parameter.requires_grad_(False)
+    load_weights(classifier, weights_file, device)
     return classifier
 
 
