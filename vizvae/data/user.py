@@ -7,12 +7,14 @@ and says what was expected, so the app can show it and carry on.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vizvae.data.datasets import Dataset, image_dataset, table_dataset
+from vizvae.data.schema import ColumnType
 from vizvae.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -39,6 +41,43 @@ def to_model_image(image: Any, image_shape: tuple[int, int, int]) -> np.ndarray:
     if channels != 1:
         array = array.transpose(2, 0, 1)
     return array.reshape(-1)
+
+
+def image_from_upload(data: bytes, image_shape: tuple[int, int, int], binarize: bool = False,
+                      invert: str = "auto") -> tuple[np.ndarray, list[str]]:
+    """An uploaded image file (any format PIL reads, any size or colour) as one model input: a flattened
+    float32 row of ``image_shape`` in [0, 1], and notes saying what was changed to get there.
+
+    ``invert``: ``"auto"`` inverts a mostly light picture (a dark digit on paper) into the light-on-dark
+    of MNIST, ``"yes"`` / ``"no"`` force it. ``binarize`` thresholds at 0.5, as the model's training data
+    was. An unreadable file raises ``DataError``.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            size, mode = image.size, image.mode
+            row = to_model_image(image, image_shape)
+    except UnidentifiedImageError:
+        raise DataError("not an image file that can be read (expected PNG, JPEG, BMP, GIF, WebP, ...)") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"a damaged or truncated image ({err})") from None
+    channels, height, width = image_shape
+    target = f"{width}×{height} {'grey' if channels == 1 else 'RGB'}"
+    notes = []
+    if size != (width, height) or mode != ("L" if channels == 1 else "RGB"):
+        notes.append(f"converted from {size[0]}×{size[1]} {mode} to {target}, the model's input")
+    if invert == "yes" or (invert == "auto" and float(row.mean()) > 0.5):
+        row = 1.0 - row
+        notes.append("inverted to light on dark, like the training images" + (" (it was mostly light)"
+                                                                               if invert == "auto" else ""))
+    if binarize:
+        row = (row > 0.5).astype(np.float32)
+        notes.append("binarised at 0.5, like the training images")
+    return row.astype(np.float32), notes
 
 
 def load_image_folder(
@@ -149,3 +188,107 @@ def load_csv(path: str | Path, schema: str | Path | dict | None = None, target: 
     target_kind = target_spec if isinstance(target_spec, str) else (target_spec or {}).get("type")
     return table_dataset(path.stem, raw_x, numeric[target], features, target, test_size=test_size,
                          declared=declared, target_kind=target_kind)
+
+
+# -- rows typed or uploaded for a trained table model: checked cell by cell ---------------------------------------
+@dataclass
+class CellProblem:
+    """One cell that could not be used; the cell is treated as missing (``row`` counts data rows from 1)."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column!r}: {self.message}"
+
+
+@dataclass
+class TableRows:
+    """Rows in a model's space: ``x`` (n, D) with NaN where a value is missing or refused, ``observed``
+    (n, D), ``y`` (n,) NaN where unknown; ``problems`` lists every refused cell, ``notes`` what else
+    was adjusted (columns missing from the file, columns ignored)."""
+
+    x: np.ndarray
+    observed: np.ndarray
+    y: np.ndarray
+    problems: list[CellProblem]
+    notes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def check_cell(raw: Any, column: ColumnType) -> tuple[float, str | None]:
+    """(value in model space or NaN, problem or None) for one cell; an empty cell is missing, not a problem."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() == "":
+        return float("nan"), None
+    text = str(raw).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return float("nan"), f"{text!r} is not a number; expected a {column.kind} value (leave it empty if unknown)"
+    if not np.isfinite(value):
+        return float("nan"), f"{text!r} is not a finite number"
+    if column.kind == "loggaussian" and value < 0:
+        return float("nan"), f"{value:g} is negative; this column only takes values ≥ 0"
+    if column.is_discrete and not np.isclose(np.asarray(column.categories, dtype=float), value).any():
+        shown = ", ".join(f"{c:g}" for c in column.categories)
+        return float("nan"), f"{value:g} is not one of this column's values ({shown})"
+    return float(column.to_model(np.array([value]))[0]), None
+
+
+def rows_from_frame(frame: Any, schema: list[ColumnType], target: ColumnType | None = None) -> TableRows:
+    """Check every cell of ``frame`` (a pandas DataFrame with a header) against a model's column types.
+
+    Columns are matched by name; a column the model needs but the frame lacks is missing in every row
+    (with a note), columns the model does not know are ignored (with a note). Nothing is refused as a
+    whole: each bad cell becomes missing and gets its own ``CellProblem``."""
+    names = [c.name for c in schema]
+    present = [str(c) for c in frame.columns]
+    if not set(names) & set(present):
+        raise DataError(f"none of the columns {present} are the model's; expected a header row with some of {names}")
+    notes = []
+    absent = [n for n in names if n not in present]
+    if absent:
+        notes.append(f"not in the file, so missing in every row: {', '.join(absent)}")
+    known = set(names) | ({target.name} if target else set())
+    ignored = [c for c in present if c not in known]
+    if ignored:
+        notes.append(f"ignored (the model does not use them): {', '.join(ignored)}")
+    n = len(frame)
+    x = np.full((n, len(schema)), np.nan, dtype=np.float32)
+    y = np.full(n, np.nan, dtype=np.float32)
+    problems = []
+    columns = [(j, c) for j, c in enumerate(schema)] + ([(-1, target)] if target is not None else [])
+    for j, column in columns:
+        if column.name not in present:
+            continue
+        values = frame[column.name].tolist()
+        for i, raw in enumerate(values):
+            value, problem = check_cell(raw, column)
+            if problem:
+                problems.append(CellProblem(i + 1, column.name, str(raw), problem))
+            if j >= 0:
+                x[i, j] = value
+            else:
+                y[i] = value
+    return TableRows(x=x, observed=np.isfinite(x), y=y, problems=problems, notes=notes)
+
+
+def rows_from_csv(data: bytes | str | Path, schema: list[ColumnType], target: ColumnType | None = None) -> TableRows:
+    """``rows_from_frame`` on a CSV given as bytes (an upload) or a path; every cell is read as text so
+    that a word in a numeric column is reported, not silently dropped."""
+    import io
+
+    import pandas as pd
+
+    source: Any = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except Exception as err:  # noqa: BLE001
+        raise DataError(f"not a readable CSV with a header row ({err})") from None
+    if frame.empty:
+        raise DataError("the CSV has a header but no rows")
+    return rows_from_frame(frame, schema, target)

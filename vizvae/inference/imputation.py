@@ -4,7 +4,7 @@ Given draws ε_1..k from a model's own sampler for p(ε | x_O) — encoder sampl
 encoder samples (MIWAE) or HMC chains — with normalised weights w_i (1/k when unweighted):
 
     log p(x_U | x_O) ≈ log Σ_i w_i p(x_U | ε_i)                (5.14)
-    p(y | x_O)       ≈ Σ_i w_i p(y | x̂_i, h_1(ε_i))
+    p(y | x_O)       ≈ Σ_i w_i p(y | x̂_i, h_1(ε_i))   (a label's probabilities, or a real target's density)
 
 Both are batched over rows: ``x``, ``mask`` (batch, features); draws (batch, k, latent).
 """
@@ -40,3 +40,11 @@ def predictive_target(model, x: torch.Tensor, mask: torch.Tensor, samples: torch
     per_draw = model.predict_y(x.unsqueeze(-2), mask.unsqueeze(-2), samples)  # (batch, k, classes)
     weights = _log_weights(samples, log_weights).exp().unsqueeze(-1)
     return (weights * per_draw).sum(-2)
+
+
+@torch.no_grad()
+def target_log_likelihood(model, x: torch.Tensor, mask: torch.Tensor, y: torch.Tensor, samples: torch.Tensor,
+                          log_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """log p(y | x_O) ≈ log Σ_i w_i p(y | x̂_i, h_1(ε_i)) for a label or a real target: (batch,)."""
+    _, log_y = model.log_likelihood_terms(x.unsqueeze(-2), mask.unsqueeze(-2), samples, y.unsqueeze(-1))
+    return torch.logsumexp(_log_weights(samples, log_weights) + log_y, dim=-1)

@@ -9,6 +9,7 @@ from vizvae.models.ugvae import GMVAE, MLVAE, UGVAE, UGVAEConfig
 from vizvae.models.hierarchical import HierarchicalVAE, HierarchicalVAEConfig, PartialVAE, PartialVAEConfig
 from vizvae.models.miwae import MIWAE, MIWAEConfig
 from vizvae.models.hmc_models import HHVAE, HHVAEConfig, HMCVAE, HMCVAEConfig
+from vizvae.models.mixed import HHVAEM, HMCVAEM, HVAEM, MIWAEM, MIXED_MODELS, VAEM, MixedConfig, MixedTypeModel
 
 __all__ = [
     "MODEL_REGISTRY", "VAE", "BernoulliLikelihood", "DiagonalGaussian", "GaussianLikelihood",
@@ -17,4 +18,5 @@ __all__ = [
     "GMVAE", "MLVAE", "UGVAE", "UGVAEConfig",
     "HHVAE", "HHVAEConfig", "HMCVAE", "HMCVAEConfig", "HierarchicalVAE", "HierarchicalVAEConfig", "MIWAE",
     "MIWAEConfig", "PartialVAE", "PartialVAEConfig",
+    "HHVAEM", "HMCVAEM", "HVAEM", "MIWAEM", "MIXED_MODELS", "VAEM", "MixedConfig", "MixedTypeModel",
 ]

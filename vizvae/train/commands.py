@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -18,7 +19,9 @@ from vizvae.models.base import LatentVariableModel
 from vizvae.models.vae import VAE, VAEConfig
 from vizvae.train.loop import TrainSettings, evaluate_model, fit
 from vizvae.train.progress import ProgressBar
-from vizvae.train.staged_commands import STAGED_MODELS, add_staged_arguments, build_staged_model, train_staged_command
+from vizvae.train.staged_commands import (
+    MIXED_MODELS, STAGED_MODELS, add_staged_arguments, build_mixed_model, build_staged_model, train_staged_command,
+)
 from vizvae.train.ugvae_commands import (
     GROUP_MODELS, add_ugvae_arguments, build_digit_classifier, build_group_model, train_digit_classifier_command,
 )
@@ -56,7 +59,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_from_args(args: argparse.Namespace) -> Dataset:
-    is_image = args.dataset in ("mnist", "digits") or not str(args.dataset).endswith(".csv")
+    tables = ("boston", "diabetes", "wine")
+    is_image = args.dataset not in tables and not str(args.dataset).endswith(".csv")
     likelihood = args.likelihood or ("bernoulli" if is_image else "gaussian")
     options: dict[str, Any] = {}
     if is_image:
@@ -85,6 +89,8 @@ MODEL_BUILDERS: dict[str, Callable[[argparse.Namespace, Dataset], LatentVariable
 MODEL_TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {}
 MODEL_BUILDERS.update({key: build_staged_model for key in STAGED_MODELS})
 MODEL_TRAINERS.update({key: train_staged_command for key in STAGED_MODELS})
+MODEL_BUILDERS.update({key: build_mixed_model for key in MIXED_MODELS})  # VAEM ... HH-VAEM on tables
+MODEL_TRAINERS.update({key: train_staged_command for key in MIXED_MODELS})
 MODEL_BUILDERS.update({key: build_group_model for key in GROUP_MODELS})  # UG-VAE, ML-VAE, GMVAE
 # the Fréchet distance's feature extractor (not a latent-variable model; its own trainer)
 MODEL_BUILDERS["digit-classifier"] = build_digit_classifier
@@ -129,7 +135,6 @@ def train_command(args: argparse.Namespace) -> int:
 
 def write_model_card(folder: str | Path) -> Path:
     """A human-readable card beside the config: what the model is and how well it does."""
-    import json
 
     from vizvae.viz.card import write_previews
 
@@ -141,13 +146,23 @@ def write_model_card(folder: str | Path) -> Path:
     stages = training.get("stages", [])  # models trained in stages (Algorithm 1): all stages count
     steps = sum(s["steps"] for s in stages) if stages else training.get("settings", {}).get("steps", "?")
     seconds = round(sum(s["seconds"] for s in stages), 1) if stages else training.get("seconds", "?")
+    dependency = model.get("dependency")  # mixed-type models: marginal VAEs + a dependency model
+    architecture = model if dependency is None else dependency
     lines = [
         f"# {config['name']}",
         "",
         f"- model: `{config['model']}` ({config['model_class']}), latent dims {config['latent_dims']}",
         f"- dataset: `{config['dataset']['name']}` ({config['dataset']['n_train']} train / {config['dataset']['n_test']} test rows)",
-        f"- architecture: {model.get('architecture', 'mlp')}, hidden {model.get('hidden_dims', model.get('hidden_dim', '?'))}, "
-        f"likelihood {model.get('likelihood', '?')}" + (f", β = {model['beta']}" if "beta" in model else ""),
+    ]
+    if dependency is not None:
+        columns = ", ".join(f"{n} ({k})" for n, k in zip(model["column_names"], model["column_kinds"]))
+        lines.append(f"- marginal VAEs: one per column, 1-D latent, {model['marginal_hidden']} hidden units: {columns}")
+        lines.append(f"- dependency model on the {len(model['column_kinds'])} marginal codes: Gaussian decoder "
+                     f"(variance {round(dependency.get('sigma', 0) ** 2, 3)}), predictor of "
+                     f"`{config['dataset'].get('target_name') or 'y'}` ({dependency.get('target')})")
+    lines += [
+        f"- architecture: {architecture.get('architecture', 'mlp')}, hidden {architecture.get('hidden_dims', architecture.get('hidden_dim', '?'))}, "
+        f"likelihood {architecture.get('likelihood', '?')}" + (f", β = {architecture['beta']}" if "beta" in architecture else ""),
         f"- trained: {steps} steps, seed {training.get('settings', {}).get('seed', '?')}, "
         f"{seconds} s on {training.get('device', '?')}",
         f"- rebuild: `{_rebuild_command(folder, config)}`",
@@ -158,13 +173,15 @@ def write_model_card(folder: str | Path) -> Path:
     lines += [
         "",
         "## Evaluation (test split, nats per data point"
-        + ("; missing_nll per missing pixel)" if "missing_nll" in config.get("evaluation", {}) else ")"),
+        + ((f"; missing_nll per missing {'feature' if dependency is not None else 'pixel'})")
+           if "missing_nll" in config.get("evaluation", {}) else ")"),
         "",
         "| metric | value |",
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in config.get("evaluation", {}).items()]
     lines += _imputation_comparison(config)
+    lines += _saia_comparison(folder, config)
     path = folder / "card.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -198,4 +215,34 @@ def _imputation_comparison(config: dict[str, Any]) -> list[str]:
         lines.append(f"| {info.name} | {e['missing_nll']} ± {e.get('missing_nll_std', '-')} | "
                      f"{e.get('target_nll', '-')} ± {e.get('target_nll_std', '-')} | "
                      f"{e.get('target_accuracy', '-')} | {e.get('imputation_sampler', '-')} |")
+    return lines
+
+
+def _saia_comparison(folder: Path, config: dict[str, Any]) -> list[str]:
+    """Fig. 5.5 in numbers: the area under each strategy's error curve, for this model and every shipped
+    model of the same table whose curves are cached (``saia.json``)."""
+    from vizvae.checkpoint import shipped_checkpoints
+    from vizvae.evaluation.saia import CACHE_FILE
+
+    own = folder / CACHE_FILE
+    if not own.is_file():
+        return []
+    dataset = (config.get("dataset") or {}).get("name")
+    sources = {config["name"]: own}
+    for info in shipped_checkpoints():
+        if info.dataset == dataset and (Path(info.path) / CACHE_FILE).is_file():
+            sources.setdefault(info.name, Path(info.path) / CACHE_FILE)
+    lines = ["", "## Sequential feature acquisition, area under the error curve (smaller is better; "
+             "`python -m vizvae evaluate MODEL --task saia --json`)", ""]
+    header = None
+    for name, file in sources.items():
+        saia = json.loads(file.read_text())
+        if header is None:
+            header = list(saia["areas"])
+            lines += [f"Error: {saia['error']}, mean over {saia['rows']} test rows, {saia['options']['samples']} draws "
+                      "per step.", "", "| model | " + " | ".join(header) + " | error after 0 / 3 / all features (mi) |",
+                      "|---|" + "---|" * (len(header) + 1)]
+        curve = saia["curves"].get("mi", [])
+        ends = " / ".join(str(round(curve[i], 3)) for i in (0, min(3, len(curve) - 1), len(curve) - 1)) if curve else "-"
+        lines.append(f"| {name} | " + " | ".join(str(saia["areas"].get(k, "-")) for k in header) + f" | {ends} |")
     return lines

@@ -1,8 +1,11 @@
-"""CLI glue for the models with a predictor (pvae, hvae, miwae, hmcvae, hhvae): build from the
-command line, train in stages (``stages.py``), evaluate (bounds + imputation), save, write the card.
+"""CLI glue for the models with a predictor (pvae, hvae, miwae, hmcvae, hhvae) and their mixed-type
+versions for tables (vaem, miwaem, hvaem, hmcvaem, hhvaem): build from the command line, train in
+stages (``stages.py``), evaluate (bounds + imputation, and SAIA curves for tables), save, write the card.
 
     python -m vizvae train --model hhvae --dataset mnist --latent-dims 20,10 --steps 6000 \\
         --hmc-steps 300 --out runs/hhvae
+    python -m vizvae train --model hhvaem --dataset boston --latent-dims 10,5 --marginal-steps 1000 \\
+        --steps 4000 --hmc-steps 500 --out runs/boston-hhvaem
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 
 from vizvae.data import Dataset
 from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel
+from vizvae.models.mixed import MIXED_MODELS  # the staged models on marginal VAEs' codes
 
 STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
 GAUSSIAN_COUNTERPARTS = {"hmcvae": "pvae", "hhvae": "hvae"}  # what --init-from may start Stage 3 from
@@ -35,6 +39,11 @@ def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lr-stage3", type=float, help="Stage-3 learning rate of the networks (default: --lr)")
     group.add_argument("--lr-step-sizes", type=float, help="Stage-3 learning rate of log step sizes (default: --lr)")
     group.add_argument("--importance", type=int, default=5, help="K of the MIWAE training bound")
+    group.add_argument("--marginal-steps", type=int, default=1000,
+                       help="mixed-type models: Stage-1 steps of the marginal VAEs (eq. 5.3)")
+    group.add_argument("--marginal-hidden", type=int, default=64, help="hidden units of each marginal VAE")
+    group.add_argument("--saia-rows", type=int, default=-1,
+                       help="tables: test rows for the SAIA curves cached with the model (-1: all, 0: skip)")
     group.add_argument("--kl-balance-fraction", type=float, default=0.1, help="KL-balancing warm-up (eq. 5.7)")
     group.add_argument("--init-from", metavar="CHECKPOINT",
                        help="HMC models: start Stage 3 from this Gaussian counterpart (shipped name or folder; "
@@ -51,7 +60,11 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
 
 def build_staged_model(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel:
     cls = MODEL_REGISTRY[args.model]
-    defaults = cls.config_class()
+    return cls(cls.config_class(**staged_model_options(args, dataset, cls.config_class())))
+
+
+def staged_model_options(args: argparse.Namespace, dataset: Dataset, defaults: Any) -> dict[str, Any]:
+    """Constructor arguments of a model with a predictor (``defaults``: its default config)."""
     is_image = dataset.kind == "image"
     options: dict[str, Any] = {
         "input_shape": tuple(dataset.image_shape) if is_image else (dataset.n_features,),
@@ -73,7 +86,26 @@ def build_staged_model(args: argparse.Namespace, dataset: Dataset) -> LatentVari
                        hmc_seed=args.seed)
     if hasattr(defaults, "n_importance"):
         options["n_importance"] = args.importance
-    return cls(cls.config_class(**options))
+    return options
+
+
+def build_mixed_model(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel:
+    """Marginal VAEs for the table's column types + the dependency model on their D codes, with a
+    fixed-variance (0.1, §5.4.1) Gaussian decoder of the codes."""
+    from vizvae.errors import VizvaeError
+
+    if dataset.kind != "table" or not dataset.schema:
+        raise VizvaeError(f"--model {args.model} is for mixed-type tables (boston, diabetes, wine or a .csv with a "
+                          f"schema), not the {dataset.kind} dataset {dataset.name!r}")
+    cls = MODEL_REGISTRY[args.model]
+    dependency_class = MODEL_REGISTRY[cls.dependency_key]
+    dependency = staged_model_options(args, dataset, dependency_class.config_class())
+    dependency.update(likelihood="gaussian", sigma_mode="fixed", sigma=0.1 ** 0.5)
+    config = cls.config_class(
+        column_names=tuple(c.name for c in dataset.schema), column_kinds=tuple(c.kind for c in dataset.schema),
+        n_categories=tuple(c.n_categories for c in dataset.schema), marginal_hidden=args.marginal_hidden,
+        dependency=dependency_class.config_class(**dependency).to_json())
+    return cls(config)
 
 
 def counterpart_start(args: argparse.Namespace, device: torch.device) -> tuple[LatentVariableModel, dict[str, Any]]:
@@ -120,11 +152,13 @@ def train_staged_command(args: argparse.Namespace) -> int:
         model, source_config = counterpart_start(args, device)
         steps = 0
     else:
-        model = build_staged_model(args, dataset).to(device)
+        build = build_mixed_model if args.model in MIXED_MODELS else build_staged_model
+        model = build(args, dataset).to(device)
         steps_per_epoch = max(1, len(dataset.x_train) // args.batch_size)
         steps = args.steps if args.steps else (args.epochs or 50) * steps_per_epoch
     hmc_steps = args.hmc_steps if hasattr(model, "hmc_losses") else 0
-    settings = StageSettings(steps=steps, hmc_steps=hmc_steps, batch_size=args.batch_size,
+    marginal_steps = args.marginal_steps if args.model in MIXED_MODELS else 0
+    settings = StageSettings(steps=steps, marginal_steps=marginal_steps, hmc_steps=hmc_steps, batch_size=args.batch_size,
                              hmc_batch_size=args.hmc_batch_size, lr=args.lr, lr_inflation=args.lr_inflation,
                              lr_stage3=args.lr_stage3, lr_step_sizes=args.lr_step_sizes,
                              kl_balance_fraction=args.kl_balance_fraction, seed=args.seed)
@@ -135,7 +169,8 @@ def train_staged_command(args: argparse.Namespace) -> int:
     announce = ProgressBar(1, enabled=not args.quiet)
     start = f"from {args.init_from}, " if args.init_from else ""
     announce.message(f"training {args.model} (latent {model.latent_dims}) on {dataset.name} "
-                     f"({len(dataset.x_train)} rows, §5.4 missingness), {start}{steps} VI"
+                     f"({len(dataset.x_train)} rows, §5.4 missingness), {start}"
+                     + (f"{marginal_steps} marginal + " if marginal_steps else "") + f"{steps} VI"
                      + (f" + {hmc_steps} HMC" if hmc_steps else "") + f" steps on {device}")
     started = time.perf_counter()
     stages = train_stages(model, dataset, settings, progress)
@@ -146,7 +181,7 @@ def train_staged_command(args: argparse.Namespace) -> int:
                      if stage.get("steps")]
         stages = inherited + [stage for stage in stages if stage["steps"]]
     evaluation = evaluate_model(model, dataset, seed=args.seed)
-    if args.imputation_rows and dataset.kind == "image":
+    if args.imputation_rows:
         from vizvae.evaluation.imputation import evaluate_imputation
 
         announce.message(f"imputation evaluation on {args.imputation_rows} test rows ...")
@@ -159,14 +194,24 @@ def train_staged_command(args: argparse.Namespace) -> int:
     save_checkpoint(
         model, out, name=args.name or out.name, dataset=dataset.describe(),
         training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
-                  "history": stages[0]["history"], "stages": stages, "command": command,
+                  "history": next((s["history"] for s in stages if s["name"].startswith("stage 2")),
+                                  stages[0]["history"]), "stages": stages, "command": command,
                   "init_from": (source_config or {}).get("name")},
         evaluation=evaluation,
     )
+    if args.model in MIXED_MODELS and args.saia_rows:
+        from vizvae.evaluation.saia import write_saia_cache
+
+        announce.message("SAIA curves (mi, kl, random) on the test rows ...")
+        write_saia_cache(out, model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows, seed=args.seed)
     write_model_card(out)
     summary = f"test ELBO {evaluation['test_elbo']:.2f} nats"
     if "missing_nll" in evaluation:
-        summary += (f", missing NLL {evaluation['missing_nll']:.4f}/pixel, target NLL {evaluation['target_nll']:.3f}, "
-                    f"accuracy {evaluation['target_accuracy']:.3f}")
+        unit = "pixel" if dataset.kind == "image" else "feature"
+        summary += f", missing NLL {evaluation['missing_nll']:.4f}/{unit}"
+        if "target_nll" in evaluation:
+            summary += f", target NLL {evaluation['target_nll']:.3f}"
+        if "target_accuracy" in evaluation:
+            summary += f", accuracy {evaluation['target_accuracy']:.3f}"
     announce.message(f"{summary}; saved {out}")
     return 0

@@ -2,9 +2,11 @@
 missingness protocol: every batch draws a per-row rate r ~ U(0.01, 0.99) and hides each pixel and
 the label independently with probability r.
 
+* Stage 1 — marginal VAEs (mixed-type models only): each column's VAE by its ELBO on the entries
+  the batch observes (eq. 5.3), then frozen.
 * Stage 2 — VI: encoder, transform, decoder and predictor by the model's ``objective`` (the ELBO
   5.6, KL-balanced by 5.7 for the first ``kl_balance_fraction`` of the steps; the MIWAE bound for
-  MIWAE). (Stage 1, the marginal VAEs, exists only for mixed-type tables.)
+  MIWAE).
 * Stage 3 — HMC (models with ``hmc_losses``): per step, the encoder by the ELBO; the generative
   parameters (transform, decoder, predictor) and the step sizes by the HMC objective (5.9); the
   inflation by SKSD (5.10) — each loss reaching only its own parameters via ``backward(inputs=)``.
@@ -27,6 +29,7 @@ from vizvae.train.progress import ProgressBar
 @dataclass
 class StageSettings:
     steps: int = 6000  # Stage 2 (VI)
+    marginal_steps: int = 0  # Stage 1 (mixed-type models only)
     hmc_steps: int = 0  # Stage 3 (HMC models only)
     batch_size: int = 128
     hmc_batch_size: int = 8  # rows per Stage-3 HMC run, each with ``sksd_chains`` chains
@@ -94,7 +97,8 @@ def train_vi_stage(model: LatentVariableModel, dataset: Dataset, settings: Stage
     x_eval = torch.as_tensor(dataset.x_test[: settings.eval_rows], device=device)
     hmc = getattr(model, "hmc", None)
     excluded = set() if hmc is None else {id(p) for p in hmc.parameters()}
-    optimizer = torch.optim.Adam([p for p in model.parameters() if id(p) not in excluded], lr=settings.lr)
+    trained = [p for p in model.parameters() if id(p) not in excluded and p.requires_grad]  # not frozen marginals
+    optimizer = torch.optim.Adam(trained, lr=settings.lr)
     warmup_steps = int(settings.kl_balance_fraction * settings.steps)
     eval_every = max(1, settings.steps // 10)
     log_every = max(1, settings.steps // 200)
@@ -122,6 +126,35 @@ def train_vi_stage(model: LatentVariableModel, dataset: Dataset, settings: Stage
             history["test_elbo"].append(round(_test_elbo(model, x_eval), 4))
         if progress:
             progress.update(step, loss=running["loss"], ELBO=running["elbo"])
+    model.eval()
+    return history
+
+
+def train_marginal_stage(model: LatentVariableModel, dataset: Dataset, settings: StageSettings,
+                         progress: ProgressBar | None = None) -> dict[str, list[float]]:
+    """Stage 1: Adam on the marginal VAEs alone (eq. 5.3) under the training masks, then freeze them."""
+    device = model.device
+    generator = seeded_generator(settings.seed + 2, device)
+    batches = ProtocolBatches(dataset, settings.batch_size, generator, device)
+    optimizer = torch.optim.Adam(model.marginals.parameters(), lr=settings.lr)
+    log_every = max(1, settings.marginal_steps // 100)
+    history: dict[str, list[float]] = {"step": [], "loss": [], "train_elbo": []}
+    running: float | None = None
+    model.train()
+    for step in range(1, settings.marginal_steps + 1):
+        x, mask, _, _ = next(batches)
+        loss = model.marginal_objective(x, mask, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running = _smooth(running, float(loss.detach()))
+        if step % log_every == 0 or step == settings.marginal_steps:
+            history["step"].append(step)
+            history["loss"].append(round(running, 4))
+            history["train_elbo"].append(round(-running, 4))
+        if progress:
+            progress.update(step, loss=running)
+    model.freeze_marginals()
     model.eval()
     return history
 
@@ -192,10 +225,15 @@ def train_hmc_stage(model: LatentVariableModel, dataset: Dataset, settings: Stag
 
 def train_stages(model: LatentVariableModel, dataset: Dataset, settings: StageSettings,
                  progress: ProgressFactory | None = None) -> list[dict[str, Any]]:
-    """Run Stage 2 and, for HMC models with ``hmc_steps > 0``, Stage 3. One record per stage:
+    """Run Stage 1 (mixed-type models), Stage 2 and, for HMC models with ``hmc_steps > 0``, Stage 3. One record per stage:
     name, steps, seconds and history (saved in config.json under ``training.stages``)."""
     torch.manual_seed(settings.seed)
     stages: list[tuple[str, int, Callable]] = []
+    if hasattr(model, "marginals"):
+        if settings.marginal_steps > 0:
+            stages.append(("stage 1: marginal VAEs", settings.marginal_steps, train_marginal_stage))
+        else:
+            model.freeze_marginals()  # continuing from trained marginals
     if settings.steps > 0:
         stages.append(("stage 2: VI", settings.steps, train_vi_stage))
     if hasattr(model, "hmc_losses") and settings.hmc_steps > 0:

@@ -1,0 +1,110 @@
+"""SAIA task (thesis §5.4.4, Fig. 5.5): ``python -m vizvae evaluate MODEL --task saia --json
+[-o rows=N] [-o samples=100] [-o bins=6] [-o seed=0] [-o fresh=1]``.
+
+Every test row of the model's table starts with nothing observed and acquires one feature per step
+under each strategy (``mi``, ``kl``, ``random``; see ``vizvae.inference.acquisition``). Prints
+
+* ``curves`` — per strategy, the mean over rows of the error after 0, 1, ..., D acquired features
+  (absolute error of the predictive mean in standardised target units, or the error rate for a
+  label), with ``curves_se`` (standard errors) and ``nll_curves`` (−log p(y | x_O));
+* ``areas`` — per strategy, the area under its error curve (trapezoid rule, unit steps): smaller
+  means the strategy finds the informative features sooner.
+
+Training a mixed-type model writes the same object into ``saia.json`` beside its weights, stamped
+with the weights' SHA-256; the task returns that cache when the weights and options match (``-o
+fresh=1`` recomputes), so the app and the CLI read the curves without running HMC again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vizvae.inference.acquisition import STRATEGIES, curve_area, curve_summary, run_acquisition
+
+CACHE_FILE = "saia.json"
+DEFAULTS = {"samples": 100, "bins": 6, "kl_samples": 30, "seed": 0}
+
+
+def weights_digest(folder: str | Path) -> str:
+    from vizvae.checkpoint import WEIGHTS
+
+    return hashlib.sha256((Path(folder) / WEIGHTS).read_bytes()).hexdigest()
+
+
+def error_name(model) -> str:
+    if model.target_kind == "categorical":
+        return "error rate of the most probable class"
+    return "absolute error of the predictive mean (standardised target units)"
+
+
+def evaluate_saia(model, dataset, rows: int | None = None, samples: int = DEFAULTS["samples"],
+                  bins: int = DEFAULTS["bins"], kl_samples: int = DEFAULTS["kl_samples"], seed: int = DEFAULTS["seed"],
+                  strategies: tuple[str, ...] = STRATEGIES) -> dict[str, Any]:
+    """The Fig. 5.5 curves of ``model`` on the first ``rows`` test rows (all by default)."""
+    device = model.device
+    count = len(dataset.x_test) if rows is None else min(rows, len(dataset.x_test))
+    x = torch.as_tensor(dataset.x_test[:count], device=device)
+    y = torch.as_tensor(dataset.y_test[:count], device=device)
+    result: dict[str, Any] = {"curves": {}, "curves_se": {}, "nll_curves": {}, "areas": {}, "first_acquired": {}}
+    for strategy in strategies:
+        generator = torch.Generator(device=device).manual_seed(seed)
+        run = run_acquisition(model, x, y, strategy, n_samples=samples, bins=bins, kl_samples=kl_samples,
+                              generator=generator)
+        errors = curve_summary(run.error)
+        result["curves"][strategy] = errors["mean"]
+        result["curves_se"][strategy] = errors["se"]
+        result["nll_curves"][strategy] = curve_summary(run.y_nll)["mean"]
+        result["areas"][strategy] = round(curve_area(errors["mean"]), 4)
+        first = np.bincount(run.acquired[0], minlength=x.shape[1])  # which feature each row took first
+        result["first_acquired"][strategy] = [int(v) for v in first]
+    result.update(error=error_name(model), rows=count, features=list(dataset.feature_names),
+                  options={"samples": samples, "bins": bins, "kl_samples": kl_samples, "seed": seed})
+    return result
+
+
+def write_saia_cache(folder: str | Path, model, dataset, rows: int | None = None, seed: int = 0) -> dict[str, Any]:
+    result = evaluate_saia(model, dataset, rows=rows, seed=seed)
+    result["weights_sha256"] = weights_digest(folder)
+    (Path(folder) / CACHE_FILE).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def read_saia_cache(folder: str | Path) -> dict[str, Any] | None:
+    """The cached curves if they belong to the weights in ``folder``, else None."""
+    file = Path(folder) / CACHE_FILE
+    if not file.is_file():
+        return None
+    try:
+        cached = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+    if cached.get("weights_sha256") != weights_digest(folder):
+        return None
+    return cached
+
+
+def saia_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
+    from vizvae.checkpoint import checkpoint_dataset
+    from vizvae.errors import VizvaeError
+
+    model = checkpoint.model
+    if not hasattr(model, "marginals") or not model.has_predictor:
+        raise VizvaeError(f"{checkpoint.name}: the saia task needs a mixed-type model with a predictor "
+                          "(vaem, miwaem, hvaem, hmcvaem, hhvaem)")
+    dataset = checkpoint_dataset(checkpoint.config)
+    settings = {key: int(options.get(key) or value) for key, value in DEFAULTS.items()}
+    rows = int(options["rows"]) if options.get("rows") else None
+    count = len(dataset.x_test) if rows is None else min(rows, len(dataset.x_test))
+    cached = None if options.get("fresh") else read_saia_cache(checkpoint.path)
+    if cached and cached.get("options") == settings and cached.get("rows") == count:
+        result = dict(cached, cached=True)
+    else:
+        result = dict(evaluate_saia(model, dataset, rows=rows, **settings), cached=False)
+    result.pop("weights_sha256", None)
+    return {"model": checkpoint.name, "dataset": dataset.name, **result}
