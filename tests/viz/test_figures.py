@@ -36,7 +36,12 @@ def test_posterior_figure_has_std_error_bars():
 
 
 def test_tables():
-    assert evaluation_table({"test_elbo": -90.0}).iloc[0].tolist() == ["test ELBO (nats)", -90.0]
+    table = evaluation_table({"test_elbo": -90.0, "n_test": 1000, "imputation_seeds": [0, 1, 2], "sampler": "HMC"})
+    assert table.values.tolist() == [["test ELBO (nats)", "-90.0"], ["test rows", "1000"],
+                                     ["imputation_seeds", "0, 1, 2"], ["sampler", "HMC"]]
+    import pyarrow as pa
+
+    pa.Table.from_pandas(table)  # what st.table hands to the browser: a mixed column would not convert
     assert projection_table(np.zeros((3, 2)), ["1", "2", "3"], "pca").columns.tolist() == ["index", "label", "pca_1", "pca_2"]
     table = posterior_table([7], np.array([[0.1, 0.2]]), np.array([[1.0, 2.0]]))
     assert table.values.tolist() == [[7, 0, 0.1, 1.0], [7, 1, 0.2, 2.0]]

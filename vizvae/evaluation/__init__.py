@@ -16,6 +16,8 @@ TASKS: dict[str, str] = {
     "fd": "vizvae.evaluation.fd:evaluate_fd_task",  # Table 4.1: Fréchet distance on classifier features
     "disentanglement": "vizvae.evaluation.disentanglement:evaluate_disentanglement_task",
     "imputation": "vizvae.evaluation.imputation:imputation_task",
+    "saia": "vizvae.evaluation.saia:saia_task",  # Fig. 5.5: sequential feature acquisition, mixed-type tables
+    "inpainting": "vizvae.evaluation.inpainting:inpainting_task",  # Fig. 5.6: square holes, every method
 }
 
 

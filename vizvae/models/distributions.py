@@ -65,6 +65,11 @@ class Likelihood:
 
     mean: torch.Tensor
 
+    @property
+    def variance(self) -> torch.Tensor:
+        """Var[x | z] per entry, (..., features): with ``mean``, what a predictive variance is built from."""
+        raise NotImplementedError(f"{type(self).__name__} has no variance")
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -79,6 +84,11 @@ class BernoulliLikelihood(Likelihood):
     @property
     def mean(self) -> torch.Tensor:  # type: ignore[override]
         return torch.sigmoid(self.logits)
+
+    @property
+    def variance(self) -> torch.Tensor:  # type: ignore[override]
+        p = self.mean
+        return p * (1.0 - p)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         # −BCE with logits is the stable log p for x in {0, 1}
@@ -97,6 +107,10 @@ class GaussianLikelihood(Likelihood):
     @property
     def std(self) -> torch.Tensor:
         return self.log_std.exp()
+
+    @property
+    def variance(self) -> torch.Tensor:  # type: ignore[override]
+        return (2.0 * self.log_std).exp()
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         return gaussian_log_prob(x, self.mean, self.log_std)

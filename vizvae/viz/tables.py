@@ -17,8 +17,11 @@ EVALUATION_METRICS = {
 
 def evaluation_table(evaluation: dict[str, Any]) -> pd.DataFrame:
     """config.json's ``evaluation`` section, one metric per row with a readable name."""
-    rows = [{"metric": EVALUATION_METRICS.get(key, key), "value": value} for key, value in evaluation.items()]
-    return pd.DataFrame(rows, columns=["metric", "value"]).astype({"value": object})  # 1000 stays 1000
+    # values as text: one column may mix numbers, names and lists (mask seeds), which Arrow cannot hold
+    rows = [{"metric": EVALUATION_METRICS.get(key, key),
+             "value": ", ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)}
+            for key, value in evaluation.items()]
+    return pd.DataFrame(rows, columns=["metric", "value"])
 
 
 def history_table(history: dict[str, Sequence[float]]) -> pd.DataFrame:

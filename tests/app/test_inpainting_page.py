@@ -1,0 +1,158 @@
+"""The Inpainting page through AppTest: one row per method after Run, edge masks answered with a
+message, changed inputs cancelling a run, painted masks and drawn digits, uploads of any size and
+colour, models without a predictor, and the Fig. 5.6 set-up."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from tests.app.helpers import app, elements, errors, select_in_chart, shipped
+
+SMALL = dict(samples="8", iters="10", props="100")  # URL settings that keep each run short
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Single images: on a busy two-core machine a second torch thread costs more than it gives."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def inpainting_page(**query_params: str):
+    at = app(**{**SMALL, **query_params}).run()
+    return at.switch_page("pages/inpainting.py").run()
+
+
+def rows(at) -> list[str]:
+    """Keys of the result rows, in order."""
+    return sorted((c.key for c in at.get("flex_container") if (c.key or "").startswith("inpaint_row_")),
+                  key=lambda key: int(key.rsplit("_", 1)[1]))
+
+
+def scores(at):
+    (table,) = [frame.value for frame in at.dataframe]
+    return table
+
+
+def infos(at) -> str:
+    return " ".join(i.value for i in at.info)
+
+
+def test_run_shows_one_row_per_method_with_its_scores():
+    at = inpainting_page(model=shipped("mnist-hhvae"))
+    assert errors(at) == [] and at.title[0].value == "Inpainting"
+    assert "Press **Run**" in infos(at) and rows(at) == []
+    assert at.multiselect(key="inpaint_methods").value == ["encoder", "hmc", "pseudo_gibbs", "mwg", "sir"]
+    at = at.button(key="inpaint_run").click().run()
+    assert errors(at) == []
+    assert rows(at) == [f"inpaint_row_{i}" for i in range(5)]
+    table = scores(at)
+    assert list(table["row"]) == ["Gaussian encoder", "HMC", "Pseudo-Gibbs", "Metropolis-within-Gibbs",
+                                  "Importance sampling (SIR)"]
+    assert (table["hidden pixels"] == 196).all()  # the default 14 × 14 hole
+    assert (table["NLL (nats)"] > 0).all() and table["MSE"].between(0, 1).all()
+    assert (table["label from"] == "predictor").all() and table["p(label)"].between(0, 1).all()
+    assert (table["runtime (s)"] >= 0).all()
+    assert len(elements(at, "plotly_chart", "inpaint_labels")) == 1
+    pseudo_gibbs_help = at.multiselect(key="inpaint_methods").help
+    assert "biased" in pseudo_gibbs_help
+
+
+def test_edge_masks_are_answered_with_a_message():
+    at = inpainting_page(model=shipped("mnist-pvae"), mask="mcar", rate="0", methods="encoder,sir")
+    at = at.button(key="inpaint_run").click().run()
+    assert errors(at) == []
+    assert "Nothing is hidden" in infos(at)
+    table = scores(at)
+    assert (table["hidden pixels"] == 0).all() and (table["NLL (nats)"] == 0).all() and (table["MSE"] == 0).all()
+    at.slider(key="inpaint_rate").set_value(100)
+    at = at.button(key="inpaint_run").click().run()
+    assert errors(at) == []
+    assert "Everything is hidden" in infos(at) and "prior" in infos(at)
+    assert (scores(at)["hidden pixels"] == 784).all() and len(rows(at)) == 2
+
+
+def test_changing_the_inputs_cancels_the_run_until_run_again():
+    at = inpainting_page(model=shipped("mnist-pvae"), methods="zero,mean,encoder")
+    at = at.button(key="inpaint_run").click().run()
+    assert len(rows(at)) == 3
+    at = at.number_input(key="inpaint_image").set_value(5).run()
+    assert errors(at) == [] and rows(at) == [] and "inputs changed" in infos(at)
+    at = at.button(key="inpaint_run").click().run()
+    assert len(rows(at)) == 3
+    table = scores(at)
+    assert table["NLL (nats)"].isna()[0] and not table["NLL (nats)"].isna()[1:].any()  # zero fill: no likelihood
+    # on auto-run the page follows the inputs
+    at.toggle(key="inpaint_auto").set_value(True)
+    at = at.selectbox(key="inpaint_mask").set_value("half").run()
+    assert len(rows(at)) == 3 and (scores(at)["hidden pixels"] == 392).all()
+
+
+def test_a_painted_mask_hides_the_selected_pixels():
+    at = inpainting_page(model=shipped("mnist-pvae"), mask="paint", methods="encoder")
+    assert errors(at) == []
+    at = at.button(key="inpaint_reveal_all").click().run()
+    assert "0 of 784 pixels hidden." in [c.value for c in at.caption]
+    at = select_in_chart(at, "inpaint_mask_canvas", [0, 1, 2, 30, 31])
+    assert errors(at) == [] and "5 of 784 pixels hidden." in [c.value for c in at.caption]
+    at = at.button(key="inpaint_run").click().run()
+    assert (scores(at)["hidden pixels"] == 5).all()
+    at = at.button(key="inpaint_hide_all").click().run()
+    assert "784 of 784 pixels hidden." in [c.value for c in at.caption]
+
+
+def test_a_drawn_digit_is_inpainted():
+    at = inpainting_page(model=shipped("mnist-pvae"), source="draw", methods="encoder,hmc")
+    assert errors(at) == []
+    at.checkbox(key="inpaint_draw_thick").uncheck()
+    at = select_in_chart(at, "inpaint_draw_canvas", [14 * 28 + c for c in range(8, 20)])  # a bar
+    assert errors(at) == []
+    at = at.button(key="inpaint_run").click().run()
+    assert errors(at) == [] and len(rows(at)) == 2
+    # the bar lies in row 14, inside the default hole (rows and columns 7–20): 12 true ones to recover
+    mse = scores(at)["MSE"]
+    assert (mse > 0).all() and (mse < 12 / 196 + 0.1).all()
+
+
+def test_uploads_of_any_size_and_colour_are_converted_with_a_note():
+    from PIL import Image
+
+    picture = Image.new("RGB", (90, 60), (250, 250, 250))  # a dark digit on paper, wrong size, in colour
+    for x in range(30, 60):
+        for y in range(10, 50):
+            if abs(x - 45) < 5:
+                picture.putpixel((x, y), (10, 10, 60))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    at = inpainting_page(model=shipped("mnist-pvae"), source="upload", methods="encoder")
+    assert "Upload an image" in infos(at)
+    at.file_uploader(key="inpaint_upload").set_value(("one.png", buffer.getvalue(), "image/png"))
+    at = at.run()
+    assert errors(at) == []
+    note = infos(at)
+    assert "converted from 90×60 RGB to 28×28 grey" in note and "inverted" in note and "binarised" in note
+    at = at.button(key="inpaint_run").click().run()
+    assert errors(at) == [] and len(rows(at)) == 1
+    at.file_uploader(key="inpaint_upload").set_value(("broken.png", b"not an image at all", "image/png"))
+    at = at.run()
+    assert [e.value for e in at.exception] == []
+    assert any("could not be used" in e.value for e in at.error)
+
+
+def test_a_model_without_a_predictor_labels_with_the_digit_classifier_and_fig56_compares_models():
+    at = inpainting_page(model=shipped("mnist-vae-16d"), methods="encoder")
+    at = at.button(key="inpaint_fig56").click().run()
+    assert at.multiselect(key="inpaint_models").value == ["mnist-pvae", "mnist-hvae", "mnist-hmcvae", "mnist-hhvae"]
+    at = at.button(key="inpaint_run").click().run()
+    assert errors(at) == []
+    table = scores(at)
+    assert list(table["row"]) == ["Gaussian encoder", "mnist-pvae · Gaussian encoder", "mnist-hvae · Gaussian encoder",
+                                  "mnist-hmcvae · HMC", "mnist-hhvae · HMC"]
+    assert list(table["label from"]) == ["digit classifier"] + ["predictor"] * 4
+    assert np.isfinite(table["NLL (nats)"].to_numpy(dtype=float)).all()
