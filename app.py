@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/disentanglement.py", title="Disentanglement", icon=":material/tune:", url_path="disentanglement"),
     st.Page("pages/posterior.py", title="Posterior", icon=":material/blur_circular:", url_path="posterior"),
     st.Page("pages/hmc_lab.py", title="HMC lab", icon=":material/science:", url_path="hmc_lab"),
+    st.Page("pages/acquisition.py", title="Acquisition", icon=":material/checklist:", url_path="acquisition"),
     st.Page("pages/inpainting.py", title="Inpainting", icon=":material/format_paint:", url_path="inpainting"),
 ]
 

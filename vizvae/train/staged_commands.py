@@ -24,7 +24,7 @@ from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel
 from vizvae.models.mixed import MIXED_MODELS  # the staged models on marginal VAEs' codes
 
 STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
-GAUSSIAN_COUNTERPARTS = {"hmcvae": "pvae", "hhvae": "hvae"}  # what --init-from may start Stage 3 from
+GAUSSIAN_COUNTERPARTS = {"hmcvae": "pvae", "hhvae": "hvae", "hmcvaem": "vaem", "hhvaem": "hvaem"}  # what --init-from may start Stage 3 from
 
 
 def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,18 +120,23 @@ def counterpart_start(args: argparse.Namespace, device: torch.device) -> tuple[L
     source = load_checkpoint(resolve_checkpoint(args.init_from), device=device)
     if source.config["model"] != GAUSSIAN_COUNTERPARTS[args.model]:
         raise VizvaeError(f"--init-from {args.init_from} is a {source.config['model']} checkpoint; start hmcvae from "
-                          f"a pvae and hhvae from an hvae")
+                          f"a pvae, hhvae from an hvae, hmcvaem from a vaem and hhvaem from an hvaem")
     if (source.config.get("dataset") or {}).get("name") != args.dataset:
         raise VizvaeError(f"--init-from {args.init_from} was trained on {source.config['dataset'].get('name')!r}, "
                           f"not {args.dataset!r}")
     hmc_options = {"n_transitions": args.n_transitions, "n_leapfrog": args.n_leapfrog,
                    "sksd_chains": args.sksd_chains, "hmc_seed": args.seed}
-    model = cls(cls.config_class(**{**source.config["config"], **hmc_options})).to(device)
+    config = dict(source.config["config"])
+    if args.model in MIXED_MODELS:  # the HMC settings belong to the dependency model
+        config["dependency"] = {**config["dependency"], **hmc_options}
+    else:
+        config.update(hmc_options)
+    model = cls(cls.config_class(**config)).to(device)
     state = source.model.state_dict()
-    expected = {k for k in model.state_dict() if not k.startswith("hmc.")}
+    expected = {k for k in model.state_dict() if not (k.startswith("hmc.") or k.startswith("dependency.hmc."))}
     if set(state) != expected or any(state[k].shape != model.state_dict()[k].shape for k in expected):
         raise VizvaeError(f"--init-from {args.init_from}: a {source.config['model']} checkpoint whose weights do not "
-                          f"fit a {args.model}; start hmcvae from a pvae and hhvae from an hvae")
+                          f"fit a {args.model}; start it from its Gaussian counterpart")
     model.load_state_dict(state, strict=False)
     return model, source.config
 
@@ -157,7 +162,7 @@ def train_staged_command(args: argparse.Namespace) -> int:
         steps_per_epoch = max(1, len(dataset.x_train) // args.batch_size)
         steps = args.steps if args.steps else (args.epochs or 50) * steps_per_epoch
     hmc_steps = args.hmc_steps if hasattr(model, "hmc_losses") else 0
-    marginal_steps = args.marginal_steps if args.model in MIXED_MODELS else 0
+    marginal_steps = args.marginal_steps if args.model in MIXED_MODELS and not args.init_from else 0
     settings = StageSettings(steps=steps, marginal_steps=marginal_steps, hmc_steps=hmc_steps, batch_size=args.batch_size,
                              hmc_batch_size=args.hmc_batch_size, lr=args.lr, lr_inflation=args.lr_inflation,
                              lr_stage3=args.lr_stage3, lr_step_sizes=args.lr_step_sizes,
