@@ -8,6 +8,16 @@ import torch
 torch.set_num_threads(2)
 
 
+@pytest.fixture
+def one_thread():
+    """For modules of tiny tensors (``pytestmark = pytest.mark.usefixtures("one_thread")``): on a busy
+    two-core machine a second torch thread only adds synchronisation."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from vizvae.data import load_dataset

@@ -8,20 +8,12 @@ import io
 
 import numpy as np
 import pytest
-import torch
 
 from tests.app.helpers import app, elements, errors, select_in_chart, shipped
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 SMALL = dict(samples="8", iters="10", props="100")  # URL settings that keep each run short
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Single images: on a busy two-core machine a second torch thread costs more than it gives."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def inpainting_page(**query_params: str):

@@ -15,16 +15,9 @@ from vizvae.evaluation import get_task
 from vizvae.evaluation.inpainting import evaluate_inpainting, inpainting_masks
 from vizvae.inference.imputers import METHODS
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 SMALL = dict(rows=16, n_samples=8, n_proposals=64, n_iterations=5)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batches: on a busy two-core machine a second torch thread costs more than it gives."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

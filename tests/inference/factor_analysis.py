@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 from torch import nn
 
@@ -103,11 +102,3 @@ def assert_matches_exact(result, n_effective: float, n_se: float = 4.0) -> None:
     variance_error = (got_variance - variance) / variance_se
     assert (variance_error.abs() < n_se).all(), variance_error
 
-
-@pytest.fixture
-def one_thread():
-    """These tensors are tiny: a second thread only adds synchronisation (seconds on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.inference.factor_analysis import (  # noqa: F401 (one_thread is a fixture)
-    MASK, N, WRONG, X, FactorAnalysis, assert_matches_exact, exact_conditional, one_thread,
+from tests.inference.factor_analysis import (
+    MASK, N, WRONG, X, FactorAnalysis, assert_matches_exact, exact_conditional,
 )
 from vizvae.inference.gibbs import metropolis_within_gibbs, pseudo_gibbs
 from vizvae.inference.imputers import impute

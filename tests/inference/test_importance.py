@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from tests.inference.factor_analysis import (  # noqa: F401 (one_thread is a fixture)
-    MASK, X, FactorAnalysis, one_thread, posterior,
+from tests.inference.factor_analysis import (
+    MASK, X, FactorAnalysis, posterior,
 )
 from vizvae.inference.importance import effective_sample_size, importance_resample
 

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from tests.inference.factor_analysis import (  # noqa: F401 (one_thread is a fixture)
-    MASK, N, WRONG, X, FactorAnalysis, assert_matches_exact, exact_conditional, exact_missing_nll, one_thread,
+from tests.inference.factor_analysis import (
+    MASK, N, WRONG, X, FactorAnalysis, assert_matches_exact, exact_conditional, exact_missing_nll,
     prior_predictive,
 )
 from vizvae.inference.imputers import METHODS, classifier_label_probs, impute, supported_methods

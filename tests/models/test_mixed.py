@@ -134,7 +134,9 @@ def test_mixed_checkpoint_round_trip(trained_hhvaem, boston, tmp_path):
     save_checkpoint(trained_hhvaem, tmp_path / "m", name="m", dataset=boston.describe(), training={}, evaluation={})
     loaded = load_checkpoint(tmp_path / "m").model
     x = torch.as_tensor(boston.x_test[:3])
+    mask = torch.ones_like(x, dtype=torch.bool)
     eps = torch.randn(3, trained_hhvaem.latent_dim, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(loaded.log_joint(x, mask, eps), trained_hhvaem.log_joint(x, mask, eps))
     torch.testing.assert_close(loaded.decode(eps).outputs, trained_hhvaem.decode(eps).outputs)
     torch.testing.assert_close(loaded.hmc.step_sizes, trained_hhvaem.hmc.step_sizes)
     assert loaded.types.kinds == tuple(c.kind for c in boston.schema)

@@ -24,7 +24,7 @@ LABEL = ColumnType("kind", "categorical", categories=[0.0, 1.0, 2.0])
 
 def _run() -> AcquisitionRun:
     """A hand-written run over one row with three features: acquired 2, then 0, then 1."""
-    d, s = 3, 4
+    s = 4
     observed = np.array([[False] * 3, [False, False, True], [True, False, True], [True] * 3])[:, None]
     rewards = np.array([[0.1, 0.2, 0.5], [0.4, 0.3, NAN], [NAN, 0.9, NAN]])[:, None]
     acquired = np.array([[2], [0], [1]])

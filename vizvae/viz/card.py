@@ -7,7 +7,6 @@ importing torch or loading any weights: the app's first page renders fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 

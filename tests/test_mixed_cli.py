@@ -1,0 +1,85 @@
+"""The mixed-type models through the CLI: three-stage training on a table, the saia and imputation tasks,
+and the shipped boston models' results (Table 5.2 ordering, Fig. 5.5's mi ≤ random)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vizvae.checkpoint import SHIPPED_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--dataset", "boston", "--hidden", "16", "--marginal-hidden", "8", "--batch-size", "32", "--threads", "1",
+        "--imputation-rows", "8", "--imputation-samples", "5", "--imputation-seeds", "0", "--saia-rows", "3"]
+
+
+def vizvae(*args):
+    result = subprocess.run([sys.executable, "-m", "vizvae", *args], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_hhvaem_trains_in_three_stages_and_caches_its_saia_curves(tmp_path):
+    out = tmp_path / "hhvaem"
+    run = vizvae("train", "--model", "hhvaem", "--latent-dims", "3,2", "--marginal-steps", "4", "--steps", "4",
+                 "--hmc-steps", "1", "--hmc-batch-size", "2", "--sksd-chains", "4", "--n-transitions", "2",
+                 "--out", str(out), *TINY)
+    printed = run.stdout + run.stderr
+    for stage in ("stage 1: marginal VAEs", "stage 2: VI", "stage 3: HMC"):
+        assert f"hhvaem {stage}" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert [s["name"] for s in config["training"]["stages"]] == ["stage 1: marginal VAEs", "stage 2: VI", "stage 3: HMC"]
+    assert {"missing_nll", "target_nll"} <= set(config["evaluation"])
+    card = (out / "card.md").read_text()
+    assert "marginal VAEs: one per column" in card and "Sequential feature acquisition" in card
+    cached = json.loads(vizvae("evaluate", str(out), "--task", "saia", "--json", "-o", "rows=3").stdout)
+    assert cached["cached"] is True and set(cached["areas"]) == {"mi", "kl", "random"}
+    assert all(len(curve) == 14 for curve in cached["curves"].values())  # 13 features: steps 0..13
+    fresh = json.loads(vizvae("evaluate", str(out), "--task", "saia", "--json", "-o", "rows=3", "-o", "fresh=1").stdout)
+    assert fresh["cached"] is False and fresh["curves"] == cached["curves"]  # the cache is what a run gives
+    imputation = json.loads(vizvae("evaluate", str(out), "--task", "imputation", "--json", "-o", "samples=5",
+                                   "-o", "seeds=0,1,2,3,4").stdout)
+    assert imputation["imputation_seeds"] == [0, 1, 2, 3, 4] and imputation["imputation_rows"] == 101
+    assert imputation["missing_nll"] > 0 and imputation["missing_nll_std"] > 0 and "target_nll_std" in imputation
+
+
+def test_the_saia_task_refuses_image_models_with_one_line():
+    result = subprocess.run([sys.executable, "-m", "vizvae", "evaluate", "mnist-vae-2d", "--task", "saia", "--json"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0 and "mixed-type model" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def shipped_evaluation(name: str) -> dict:
+    return json.loads((SHIPPED_DIR / name / "config.json").read_text())["evaluation"]
+
+
+@pytest.mark.parametrize("table, models", [("boston", ["vaem", "miwaem", "hvaem", "hmcvaem", "hhvaem"]),
+                                           ("diabetes", ["vaem", "hhvaem"]), ("wine", ["vaem", "hhvaem"])])
+def test_shipped_mixed_models_carry_their_imputation_results_and_curves(table, models):
+    for model in models:
+        evaluation = shipped_evaluation(f"{table}-{model}")
+        assert evaluation["imputation_seeds"] == [0, 1, 2, 3, 4]
+        assert {"missing_nll", "missing_nll_std", "target_nll", "target_nll_std"} <= set(evaluation)
+        assert (SHIPPED_DIR / f"{table}-{model}" / "saia.json").is_file()
+
+
+def test_on_boston_hhvaem_predicts_the_target_better_than_vaem():
+    """Table 5.2's ordering on boston: HH-VAEM's test NLL of the target is below VAEM's."""
+    assert shipped_evaluation("boston-hhvaem")["target_nll"] < shipped_evaluation("boston-vaem")["target_nll"]
+
+
+def test_boston_hhvaem_stored_target_nll_is_what_the_task_computes():
+    result = json.loads(vizvae("evaluate", "boston-hhvaem", "--task", "imputation", "--json", "--device", "cpu").stdout)
+    stored = shipped_evaluation("boston-hhvaem")
+    assert result["target_nll"] == pytest.approx(stored["target_nll"], abs=0.02)
+    assert result["missing_nll"] == pytest.approx(stored["missing_nll"], abs=0.02)
+
+
+@pytest.mark.parametrize("name", ["boston-vaem", "boston-hhvaem"])
+def test_on_boston_the_mi_reward_finds_information_no_later_than_random(name):
+    result = json.loads(vizvae("evaluate", name, "--task", "saia", "--json").stdout)
+    assert result["cached"] is True  # the cache matches the shipped weights
+    assert result["areas"]["mi"] <= result["areas"]["random"]
