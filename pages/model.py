@@ -10,7 +10,7 @@ from vizvae.checkpoint import checkpoint_dataset, read_config
 from vizvae.errors import VizvaeError
 from vizvae.viz import card
 from vizvae.viz.figures import training_curves_figure
-from vizvae.viz.tables import csv_bytes, evaluation_table, history_table
+from vizvae.viz.tables import column_table, csv_bytes, evaluation_table, history_table
 
 run_through_entrypoint()  # before anything is drawn: see its docstring
 
@@ -102,6 +102,14 @@ if evaluation:
 else:
     st.info("This checkpoint has no evaluation results; `python -m vizvae train` writes them.")
 
+model_config = config.get("config") or {}
+if model_config.get("column_kinds"):  # a mixed-type table model: its columns instead of image grids
+    st.subheader("Columns")
+    st.caption("One marginal VAE per column, in that column's likelihood; the dependency model sees their codes. "
+               "Step through feature acquisition on the Acquisition page.")
+    st.table(column_table(model_config["column_names"], model_config["column_kinds"], model_config["n_categories"],
+                          dataset_info.get("target_name"), (model_config.get("dependency") or {}).get("target")))
+    st.stop()
 if dataset_info.get("kind", "image") != "image" or not dataset_info.get("image_shape"):
     st.info("Image grids are drawn for image models only.")
     st.stop()

@@ -12,15 +12,21 @@ def test_model_card_renders_for_each_shipped_model(name):
     assert errors(at) == []
     assert at.session_state["model_picker"] == name
     assert at.title[0].value == name
-    assert [h.value for h in at.subheader] == ["Architecture", "Dataset", "Training", "Evaluation", "Prior samples",
-                                              "Test reconstructions"]
+    config = json.loads((SHIPPED_DIR / name / "config.json").read_text())
+    is_table = config["dataset"]["kind"] == "table"
+    assert [h.value for h in at.subheader] == ["Architecture", "Dataset", "Training", "Evaluation"] + (
+        ["Columns"] if is_table else ["Prior samples", "Test reconstructions"])
     metrics = {m.label: m.value for m in at.metric}
-    assert int(metrics["parameters"].replace(",", "")) > 100_000
-    latent_dims = json.loads((SHIPPED_DIR / name / "config.json").read_text())["latent_dims"]
-    assert metrics["latent dimensions"] == " + ".join(map(str, latent_dims))
+    assert int(metrics["parameters"].replace(",", "")) > (10_000 if is_table else 100_000)
+    assert metrics["latent dimensions"] == " + ".join(map(str, config["latent_dims"]))
     table = at.table[0].value
     assert "test ELBO (nats)" in table["metric"].tolist()
     assert len(elements(at, "plotly_chart", "model_training_curves")) == 1
+    if is_table:  # the columns and their likelihoods, the target last
+        columns = at.table[1].value
+        assert columns["column"].tolist() == config["dataset"]["feature_names"] + [config["dataset"]["target_name"]]
+        assert columns["likelihood"].tolist()[:-1] == config["config"]["column_kinds"]
+        return
     assert len(at.get("image")) == 2  # prior samples, reconstructions
     assert {b.key for b in at.get("download_button")} >= {"model_prior_png", "model_reconstructions_png",
                                                            "model_history_csv"}
@@ -45,6 +51,12 @@ def _untrained_checkpoint(key, folder):
     from vizvae.models import MODEL_REGISTRY
 
     cls = MODEL_REGISTRY[key]
+    if getattr(cls, "dependency_key", ""):  # mixed-type: boston's columns, its dependency model untrained
+        table_config = json.loads((SHIPPED_DIR / shipped("boston-vaem") / "config.json").read_text())
+        model = cls(cls.config_class.from_json(table_config["config"]))
+        save_checkpoint(model, folder, name=f"untrained-{key}", dataset=table_config["dataset"],
+                        training=table_config["training"], evaluation=table_config["evaluation"])
+        return folder
     config = cls.config_class()
     fields = {f.name for f in dataclasses.fields(config)}
     overrides = {"input_shape": (1, 28, 28)} if "input_shape" in fields else {}
@@ -75,4 +87,7 @@ def test_model_card_renders_for_every_model_family(key, tmp_path):
     at = app(model=str(folder)).run()
     assert errors(at) == []
     assert at.title[0].value == f"untrained-{key}"
+    if at.subheader[-1].value == "Columns":  # a mixed-type model: its column table instead of image grids
+        assert key in ("vaem", "miwaem", "hvaem", "hmcvaem", "hhvaem") and len(at.table[1].value) == 14
+        return
     assert len(at.get("image")) == 2

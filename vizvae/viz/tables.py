@@ -24,6 +24,16 @@ def evaluation_table(evaluation: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 
+def column_table(names: Sequence[str], kinds: Sequence[str], n_categories: Sequence[int], target_name: str | None,
+                 target_kind: str | None) -> pd.DataFrame:
+    """A mixed-type model's columns: name, likelihood, number of values (discrete ones); the target last."""
+    rows = [{"column": n, "likelihood": k, "values": str(c) if c else "real", "role": "feature"}
+            for n, k, c in zip(names, kinds, n_categories)]
+    if target_name:
+        rows.append({"column": target_name, "likelihood": target_kind or "?", "values": "", "role": "target (predictor)"})
+    return pd.DataFrame(rows, columns=["column", "likelihood", "values", "role"])
+
+
 def history_table(history: dict[str, Sequence[float]]) -> pd.DataFrame:
     """Training history as one row per logged step (test ELBO where it was evaluated)."""
     table = pd.DataFrame({key: list(history.get(key, [])) for key in ("step", "loss", "train_elbo")})
