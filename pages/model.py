@@ -64,11 +64,16 @@ if "test_elbo" in evaluation:
 left, right = st.columns(2)
 with left:
     st.subheader("Architecture")
+    dependency = model_args.get("dependency")  # mixed-type models: the dependency model on the marginal codes
+    network = dependency or model_args
     st.markdown(
-        f"- **{model_args.get('architecture', '?')}** encoder/decoder, hidden layers {model_args.get('hidden_dims', '?')}\n"
-        f"- **{model_args.get('likelihood', '?')}** likelihood"
-        + (f" (σ {model_args.get('sigma_mode')})" if model_args.get("likelihood") == "gaussian" else "")
-        + f"\n- input shape {model_args.get('input_shape', '?')}"
+        (f"- **{len(model_args['column_kinds'])} marginal VAEs** (1-D latent, {model_args.get('marginal_hidden')} "
+         "hidden units), one per column\n- dependency model on their codes: " if dependency else "- ")
+        + f"**{network.get('architecture', '?')}** encoder/decoder, hidden layers {network.get('hidden_dims', '?')}\n"
+        f"- **{network.get('likelihood', '?')}** likelihood"
+        + (f" (σ {network.get('sigma_mode')})" if network.get("likelihood") == "gaussian" else "")
+        + (" of the codes; each column in its own (below)" if dependency else "")
+        + f"\n- input shape {network.get('input_shape', '?')}"
     )
     with st.expander(f"{len(architecture['layers'])} layers"):
         st.code("\n".join(architecture["layers"]), language=None)
@@ -78,7 +83,11 @@ with right:
     st.markdown(
         f"- **{dataset_info.get('name', '?')}** ({dataset_info.get('kind', '?')}), "
         f"{dataset_info.get('n_train', '?')} train / {dataset_info.get('n_test', '?')} test rows\n"
-        f"- image shape {dataset_info.get('image_shape')}, binarised: {preprocessing.get('binarize', False)}\n"
+        + (f"- image shape {dataset_info.get('image_shape')}, binarised: {preprocessing.get('binarize', False)}\n"
+           if dataset_info.get("kind", "image") == "image" else
+           f"- {dataset_info.get('n_features', '?')} features → {dataset_info.get('target_name') or 'no target'}, "
+           f"standardised with train statistics\n")
+        +
         f"- split seed {preprocessing.get('split_seed', '?')}"
     )
 

@@ -26,6 +26,8 @@ def test_model_card_renders_for_each_shipped_model(name):
         columns = at.table[1].value
         assert columns["column"].tolist() == config["dataset"]["feature_names"] + [config["dataset"]["target_name"]]
         assert columns["likelihood"].tolist()[:-1] == config["config"]["column_kinds"]
+        described = " ".join(m.value for m in at.markdown)
+        assert f"{len(config['config']['column_kinds'])} marginal VAEs" in described and "?" not in described
         return
     assert len(at.get("image")) == 2  # prior samples, reconstructions
     assert {b.key for b in at.get("download_button")} >= {"model_prior_png", "model_reconstructions_png",
