@@ -23,7 +23,7 @@ def vizvae(*args):
 
 def test_hhvaem_trains_in_three_stages_and_caches_its_saia_curves(tmp_path):
     out = tmp_path / "hhvaem"
-    run = vizvae("train", "--model", "hhvaem", "--latent-dims", "3,2", "--marginal-steps", "4", "--steps", "4",
+    run = vizvae("train", "--model", "hhvaem", "--marginal-steps", "4", "--steps", "4",
                  "--hmc-steps", "1", "--hmc-batch-size", "2", "--sksd-chains", "4", "--n-transitions", "2",
                  "--out", str(out), *TINY)
     printed = run.stdout + run.stderr
@@ -32,6 +32,7 @@ def test_hhvaem_trains_in_three_stages_and_caches_its_saia_curves(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert [s["name"] for s in config["training"]["stages"]] == ["stage 1: marginal VAEs", "stage 2: VI", "stage 3: HMC"]
     assert {"missing_nll", "target_nll"} <= set(config["evaluation"])
+    assert config["latent_dims"] == [10, 5]  # the thesis' size for boston when none is given
     card = (out / "card.md").read_text()
     assert "marginal VAEs: one per column" in card and "Sequential feature acquisition" in card
     cached = json.loads(vizvae("evaluate", str(out), "--task", "saia", "--json", "-o", "rows=3").stdout)
@@ -43,6 +44,13 @@ def test_hhvaem_trains_in_three_stages_and_caches_its_saia_curves(tmp_path):
                                    "-o", "seeds=0,1,2,3,4").stdout)
     assert imputation["imputation_seeds"] == [0, 1, 2, 3, 4] and imputation["imputation_rows"] == 101
     assert imputation["missing_nll"] > 0 and imputation["missing_nll_std"] > 0 and "target_nll_std" in imputation
+
+
+def test_table_defaults_follow_the_thesis():
+    from vizvae.train.staged_commands import table_latent_dims
+
+    assert table_latent_dims(13, n_layers=2) == "10,5" and table_latent_dims(13, n_layers=1) == "10"
+    assert table_latent_dims(10, n_layers=2) == "4,2"  # diabetes
 
 
 def test_the_saia_task_refuses_image_models_with_one_line():

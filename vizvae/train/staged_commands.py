@@ -24,13 +24,18 @@ from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel
 from vizvae.models.mixed import MIXED_MODELS  # the staged models on marginal VAEs' codes
 
 STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
+# Mixed-type models on tables, where the command line leaves them open (thesis §5.4.1): latent [10, 5]
+# ([4, 2] for tables of at most 10 features, as diabetes; one-layer models take the first size),
+# 2·10⁴ Stage-2 steps, 500 Stage-3 steps.
+TABLE_DEFAULTS = {"latent_dims": "10,5", "small_latent_dims": "4,2", "steps": 20000, "hmc_steps": 500}
 GAUSSIAN_COUNTERPARTS = {"hmcvae": "pvae", "hhvae": "hvae", "hmcvaem": "vaem", "hhvaem": "hvaem"}  # what --init-from may start Stage 3 from
 
 
 def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models with a predictor (pvae, hvae, miwae, hmcvae, hhvae)")
     group.add_argument("--latent-dims", help="ε layer sizes d_1,...,d_L, e.g. 20,10 (default: the model's)")
-    group.add_argument("--hmc-steps", type=int, default=0, help="Stage-3 steps (HMC models)")
+    group.add_argument("--hmc-steps", type=int, help="Stage-3 steps (HMC models; default 0 for images, "
+                       f"{TABLE_DEFAULTS['hmc_steps']} for mixed-type tables)")
     group.add_argument("--hmc-batch-size", type=int, default=8, help="rows per Stage-3 HMC run")
     group.add_argument("--n-transitions", type=int, default=10, help="HMC transitions T")
     group.add_argument("--n-leapfrog", type=int, default=5, help="leapfrog steps LF per transition")
@@ -89,6 +94,11 @@ def staged_model_options(args: argparse.Namespace, dataset: Dataset, defaults: A
     return options
 
 
+def table_latent_dims(n_features: int, n_layers: int) -> str:
+    dims = TABLE_DEFAULTS["small_latent_dims" if n_features <= 10 else "latent_dims"]
+    return dims if n_layers > 1 else dims.split(",")[0]
+
+
 def build_mixed_model(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel:
     """Marginal VAEs for the table's column types + the dependency model on their D codes, with a
     fixed-variance (0.1, §5.4.1) Gaussian decoder of the codes."""
@@ -99,6 +109,8 @@ def build_mixed_model(args: argparse.Namespace, dataset: Dataset) -> LatentVaria
                           f"schema), not the {dataset.kind} dataset {dataset.name!r}")
     cls = MODEL_REGISTRY[args.model]
     dependency_class = MODEL_REGISTRY[cls.dependency_key]
+    if not args.latent_dims:
+        args.latent_dims = table_latent_dims(dataset.n_features, len(dependency_class.config_class().latent_dims))
     dependency = staged_model_options(args, dataset, dependency_class.config_class())
     dependency.update(likelihood="gaussian", sigma_mode="fixed", sigma=0.1 ** 0.5)
     config = cls.config_class(
@@ -160,8 +172,10 @@ def train_staged_command(args: argparse.Namespace) -> int:
         build = build_mixed_model if args.model in MIXED_MODELS else build_staged_model
         model = build(args, dataset).to(device)
         steps_per_epoch = max(1, len(dataset.x_train) // args.batch_size)
-        steps = args.steps if args.steps else (args.epochs or 50) * steps_per_epoch
-    hmc_steps = args.hmc_steps if hasattr(model, "hmc_losses") else 0
+        default_steps = TABLE_DEFAULTS["steps"] if args.model in MIXED_MODELS else 50 * steps_per_epoch
+        steps = args.steps if args.steps else (args.epochs * steps_per_epoch if args.epochs else default_steps)
+    default_hmc_steps = TABLE_DEFAULTS["hmc_steps"] if args.model in MIXED_MODELS else 0
+    hmc_steps = (default_hmc_steps if args.hmc_steps is None else args.hmc_steps) if hasattr(model, "hmc_losses") else 0
     marginal_steps = args.marginal_steps if args.model in MIXED_MODELS and not args.init_from else 0
     settings = StageSettings(steps=steps, marginal_steps=marginal_steps, hmc_steps=hmc_steps, batch_size=args.batch_size,
                              hmc_batch_size=args.hmc_batch_size, lr=args.lr, lr_inflation=args.lr_inflation,
