@@ -86,7 +86,7 @@ def _impute_row(ref: str, stamp: tuple, method: str, x: np.ndarray, mask: np.nda
     result = impute(model, torch.as_tensor(x)[None], torch.as_tensor(mask)[None], method, n_samples=n_samples,
                     seed=seed, n_iterations=n_iterations, n_proposals=n_proposals, feature_mean=feature_mean)
     labels, label_source = None, None
-    if result.label_probs is not None and getattr(model.config, "target", None) == "categorical":
+    if result.label_probs is not None and getattr(model, "target_kind", None) == "categorical":
         labels, label_source = result.label_probs[0], "predictor"
     elif tuple(image_shape) == (1, 28, 28) and (classifier := _digit_classifier()) is not None:
         labels, label_source = classifier_label_probs(classifier, result)[0], "digit classifier"

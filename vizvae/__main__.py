@@ -81,13 +81,17 @@ def evaluate_command(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=args.device)
     options = parse_options(args.option)
-    result = task(checkpoint, options)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key}: {value}")
+    print_results(task(checkpoint, options), args.json)
     return 0
+
+
+def print_results(results: dict, as_json: bool, key_width: int = 0) -> None:
+    """One JSON object, or one ``key value`` line per entry."""
+    if as_json:
+        print(json.dumps(results))
+        return
+    for key, value in results.items():
+        print(f"{key:{key_width}s} {value}" if key_width else f"{key}: {value}")
 
 
 def bench_command(args: argparse.Namespace) -> int:
@@ -113,11 +117,7 @@ def bench_command(args: argparse.Namespace) -> int:
         results.update(importlib.import_module(f"bench.bench_{name}").run(options))
         if not args.json:
             print(f"#   {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for key, value in results.items():
-            print(f"{key:36s} {value}")
+    print_results(results, args.json, key_width=36)
     return 0
 
 

@@ -4,8 +4,9 @@ import math
 
 import torch
 
-from vizvae.inference.imputation import missing_log_likelihood, predictive_target
+from vizvae.inference.imputation import missing_log_likelihood, predictive_target, resampled_draws
 from vizvae.models import PartialVAE, PartialVAEConfig
+from vizvae.models.hierarchical import PosteriorDraws
 
 
 def tiny():
@@ -46,3 +47,15 @@ def test_predictive_target_is_the_weighted_mixture_of_per_draw_predictions():
     weights = torch.softmax(torch.randn(3, 5, generator=g), -1)
     torch.testing.assert_close(predictive_target(model, x, mask, draws, weights.log()),
                                (weights.unsqueeze(-1) * per_draw).sum(1))
+
+
+def test_resampled_draws_follow_the_importance_weights():
+    samples = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)  # (batch, k, latent)
+    assert resampled_draws(PosteriorDraws(samples)) is samples  # equal weights pass through
+    log_w = torch.full((2, 4), -math.inf)
+    log_w[0, 2] = 0.0  # row 0: all weight on draw 2
+    log_w[1] = torch.log(torch.tensor([0.5, 0.5, 0.0, 0.0]))  # row 1: draws 0 and 1 only
+    out = resampled_draws(PosteriorDraws(samples, log_w), torch.Generator().manual_seed(0))
+    assert out.shape == samples.shape
+    assert torch.all(out[0] == samples[0, 2])
+    assert set(out[1, :, 0].tolist()) <= {samples[1, 0, 0].item(), samples[1, 1, 0].item()}

@@ -249,6 +249,7 @@ BUILDERS: dict[str, Callable[..., Dataset]] = {
     "shapes": shapes_dataset,  # generated, with known factors (vizvae/data/shapes.py)
 }
 DATASET_NAMES = tuple(BUILDERS)
+TABLE_DATASETS = ("boston", "diabetes", "wine")  # mixed-type tables; the others are images
 
 
 def register_dataset(name: str, builder: Callable[..., Dataset]) -> None:

@@ -60,7 +60,7 @@ def imputation_scores(model, x: torch.Tensor, y: torch.Tensor | None, mask: torc
         if y is None or not getattr(model, "has_predictor", False):
             continue
         target_nll.append(-target_log_likelihood(model, xb, mb, y[rows], samples, weights))
-        if target_kind(model) == "categorical":
+        if model.target_kind == "categorical":
             probs = predictive_target(model, xb, mb, samples, weights)
             correct.append((probs.argmax(-1) == y[rows].long()).to(x.dtype))
     scores = {"missing_nll": torch.cat(missing_nll)}
@@ -69,11 +69,6 @@ def imputation_scores(model, x: torch.Tensor, y: torch.Tensor | None, mask: torc
     if correct:
         scores["target_accuracy"] = torch.cat(correct)
     return scores
-
-
-def target_kind(model) -> str | None:
-    config = getattr(model, "dependency", model).config  # mixed-type models: their dependency model's
-    return getattr(config, "target", None)
 
 
 def evaluate_imputation(model, dataset: Dataset, rows: int = 500, n_samples: int = 20,

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from vizvae.models.distributions import DiagonalGaussian
-from vizvae.models.mixed import equally_weighted
+from vizvae.inference.imputation import resampled_draws
 
 STRATEGIES = ("mi", "kl", "random")
 STRATEGY_LABELS = {"mi": "sampling-based MI (eq. 5.13)", "kl": "encoder KL (EDDI)", "random": "random"}
@@ -96,7 +96,7 @@ def joint_draws(model, x: torch.Tensor, mask: torch.Tensor, n_samples: int, gene
     if encoder_only:
         eps = model.encode(x, mask).rsample(n_samples, generator).transpose(0, 1)
     else:
-        eps = equally_weighted(model.posterior_draws(x, mask, n_samples, generator), generator)
+        eps = resampled_draws(model.posterior_draws(x, mask, n_samples, generator), generator)
     eps = eps.detach()  # (batch, S, latent)
     x_draws = model.decode(eps).sample(generator)
     x_draws = torch.where(mask.unsqueeze(-2), x.unsqueeze(-2), x_draws)
@@ -105,12 +105,6 @@ def joint_draws(model, x: torch.Tensor, mask: torch.Tensor, n_samples: int, gene
 
 
 # -- rewards -------------------------------------------------------------------------------------------------------
-def feature_levels(model) -> torch.Tensor:
-    """(D,) number of values of each discrete column, 0 for real ones (for the histogram bins)."""
-    types = model.types
-    return torch.tensor([c if k in ("bernoulli", "categorical") else 0 for k, c in zip(types.kinds, types.n_categories)])
-
-
 def target_levels(model) -> int:
     return int(model.dependency.config.n_classes) if model.target_kind == "categorical" else 0
 
@@ -119,13 +113,8 @@ def mi_rewards(model, draws: JointDraws, bins: int = 6) -> torch.Tensor:
     """R_i = Î(y; x_i | x_O) for every feature (eq. 5.13): (batch, D)."""
     x = draws.x.transpose(-1, -2)  # (batch, D, S)
     y = draws.y.unsqueeze(-2)  # (batch, 1, S)
-    levels = feature_levels(model).to(x.device)
+    levels = model.types.levels.to(x.device)
     return histogram_mutual_information(x, y, bins, levels.expand(x.shape[:-1]), target_levels(model))
-
-
-def _kl(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tensor:
-    ratio = (q.std / p.std).square()
-    return 0.5 * (ratio + ((q.mean - p.mean) / p.std).square() - 1.0 - ratio.log()).sum(-1)
 
 
 @torch.no_grad()
@@ -154,8 +143,8 @@ def kl_rewards(model, x: torch.Tensor, mask: torch.Tensor, n_samples: int = 50,
     def view(q: DiagonalGaussian, shape) -> DiagonalGaussian:
         return DiagonalGaussian(q.mean.reshape(*shape, latent), q.std.reshape(*shape, latent))
 
-    gain_x = _kl(view(q_with, (batch, d, n_samples)), view(q_base, (batch, 1, 1)))
-    gain_xy = _kl(view(q_with_y, (batch, d, n_samples)), view(q_base_y, (batch, 1, n_samples)))
+    gain_x = view(q_with, (batch, d, n_samples)).kl(view(q_base, (batch, 1, 1)))
+    gain_xy = view(q_with_y, (batch, d, n_samples)).kl(view(q_base_y, (batch, 1, n_samples)))
     return (gain_x - gain_xy).mean(-1)
 
 

@@ -25,6 +25,16 @@ def _log_weights(samples: torch.Tensor, log_weights: torch.Tensor | None) -> tor
     return torch.full(samples.shape[:-1], -math.log(k), dtype=samples.dtype, device=samples.device)
 
 
+def resampled_draws(draws, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Equally weighted samples (batch, k, latent) from a sampler's ``PosteriorDraws``: importance-weighted
+    draws are resampled by their weights (sampling importance resampling), others pass through."""
+    if draws.log_weights is None:
+        return draws.samples
+    k = draws.samples.shape[-2]
+    index = torch.multinomial(draws.log_weights.exp(), k, replacement=True, generator=generator)  # (batch, k)
+    return draws.samples.gather(1, index.unsqueeze(-1).expand(-1, -1, draws.samples.shape[-1]))
+
+
 @torch.no_grad()
 def missing_log_likelihood(model, x: torch.Tensor, mask: torch.Tensor, samples: torch.Tensor,
                            log_weights: torch.Tensor | None = None) -> torch.Tensor:

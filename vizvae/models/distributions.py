@@ -42,6 +42,11 @@ class DiagonalGaussian:
         var = self.std.square()
         return 0.5 * (self.mean.square() + var - 1.0 - var.log()).sum(-1)
 
+    def kl(self, other: "DiagonalGaussian") -> torch.Tensor:
+        """Analytic KL(self || other) of two diagonal Gaussians, summed over the last dim."""
+        ratio = (self.std / other.std).square()
+        return 0.5 * (ratio + ((self.mean - other.mean) / other.std).square() - 1.0 - ratio.log()).sum(-1)
+
     def kl_per_dimension(self) -> torch.Tensor:
         var = self.std.square()
         return 0.5 * (self.mean.square() + var - 1.0 - var.log())

@@ -169,6 +169,11 @@ class HierarchicalVAE(LatentVariableModel):
     def has_predictor(self) -> bool:
         return self.predictor is not None
 
+    @property
+    def target_kind(self) -> str | None:
+        """"categorical" (a label), "gaussian" (a real target) or None (no predictor)."""
+        return self.config.target
+
     def layer_slices(self) -> list[slice]:
         """Latent dimensions of each ε_l inside the concatenated ε."""
         return layer_slices_from_sizes(self.latent_dims)

@@ -15,7 +15,8 @@ The assembled model keeps the shared interface: ``encode(x, mask)`` is q(ε | z_
 marginal codes of x (posterior means; fresh draws of q(z_d | x_d) while training, as in eq. 5.4),
 ``log_joint`` is the dependency model's log p(z_O, y_O, ε) — the HMC target — and
 ``decode(ε)`` is p(x | ε) in data space: h_1 → the decoder mean of z → each column's marginal
-decoder. Imputing x_j and the NLL of unobserved features (5.14) go through ``decode``.
+decoder. Imputing x_j (``vizvae.inference.acquisition.joint_draws``) and the NLL of unobserved
+features (5.14) go through ``decode``.
 
 The predictor sees the completed codes ẑ rather than x̂: each marginal decoder maps z_j to x_j one
 to one in the mean, so the two carry the same information.
@@ -74,6 +75,9 @@ class ColumnTypes:
         slots = torch.arange(self.width)
         counts = torch.tensor([c if k == "categorical" else 0 for k, c in zip(kinds, self.n_categories)])
         self.category_slots = slots < counts.unsqueeze(-1)
+        # (D,) values of each discrete column, 0 for real ones (histogram bins of SAIA's MI reward)
+        self.levels = torch.tensor([c if k in ("bernoulli", "categorical") else 0
+                                    for k, c in zip(kinds, self.n_categories)])
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -216,7 +220,7 @@ class MixedTypeModel(LatentVariableModel):
 
     @property
     def target_kind(self) -> str | None:
-        return self.dependency.config.target
+        return self.dependency.target_kind
 
     @property
     def target_sigma(self) -> float:
@@ -275,27 +279,6 @@ class MixedTypeModel(LatentVariableModel):
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.dependency.sample_prior(n, generator)
-
-    @torch.no_grad()
-    def impute(self, x: torch.Tensor, mask: torch.Tensor, n_samples: int, generator: torch.Generator | None = None,
-               ) -> torch.Tensor:
-        """Draws of the full rows from p(x_U | x_O): (batch, k, D), observed entries kept.
-
-        ε from the model's own sampler (resampled by its weights for MIWAEM), then x_U ~ p(x_U | ε)."""
-        draws = self.posterior_draws(x, mask, n_samples, generator)
-        samples = equally_weighted(draws, generator)
-        values = self.decode(samples).sample(generator)  # (batch, k, D)
-        return torch.where(mask.unsqueeze(-2), x.unsqueeze(-2), values)
-
-
-def equally_weighted(draws: PosteriorDraws, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Samples (batch, k, latent) that are equally weighted: importance-weighted draws are resampled
-    by their weights (sampling importance resampling), others pass through."""
-    if draws.log_weights is None:
-        return draws.samples
-    batch, k, _ = draws.samples.shape
-    index = torch.multinomial(draws.log_weights.exp(), k, replacement=True, generator=generator)  # (batch, k)
-    return draws.samples.gather(1, index.unsqueeze(-1).expand(-1, -1, draws.samples.shape[-1]))
 
 
 class MixedHMCModel(MixedTypeModel):

@@ -14,6 +14,7 @@ import torch
 
 from vizvae.checkpoint import save_checkpoint
 from vizvae.data import Dataset, load_dataset
+from vizvae.data.datasets import TABLE_DATASETS
 from vizvae.device import resolve_device
 from vizvae.models.base import LatentVariableModel
 from vizvae.models.vae import VAE, VAEConfig
@@ -59,8 +60,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_from_args(args: argparse.Namespace) -> Dataset:
-    tables = ("boston", "diabetes", "wine")
-    is_image = args.dataset not in tables and not str(args.dataset).endswith(".csv")
+    is_image = args.dataset not in TABLE_DATASETS and not str(args.dataset).endswith(".csv")
     likelihood = args.likelihood or ("bernoulli" if is_image else "gaussian")
     options: dict[str, Any] = {}
     if is_image:
