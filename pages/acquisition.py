@@ -33,13 +33,14 @@ from pages._common import (
     run_through_entrypoint, shipped_models, url_widget_state,
 )
 from vizvae.checkpoint import WEIGHTS, checkpoint_dataset
+from vizvae.data.schema import table_to_raw
 from vizvae.data.user import rows_from_csv, rows_from_frame
 from vizvae.errors import VizvaeError
 from vizvae.evaluation.saia import CACHE_FILE, read_saia_cache
 from vizvae.inference.acquisition import STRATEGIES, STRATEGY_LABELS, AcquisitionRun, run_acquisition
 from vizvae.viz.acquisition import (
-    acquisition_order, acquisition_order_table, class_frequencies, class_probability_figure, column_to_raw,
-    feature_ranges, features_to_raw, format_value, imputation_figure, imputation_table, raw_errors, raw_step,
+    acquisition_order, acquisition_order_table, class_frequencies, class_probability_figure,
+    feature_ranges, format_value, imputation_figure, imputation_table, raw_errors, raw_step,
     reward_figure, saia_areas_table, saia_curves_figure, strategy_comparison_figure, target_histogram_figure,
     target_range,
 )
@@ -115,7 +116,7 @@ kinds = [column.kind for column in schema]
 d = len(names)
 n_test = len(dataset.x_test)
 target_name = target.name
-data_raw = features_to_raw(dataset.x_train, schema)  # the axes of the imputation panels
+data_raw = table_to_raw(dataset.x_train, schema)  # the axes of the imputation panels
 
 st.title("Acquisition")
 st.caption(f"**{checkpoint.name}** on **{dataset.name}**: {d} features → {target_name} "
@@ -125,9 +126,9 @@ st.caption(f"**{checkpoint.name}** on **{dataset.name}**: {d} features → {targ
 
 # -- which row ---------------------------------------------------------------------------------------------------
 def _typed_from_test(row: int) -> dict[str, str]:
-    raw = features_to_raw(dataset.x_test[row], schema)
+    raw = table_to_raw(dataset.x_test[row], schema)
     values = {f"acq_value_{j}": format_value(raw[j], schema[j].is_discrete) for j in range(d)}
-    values["acq_value_y"] = format_value(float(column_to_raw(target, dataset.y_test[row:row + 1])[0]),
+    values["acq_value_y"] = format_value(float(target.to_raw(dataset.y_test[row:row + 1])[0]),
                                          target.is_discrete)
     return values
 
@@ -312,7 +313,7 @@ def step_view(run: AcquisitionRun, last: int) -> int:
             figure = class_probability_figure(classes, probabilities, truth_code, int(run.y_point[t, 0]),
                                               target_name, title=title)
         else:
-            x_range = target_range(column_to_raw(target, run.y_samples[:, 0]), y_raw)
+            x_range = target_range(target.to_raw(run.y_samples[:, 0]), y_raw)
             figure = target_histogram_figure(now.y_samples, x_range, y_raw, now.y_point, target_name=target_name,
                                              title=title)
         st.plotly_chart(figure, key="acq_target")
@@ -407,11 +408,11 @@ available = np.zeros(d, dtype=bool)
 step, run = 0, None
 if x_model is not None:
     available = np.isfinite(x_model)
-    truth_raw = features_to_raw(np.nan_to_num(x_model), schema)
+    truth_raw = table_to_raw(np.nan_to_num(x_model), schema)
     truth_raw = np.where(available, truth_raw, np.nan)
     known_y = np.isfinite(y_model)
     y_arg = float(y_model) if known_y else None
-    y_raw = float(column_to_raw(target, np.array([y_model]))[0]) if known_y else None
+    y_raw = float(target.to_raw(np.array([y_model]))[0]) if known_y else None
     last = int(available.sum())
     if last == 0:
         st.warning(f"{_sentence(row_label)} has no usable feature value, so there is nothing to acquire. "

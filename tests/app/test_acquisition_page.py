@@ -81,10 +81,11 @@ def shipped_features() -> list[str]:
 
 def test_stepping_reveals_one_distinct_feature_per_step_and_back_and_reset_undo_it():
     from vizvae.data import load_dataset
-    from vizvae.viz.acquisition import features_to_raw, format_value
+    from vizvae.data.schema import table_to_raw
+    from vizvae.viz.acquisition import format_value
 
     boston = load_dataset("boston")
-    row = features_to_raw(boston.x_test[4], boston.schema)  # in raw units, as the data file has it
+    row = table_to_raw(boston.x_test[4], boston.schema)  # in raw units, as the data file has it
     at = acquisition_page(model=shipped("boston-vaem"), samples=SAMPLES, strategy="mi", row="4")
     acquired = []
     for step in (1, 2, 3):

@@ -3,11 +3,11 @@ highlighted, the true value sits where it is, and the Fig. 5.5 curves carry the 
 
 import numpy as np
 
-from vizvae.data.schema import ColumnType
+from vizvae.data.schema import ColumnType, table_to_raw
 from vizvae.inference.acquisition import AcquisitionRun
 from vizvae.viz.acquisition import (
     ACQUIRED_COLOUR, CANDIDATE_COLOUR, OBSERVED_COLOUR, TRUTH_COLOUR, acquisition_order, acquisition_order_table,
-    class_frequencies, class_probability_figure, feature_ranges, features_to_raw, format_value, imputation_figure,
+    class_frequencies, class_probability_figure, feature_ranges, format_value, imputation_figure,
     imputation_table, raw_errors, raw_step, reward_figure, saia_areas_table, saia_curves_figure,
     strategy_comparison_figure, target_histogram_figure, target_range,
 )
@@ -63,7 +63,7 @@ def test_raw_step_reads_the_decision_that_led_to_the_step_in_raw_units():
 
 
 def test_raw_values_errors_and_ranges():
-    assert np.allclose(features_to_raw(np.array([[1.0, 0.0, 2.0]]), SCHEMA), [[12.0, 0.0, 24.0]])
+    assert np.allclose(table_to_raw(np.array([[1.0, 0.0, 2.0]]), SCHEMA), [[12.0, 0.0, 24.0]])
     assert format_value(4.7e-8) == "0" and format_value(24.0, discrete=True) == "24" and format_value(NAN) == "?"
     assert format_value(1234.5678) == "1235"
     run = _run()

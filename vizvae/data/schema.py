@@ -94,7 +94,9 @@ class ColumnType:
             return np.asarray(self.categories)[codes]
         raw = model * self.std + self.mean
         if self.kind == "loggaussian":
-            raw = np.expm1(raw)
+            # a model-space draw can fall below log1p(0): it maps to 0, the edge of the support
+            with np.errstate(over="ignore"):
+                raw = np.maximum(np.expm1(raw), 0.0)
         return raw
 
     def to_json(self) -> dict[str, Any]:
@@ -154,5 +156,6 @@ def table_to_model(raw: np.ndarray, schema: Sequence[ColumnType]) -> np.ndarray:
 
 
 def table_to_raw(model: np.ndarray, schema: Sequence[ColumnType]) -> np.ndarray:
-    model = np.asarray(model).reshape(len(model), -1)
-    return np.stack([col.to_raw(model[:, j]) for j, col in enumerate(schema)], axis=1)
+    """(..., D) model-space values -> raw units, column by column."""
+    model = np.asarray(model, dtype=np.float64)
+    return np.stack([col.to_raw(model[..., j]) for j, col in enumerate(schema)], axis=-1)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vizvae.data.schema import table_to_raw
 from vizvae.viz.figures import CLASS_COLOURS
 
 STRATEGY_COLOURS = {"mi": "#00CC96", "kl": "#636EFA", "random": "#8C8C8C"}
@@ -67,19 +68,6 @@ class RawStep:
     error: float
 
 
-def column_to_raw(column: Any, values: np.ndarray) -> np.ndarray:
-    """Model space -> raw units (``ColumnType.to_raw``). A loggaussian column's draws can fall below
-    log1p(0) in model space; they are shown at 0, the edge of its support."""
-    raw = np.asarray(column.to_raw(np.asarray(values, dtype=np.float64)), dtype=np.float64)
-    return np.maximum(raw, 0.0) if column.kind == "loggaussian" else raw
-
-
-def features_to_raw(values: np.ndarray, schema: Sequence[Any]) -> np.ndarray:
-    """(..., D) model-space values -> raw units, column by column."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.stack([column_to_raw(column, values[..., j]) for j, column in enumerate(schema)], axis=-1)
-
-
 def raw_step(run: Any, step: int, schema: Sequence[Any], target: Any, row: int = 0) -> RawStep:
     """Step ``step`` (clipped to 0..D) of row ``row`` of an ``AcquisitionRun``, in raw units."""
     last = run.observed.shape[0] - 1
@@ -91,11 +79,11 @@ def raw_step(run: Any, step: int, schema: Sequence[Any], target: Any, row: int =
         observed=run.observed[step, row].astype(bool),
         acquired=int(run.acquired[step - 1, row]) if step > 0 else -1,
         rewards=np.asarray(rewards, dtype=float),
-        centre=features_to_raw(run.imputed_mean[step, row], schema),
-        low=features_to_raw(run.imputed_low[step, row], schema),
-        high=features_to_raw(run.imputed_high[step, row], schema),
-        y_samples=column_to_raw(target, run.y_samples[step, row]),
-        y_point=float(column_to_raw(target, np.array([run.y_point[step, row]]))[0]),
+        centre=table_to_raw(run.imputed_mean[step, row], schema),
+        low=table_to_raw(run.imputed_low[step, row], schema),
+        high=table_to_raw(run.imputed_high[step, row], schema),
+        y_samples=target.to_raw(run.y_samples[step, row]),
+        y_point=float(target.to_raw(np.array([run.y_point[step, row]]))[0]),
         nll=float(run.y_nll[step, row]),
         error=float(run.error[step, row]),
     )
@@ -119,7 +107,7 @@ def raw_errors(run: Any, target: Any, y_raw: float | None, row: int = 0) -> np.n
         return np.full(steps, np.nan)
     if target.is_discrete:
         return np.asarray(run.error[:, row], dtype=float)
-    return np.abs(column_to_raw(target, run.y_point[:, row]) - y_raw)
+    return np.abs(target.to_raw(run.y_point[:, row]) - y_raw)
 
 
 def padded_range(values: np.ndarray, pad: float = 0.05) -> tuple[float, float]:
