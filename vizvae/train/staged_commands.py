@@ -111,9 +111,10 @@ def build_mixed_model(args: argparse.Namespace, dataset: Dataset) -> LatentVaria
                           f"schema), not the {dataset.kind} dataset {dataset.name!r}")
     cls = MODEL_REGISTRY[args.model]
     dependency_class = MODEL_REGISTRY[cls.dependency_key]
-    if not args.latent_dims:
-        args.latent_dims = table_latent_dims(dataset.n_features, len(dependency_class.config_class().latent_dims))
-    dependency = staged_model_options(args, dataset, dependency_class.config_class())
+    defaults = dependency_class.config_class()
+    dependency = staged_model_options(args, dataset, defaults)
+    if not args.latent_dims:  # the thesis' sizes for tables, not the image models' defaults
+        dependency["latent_dims"] = _ints(table_latent_dims(dataset.n_features, len(defaults.latent_dims)))
     dependency.update(likelihood="gaussian", sigma_mode="fixed", sigma=0.1 ** 0.5)
     config = cls.config_class(
         column_names=tuple(c.name for c in dataset.schema), column_kinds=tuple(c.kind for c in dataset.schema),
