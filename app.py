@@ -1,25 +1,60 @@
 """vizvae: the Streamlit entry point. Page navigation and the sidebar model picker; the pages
-live in pages/ (one file each) and share helpers from pages/_common.py."""
+live in pages/ (one module each, drawn by its ``render()``) and share helpers from
+pages/_common.py."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Callable
 
 import streamlit as st
 
-from pages._common import model_picker, open_pending_page, run_page
+from pages._common import model_picker
 
-st.set_page_config(page_title="vizvae", page_icon=":material/blur_on:", layout="wide")
+# One line per page: (module in pages/, title, icon). The module's name is the page's address
+# (/latent_space); the first page is the default, also at /.
+PAGES = (
+    ("model", "Model", ":material/description:"),
+    ("latent_space", "Latent space", ":material/scatter_plot:"),
+    ("global_local", "Global & local", ":material/workspaces:"),
+    ("disentanglement", "Disentanglement", ":material/tune:"),
+    ("posterior", "Posterior", ":material/blur_circular:"),
+    ("hmc_lab", "HMC lab", ":material/science:"),
+    ("acquisition", "Acquisition", ":material/checklist:"),
+    ("inpainting", "Inpainting", ":material/format_paint:"),
+)
 
-# One line per page. url_path is the page's address: /model (the default, also at /) and /latent_space.
-PAGES = [
-    st.Page("pages/model.py", title="Model", icon=":material/description:", url_path="model", default=True),
-    st.Page("pages/latent_space.py", title="Latent space", icon=":material/scatter_plot:", url_path="latent_space"),
-    st.Page("pages/global_local.py", title="Global & local", icon=":material/workspaces:", url_path="global_local"),
-    st.Page("pages/disentanglement.py", title="Disentanglement", icon=":material/tune:", url_path="disentanglement"),
-    st.Page("pages/posterior.py", title="Posterior", icon=":material/blur_circular:", url_path="posterior"),
-    st.Page("pages/hmc_lab.py", title="HMC lab", icon=":material/science:", url_path="hmc_lab"),
-    st.Page("pages/acquisition.py", title="Acquisition", icon=":material/checklist:", url_path="acquisition"),
-    st.Page("pages/inpainting.py", title="Inpainting", icon=":material/format_paint:", url_path="inpainting"),
-]
 
-page = st.navigation(PAGES)
-open_pending_page(PAGES)  # a first visitor who opened /<page> directly on a fresh server
-model_picker()
-run_page(page)
+def page_renderer(name: str) -> Callable[[], None]:
+    """``pages.<name>.render``, imported on the page's first visit: the model page needs no torch,
+    so the app's first page does not wait for the other pages' imports."""
+    def render() -> None:
+        import_module(f"pages.{name}").render()
+
+    render.__name__ = name
+    return render
+
+
+def navigation_pages() -> list[st.Page]:
+    return [st.Page(page_renderer(name), title=title, icon=icon, url_path=name, default=i == 0)
+            for i, (name, title, icon) in enumerate(PAGES)]
+
+
+def main() -> None:
+    """The app frame: the page the URL asks for, under the sidebar's page list and model picker.
+
+    The page list is drawn with ``st.page_link`` (``client.showSidebarNavigation`` is off in
+    .streamlit/config.toml), so Streamlit's legacy list of pages/ never shows, even for a fresh
+    server's first request."""
+    st.set_page_config(page_title="vizvae", page_icon=":material/blur_on:", layout="wide")
+    pages = navigation_pages()
+    page = st.navigation(pages, position="hidden")
+    with st.sidebar.container(key="app_pages"):
+        for listed in pages:
+            st.page_link(listed)
+    model_picker()
+    page.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,13 @@
 """Streamlit helpers shared by the pages (not a page: app.py registers pages explicitly).
 
+* ``run_app``: the hand-over that every page file starts with (see its docstring);
 * the sidebar model picker: shipped checkpoints plus any the user points to or uploads;
 * loading through ``vizvae.checkpoint`` into ``st.cache_resource`` (models are read-only:
   eval mode, ``requires_grad`` off, never mutated by a session);
 * ``require_model``: a page states what kind of model it needs, and offers the compatible
   shipped ones when the selected model does not fit;
-* URL state: widgets initialised from ``st.query_params`` so that a URL reproduces a view.
+* URL state: ``url_bound`` draws a widget whose value lives in ``st.query_params``, so that a URL
+  reproduces a view.
 
 Session-state keys (stable: the AppTests and browser tests use them):
 ``model_picker`` (the selected checkpoint reference: a shipped name or a folder path),
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -35,54 +36,23 @@ PATH_BUTTON_KEY = "checkpoint_path_open"
 UPLOAD_KEY = "checkpoint_upload"
 MODEL_PARAM = "model"
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "vizvae-uploads"
-PENDING_PAGE_KEY = "_vizvae_pending_page"
-_RUN = threading.local()  # per script-runner thread: is a page running inside app.py?
 
 
 # -- the app frame --------------------------------------------------------------------------------
-def run_through_entrypoint() -> None:
-    """Call first in every page. Until some script in the process calls ``st.navigation``,
-    Streamlit treats a folder named ``pages/`` as a legacy (v1) multipage app and may run a
-    page file directly, without app.py's navigation and model picker: a fresh server whose first
-    visitor opens /latent_space, and every ``AppTest.switch_page``. Switch that legacy mode
-    off and rerun, so the page runs inside app.py. (Relies on ``PagesManager.uses_pages_directory``,
-    checked against the pinned streamlit 1.67; a no-op if that attribute goes away.)"""
-    import inspect
+def run_app() -> None:
+    """Hand a bare run of a page file over to the app, and end that run.
 
-    from streamlit.runtime.pages_manager import PagesManager
+    Until some script of a process has called ``st.navigation``, Streamlit treats the folder
+    ``pages/`` as a legacy multipage app: for a fresh server's first request of /<page> it sends
+    its own page list (every file in pages/) and runs that page file alone, as ``__main__``. So
+    every page file starts with ``if __name__ == "__main__": run_app()``, before its imports:
+    app.py's ``st.navigation`` then replaces the legacy list before the browser draws it, and
+    serves the page and view the URL names. Inside the app pages are functions, never
+    ``__main__``, so this runs only in that first, bare run."""
+    from app import main
 
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()  # enough where the rerun goes through app.py (AppTest)
-    if not getattr(_RUN, "inside_app", False):
-        # A real server's first visitor of /<page>: the session still runs the page file bare.
-        # Hand over to app.py, remembering which page (and view) was asked for: app.py opens it
-        # once its navigation exists (``open_pending_page``).
-        caller = Path(inspect.stack()[1].filename).stem
-        st.session_state[PENDING_PAGE_KEY] = (caller, st.query_params.to_dict())
-        st.switch_page("app.py")
-
-
-def run_page(page: Any) -> None:
-    """app.py runs the chosen page through this, so a page can tell it runs inside the app."""
-    _RUN.inside_app = True
-    try:
-        page.run()
-    finally:
-        _RUN.inside_app = False
-
-
-def open_pending_page(pages: list[Any]) -> None:
-    """Called by app.py after ``st.navigation``: finish a hand-over from ``run_through_entrypoint``."""
-    pending = st.session_state.pop(PENDING_PAGE_KEY, None)
-    if not pending:
-        return
-    name, query = pending
-    for page in pages:  # app.py gives each page its file's name as url_path
-        if page.url_path == name:
-            st.switch_page(page, query_params=query)
-    if query:  # the default page: keep the view it was asked for
-        st.query_params.from_dict(query)
+    main()
+    st.stop()  # the app has drawn the page: nothing of the bare file is left to run
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -295,7 +265,7 @@ def _halt(stop: bool) -> None:
 
 
 # -- URL state ------------------------------------------------------------------------------------
-def url_widget_state(key: str, param: str, default: Any, parse: Callable[[str], Any] = str,
+def _start_from_url(key: str, param: str, default: Any, parse: Callable[[str], Any] = str,
                      valid: Callable[[Any], bool] = lambda value: True) -> None:
     """Give widget ``key`` its starting value before it is drawn: the URL's ``?param=`` when
     present and valid, else the value it had when the user last left this page, else ``default``."""
@@ -314,7 +284,7 @@ def url_widget_state(key: str, param: str, default: Any, parse: Callable[[str], 
     st.session_state[key] = value if valid(value) else default
 
 
-def remember_in_url(key: str, param: str, format: Callable[[Any], str] = str) -> None:
+def _remember_in_url(key: str, param: str, format: Callable[[Any], str] = str) -> None:
     """After drawing widget ``key``: write its value to the URL and keep it for the next visit."""
     value = st.session_state.get(key)
     st.session_state[f"_saved_{key}"] = value
@@ -322,6 +292,33 @@ def remember_in_url(key: str, param: str, format: Callable[[Any], str] = str) ->
         st.query_params.pop(param, None)
     else:
         st.query_params[param] = format(value)
+
+
+def url_bound(widget: Callable[..., Any], label: str, *, key: str, default: Any, param: str | None = None,
+              parse: Callable[[str], Any] = str, valid: Callable[[Any], bool] = lambda value: True,
+              format: Callable[[Any], str] = str, **widget_args: Any) -> Any:
+    """Draw a widget whose value lives in the URL, in one call: ``?param=`` (or the value the user
+    left the page with, or ``default``) starts it, and its value goes back to the URL.
+
+    ``parse`` turns the query text into a value (a ValueError or TypeError falls back to the
+    default), ``valid`` rejects values the widget cannot take, ``format`` writes it back."""
+    param = param or key
+    _start_from_url(key, param, default, parse, valid)
+    value = widget(label, key=key, **widget_args)
+    _remember_in_url(key, param, format)
+    return value
+
+
+def url_value(key: str, *, default: Any, param: str | None = None, parse: Callable[[str], Any] = str,
+              valid: Callable[[Any], bool] = lambda value: True, remember: bool = False) -> Any:
+    """The value of a URL-bound widget that this view does not draw (or draws later, after
+    controls that read it): started like ``url_bound`` and kept for when the widget is drawn;
+    with ``remember`` it also stays in the URL."""
+    param = param or key
+    _start_from_url(key, param, default, parse, valid)
+    if remember:
+        _remember_in_url(key, param)
+    return st.session_state[key]
 
 
 def parse_indices(text: str, n: int) -> list[int]:

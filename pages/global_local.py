@@ -18,38 +18,77 @@ Containers: ``gl_grid`` (the UG-VAE grid image). URL: ``cluster``, ``steps``.
 
 from __future__ import annotations
 
-import numpy as np
+if __name__ == "__main__":  # a fresh server's first request for /global_local runs this file bare
+    from pages._common import run_app
+
+    run_app()  # before the imports below: the app's navigation must replace Streamlit's at once
+
+from dataclasses import dataclass
+from typing import Any
+
 import streamlit as st
 import torch
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_png, load_model, remember_in_url, require_model, run_through_entrypoint,
-    shipped_models, url_widget_state,
+    checkpoint_stamp, current_ref, download_png, load_model, require_model, shipped_models, url_bound,
 )
 from vizvae.checkpoint import checkpoint_dataset
-from vizvae.data.batches import domain_labels, make_rule, sample_batches
+from vizvae.data.batches import domain_labels, make_rule
 from vizvae.errors import VizvaeError
 from vizvae.evaluation.classifier import default_classifier_folder
 from vizvae.inference.global_local import (
-    BatchProblem, assign_clusters, batch_classification, batch_global_posteriors, cluster_purity, cluster_samples, decode_with_global,
-    diagonal_path, global_local_grid, group_and_image_latents, interpolation_grid, nonlinear_posteriors,
-    pca_posteriors, random_batch_centre, structured_batch_posteriors,
+    BatchProblem, assign_clusters, batch_classification, cluster_purity, cluster_samples, decode_with_global,
+    diagonal_path, global_local_grid, nonlinear_posteriors, pca_posteriors, random_batch_centre,
+    structured_batch_posteriors,
 )
+from vizvae.inference.global_local_view import (
+    CLUSTER_BETAS, cluster_beta, cluster_sizes, group_interpolation, interpolation_groups, shared_dimension,
+)
+from vizvae.inference.latent import decode_mean
 from vizvae.viz.global_local import batch_classification_table, cluster_label_figure, fd_table, posterior_map_figure
 from vizvae.viz.images import grid_png
-from vizvae.viz.latent import decode_mean
-
-run_through_entrypoint()  # before anything is drawn: see its docstring
 
 ML_VAE = "mnist-mlvae"  # shipped counterparts (vizvae/train/recipes.py)
 BETA_VAE = "mnist-betavae-b10"
 CLASSIFIER_NOTE = ("Features: the 128-unit penultimate layer of vizvae's own small digit classifier "
                    "(assets/models/mnist-digit-classifier, trained on the MNIST train split), **not Inception**: "
                    "the distances compare these models with each other, not with published FIDs.")
+KIND_LABELS = {"even": "even digits", "odd": "odd digits", "fibonacci": "Fibonacci {0,1,2,3,5,8}",
+               "primes": "primes {2,3,5,7}", "random": "random", "digit": "one digit", "hand-picked": "hand-picked digits"}
 
 
-def _shipped_names() -> set[str]:
-    return {info["name"] for info in shipped_models()}
+@dataclass(frozen=True)
+class Subject:
+    """The UG-VAE every section draws from, with its test set."""
+
+    ref: str
+    stamp: tuple
+    name: str
+    model: Any
+    dataset: Any
+    image_shape: tuple[int, ...]
+    domains: list[str]  # the data set's domains (e.g. mnist, digits), or none
+
+    @property
+    def kind_labels(self) -> dict[str, str]:
+        return {**KIND_LABELS, **{f"domain:{n}": f"only {n}" for n in self.domains}}
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(KIND_LABELS) + [f"domain:{name}" for name in self.domains]
+
+
+@dataclass(frozen=True)
+class GridView:
+    """How the Fig. 4.4 grids move: rows along β, columns along z."""
+
+    cluster: int
+    steps: int
+    beta_span: float
+    z_span: float
+    around_prior: bool
+    beta_dim: int | None  # None: every dimension at once (the diagonal)
+    z_dim: int | None
 
 
 # -- cached numbers ----------------------------------------------------------------------------------------
@@ -86,7 +125,7 @@ def _batch_study(ref: str, stamp: tuple, kinds: tuple[str, ...], digit: int, dig
 
 @st.cache_data(show_spinner="Scoring samples with the digit classifier…", max_entries=8)
 def _fd_rows(names: tuple[str, ...], stamps: tuple, repetitions: int):
-    from vizvae.evaluation.classifier import default_classifier_folder, load_classifier
+    from vizvae.evaluation.classifier import load_classifier
     from vizvae.evaluation.fd import fd_repetitions
 
     classifier = load_classifier(default_classifier_folder())
@@ -105,238 +144,257 @@ def _rule(kind: str, digit: int, digits: tuple[int, ...]):
     return make_rule(kind, digit=digit, digits=digits)
 
 
-# -- the model ----------------------------------------------------------------------------------------------
-checkpoint = require_model(kinds=("ugvae",), data_kinds=("image",), purpose="The global & local page")
-ref = current_ref()
-stamp = checkpoint_stamp(ref)
-model = checkpoint.model
-dataset = checkpoint_dataset(checkpoint.config)
-image_shape = tuple(dataset.image_shape)
-K, g, dz = model.clusters, model.global_dim, model.local_dim
-label_names = [f"{c:g}" for c in dataset.target.categories] if dataset.target is not None else None
-test_domains = domain_labels(dataset, "test")
-domain_names = list(dataset.preprocessing.get("domains", []))
-assignments = _assignments(ref, stamp)
-cluster_sizes = np.bincount(assignments.assignment, minlength=K)
+def _shipped_names() -> set[str]:
+    return {info["name"] for info in shipped_models()}
 
-st.title("Global & local latent spaces")
-st.caption(f"**{checkpoint.name}**: UG-VAE with local z ∈ R^{dz}, global β ∈ R^{g}, K = {K} clusters, trained on "
-           f"random groups of {model.config.group_size} {dataset.name} images (no supervision). "
-           "One group shares β; each image has its own cluster d and z.")
 
-# -- 1. Fig. 4.4 ----------------------------------------------------------------------------------------------
-st.header("Global rows, local columns")
-controls = st.columns([2, 1, 1, 1, 2])
-url_widget_state("gl_cluster", "cluster", 0, parse=int, valid=lambda d: isinstance(d, int) and 0 <= d < K)
-with controls[0]:
-    cluster = st.selectbox("Cluster d", list(range(K)), key="gl_cluster",
-                           format_func=lambda d: f"d = {d} ({cluster_sizes[d]} test images)",
-                           help="Which component of the local mixture p(z | d, β) the columns move in.")
-url_widget_state("gl_steps", "steps", 7, parse=int, valid=lambda s: isinstance(s, int) and 3 <= s <= 11)
-with controls[1]:
-    steps = st.slider("Steps", 3, 11, key="gl_steps")
-with controls[2]:
-    beta_span = st.slider("β range ±", 0.5, 3.0, 1.0, step=0.5, key="gl_beta_span")
-with controls[3]:
-    z_span = st.slider("z range ±", 0.5, 5.0, 3.0, step=0.5, key="gl_z_span")
-with controls[4]:
-    mode = st.radio("Move", ["diagonal", "one dimension"], key="gl_mode", horizontal=True,
-                    help="Diagonal: every dimension at once, as in the thesis. One dimension: only the chosen "
-                    "β and z dimensions move; the others stay at the centre (β) or at μ_z^(d)(β) (z).")
-for key, param in (("gl_cluster", "cluster"), ("gl_steps", "steps")):
-    remember_in_url(key, param)
-more = st.columns([2, 1, 1])
-with more[0]:
-    centre_choice = st.radio("Rows around", ["prior", "batches"], key="gl_centre", horizontal=True,
-                             format_func={"prior": "β = 0, the prior mean (as the thesis)",
-                                          "batches": "the posterior of random test batches"}.get)
-beta_dim = z_dim = None
-if mode == "one dimension":
-    beta_dim = more[1].selectbox("β dimension", list(range(g)), key="gl_beta_dim", format_func=lambda j: f"β{j}")
-    z_dim = more[2].selectbox("z dimension", list(range(dz)), key="gl_z_dim", format_func=lambda j: f"z{j}")
-batch_centre = _batch_centre(ref, stamp)
-centre = torch.zeros(g) if centre_choice == "prior" else batch_centre
+# -- the page -----------------------------------------------------------------------------------------------
+def render() -> None:
+    checkpoint = require_model(kinds=("ugvae",), data_kinds=("image",), purpose="The global & local page")
+    ref = current_ref()
+    dataset = checkpoint_dataset(checkpoint.config)
+    subject = Subject(ref, checkpoint_stamp(ref), checkpoint.name, checkpoint.model, dataset,
+                      tuple(dataset.image_shape), list(dataset.preprocessing.get("domains", [])))
+    model = subject.model
+    st.title("Global & local latent spaces")
+    st.caption(f"**{subject.name}**: UG-VAE with local z ∈ R^{model.local_dim}, global β ∈ R^{model.global_dim}, "
+               f"K = {model.clusters} clusters, trained on random groups of {model.config.group_size} {dataset.name} "
+               "images (no supervision). One group shares β; each image has its own cluster d and z.")
+    shipped = _shipped_names()
+    grid_section(subject, shipped)
+    clusters_section(subject)
+    digit, digits = batches_section(subject)
+    interpolation_section(subject, digit, digits)
+    sample_quality_section(subject, shipped)
 
-grid = global_local_grid(model, cluster, centre + diagonal_path(steps, beta_span, g, beta_dim),
-                         diagonal_path(steps, z_span, dz, z_dim))
-grid_image = grid_png(decode_with_global(model, grid.z, grid.beta), image_shape)
-shipped = _shipped_names()
-left, middle, right = st.columns([5, 5, 4])
-with left:
+
+def grid_section(subject: Subject, shipped: set[str]) -> None:
+    """Fig. 4.4: the UG-VAE grid for one cluster, with its ML-VAE and β-VAE counterparts."""
+    st.header("Global rows, local columns")
+    view = grid_controls(subject)
+    batch_centre = _batch_centre(subject.ref, subject.stamp)
+    left, middle, right = st.columns([5, 5, 4])
+    with left:
+        ugvae_grid(subject, view, batch_centre)
+    with middle:
+        if ML_VAE in shipped:
+            mlvae_grid(load_model(ML_VAE).model, view, subject.image_shape)
+        else:
+            st.info(f"The ML-VAE counterpart is not built: `python -m vizvae rebuild --only {ML_VAE}`.")
+    with right:
+        if BETA_VAE in shipped:
+            beta_vae = load_model(BETA_VAE).model
+            row = diagonal_path(view.steps, view.beta_span, beta_vae.latent_dim,
+                                shared_dimension(view.z_dim, beta_vae.latent_dim))
+            st.image(grid_png(decode_mean(beta_vae, row)[None], subject.image_shape),
+                     caption=f"β-VAE ({BETA_VAE}, β = 10): one row, z from −{view.beta_span:g} to +{view.beta_span:g} "
+                     "— no global space, so content and style share one z (Fig. 4.5)")
+        else:
+            st.info(f"The β-VAE counterpart is not built: `python -m vizvae rebuild --only {BETA_VAE}`.")
+
+
+def grid_controls(subject: Subject) -> GridView:
+    model = subject.model
+    sizes = cluster_sizes(_assignments(subject.ref, subject.stamp).assignment, model.clusters)
+    controls = st.columns([2, 1, 1, 1, 2])
+    with controls[0]:
+        cluster = url_bound(st.selectbox, "Cluster d", key="gl_cluster", param="cluster", default=0, parse=int,
+                            valid=lambda d: isinstance(d, int) and 0 <= d < model.clusters,
+                            options=list(range(model.clusters)), format_func=lambda d: f"d = {d} ({sizes[d]} test images)",
+                            help="Which component of the local mixture p(z | d, β) the columns move in.")
+    with controls[1]:
+        steps = url_bound(st.slider, "Steps", key="gl_steps", param="steps", default=7, parse=int,
+                          valid=lambda s: isinstance(s, int) and 3 <= s <= 11, min_value=3, max_value=11)
+    with controls[2]:
+        beta_span = st.slider("β range ±", 0.5, 3.0, 1.0, step=0.5, key="gl_beta_span")
+    with controls[3]:
+        z_span = st.slider("z range ±", 0.5, 5.0, 3.0, step=0.5, key="gl_z_span")
+    with controls[4]:
+        mode = st.radio("Move", ["diagonal", "one dimension"], key="gl_mode", horizontal=True,
+                        help="Diagonal: every dimension at once, as in the thesis. One dimension: only the chosen "
+                        "β and z dimensions move; the others stay at the centre (β) or at μ_z^(d)(β) (z).")
+    more = st.columns([2, 1, 1])
+    with more[0]:
+        centre = st.radio("Rows around", ["prior", "batches"], key="gl_centre", horizontal=True,
+                          format_func={"prior": "β = 0, the prior mean (as the thesis)",
+                                       "batches": "the posterior of random test batches"}.get)
+    beta_dim = z_dim = None
+    if mode == "one dimension":
+        beta_dim = more[1].selectbox("β dimension", list(range(model.global_dim)), key="gl_beta_dim",
+                                     format_func=lambda j: f"β{j}")
+        z_dim = more[2].selectbox("z dimension", list(range(model.local_dim)), key="gl_z_dim", format_func=lambda j: f"z{j}")
+    return GridView(cluster, steps, beta_span, z_span, centre == "prior", beta_dim, z_dim)
+
+
+def ugvae_grid(subject: Subject, view: GridView, batch_centre: torch.Tensor) -> None:
+    model, g = subject.model, subject.model.global_dim
+    centre = torch.zeros(g) if view.around_prior else batch_centre
+    grid = global_local_grid(model, view.cluster, centre + diagonal_path(view.steps, view.beta_span, g, view.beta_dim),
+                             diagonal_path(view.steps, view.z_span, model.local_dim, view.z_dim))
+    image = grid_png(decode_with_global(model, grid.z, grid.beta), subject.image_shape)
     with st.container(key="gl_grid"):
-        st.image(grid_image, caption=f"UG-VAE, cluster d = {cluster}: rows β from −{beta_span:g} to +{beta_span:g}, "
-                 f"columns z from μ_z^(d)(β) − {z_span:g} to + {z_span:g}")
-    download_png("Grid (PNG)", grid_image, f"{checkpoint.name}-d{cluster}-grid.png", key="gl_grid_png")
+        st.image(image, caption=f"UG-VAE, cluster d = {view.cluster}: rows β from −{view.beta_span:g} to "
+                 f"+{view.beta_span:g}, columns z from μ_z^(d)(β) − {view.z_span:g} to + {view.z_span:g}")
+    download_png("Grid (PNG)", image, f"{subject.name}-d{view.cluster}-grid.png", key="gl_grid_png")
     st.caption(f"Posteriors q(β | X) of random test batches sit around a point {float(batch_centre.norm()):.1f} from "
                f"β = 0 (prior draws have norm ≈ {g ** 0.5:.1f}); far apart, rows around 0 decode β the model "
                "rarely met in training.")
-with middle:
-    if ML_VAE in shipped:
-        mlvae = load_model(ML_VAE).model
-        ml_centre = torch.zeros(mlvae.global_dim) if centre_choice == "prior" else \
-            _batch_centre(ML_VAE, checkpoint_stamp(ML_VAE))
-        ml_rows = diagonal_path(steps, beta_span, mlvae.global_dim,
-                                None if beta_dim is None else min(beta_dim, mlvae.global_dim - 1))
-        ml_grid = global_local_grid(mlvae, 0, ml_centre + ml_rows, diagonal_path(
-            steps, z_span, mlvae.local_dim, None if z_dim is None else min(z_dim, mlvae.local_dim - 1)))
-        st.image(grid_png(decode_with_global(mlvae, ml_grid.z, ml_grid.beta), image_shape),
-                 caption=f"ML-VAE ({ML_VAE}, K = 1, random groups): the same rows and columns; one unimodal p(z | β)")
-    else:
-        st.info(f"The ML-VAE counterpart is not built: `python -m vizvae rebuild --only {ML_VAE}`.")
-with right:
-    if BETA_VAE in shipped:
-        beta_vae = load_model(BETA_VAE).model
-        row = diagonal_path(steps, beta_span, beta_vae.latent_dim, None if z_dim is None else min(z_dim, beta_vae.latent_dim - 1))
-        st.image(grid_png(decode_mean(beta_vae, row)[None], image_shape),
-                 caption=f"β-VAE ({BETA_VAE}, β = 10): one row, z from −{beta_span:g} to +{beta_span:g} — no global "
-                 "space, so content and style share one z (Fig. 4.5)")
-    else:
-        st.info(f"The β-VAE counterpart is not built: `python -m vizvae rebuild --only {BETA_VAE}`.")
 
-# -- 2. clusters ------------------------------------------------------------------------------------------------
-st.header("Clusters")
-cols = st.columns([2, 1, 3])
-beta_choices = ["zero", "prior", "batch"]
-with cols[0]:
-    beta_choice = st.radio("β", beta_choices, index=2, key="gl_cluster_beta", horizontal=True,
-                           format_func={"zero": "β = 0 (prior mean)", "prior": "a draw from p(β)",
-                                        "batch": "q(β | X) of a random test batch"}.get)
-with cols[1]:
-    seed = int(st.number_input("Seed", 0, 10_000, 0, key="gl_cluster_seed"))
-rng = np.random.default_rng(seed)
-if beta_choice == "zero":
-    beta = torch.zeros(g)
-elif beta_choice == "prior":
-    beta = torch.as_tensor(rng.standard_normal(g), dtype=torch.float32)
-else:
-    rows = rng.choice(len(dataset.x_test), size=min(model.config.group_size, len(dataset.x_test)), replace=False)
-    beta = batch_global_posteriors(model, dataset.x_test, rows[None]).mean[0]
-per_cluster = cluster_samples(model, beta, n=8, seed=seed)  # (K, 8, dz)
-samples_image = grid_png(decode_with_global(model, per_cluster, beta.expand(K, g)), image_shape)
-left, right = st.columns([2, 3])
-with left:
-    st.image(samples_image, caption="One row per cluster d = 0 … K−1: the decoded prior mean μ_z^(d)(β) first, then "
-             "seven draws of p(z | d, β), all with the same β")
-with right:
-    counts = assignments.label_counts(dataset.y_test, len(label_names) if label_names else 10)
-    st.plotly_chart(cluster_label_figure(counts, label_names), key="gl_cluster_labels")
-    note = f" ({' + '.join(domain_names)} test images)" if domain_names else ""
-    st.caption(f"Each test image goes to argmax_d q(d | z) at its encoder mean{note}. Labels were never seen in "
-               f"training; the majority label of a cluster accounts for {cluster_purity(counts):.0%} of the images.")
 
-# -- 3. structured batches -----------------------------------------------------------------------------------
-st.header("Structured batches")
-kind_options = ["even", "odd", "fibonacci", "primes", "random", "digit", "hand-picked"] + \
-    [f"domain:{name}" for name in domain_names]
-kind_labels = {"even": "even digits", "odd": "odd digits", "fibonacci": "Fibonacci {0,1,2,3,5,8}",
-               "primes": "primes {2,3,5,7}", "random": "random", "digit": "one digit",
-               "hand-picked": "hand-picked digits", **{f"domain:{n}": f"only {n}" for n in domain_names}}
-if "gl_batch_kinds" not in st.session_state:
-    st.session_state["gl_batch_kinds"] = [f"domain:{n}" for n in domain_names] or ["even", "odd", "random"]
-cols = st.columns([3, 1, 1, 1])
-with cols[0]:
-    kinds = st.multiselect("Batch kinds", kind_options, key="gl_batch_kinds", format_func=kind_labels.get,
-                           help="Each kind is a rule for drawing a group of images; every batch gets its own "
-                           "global posterior q(β | X).")
-with cols[1]:
-    digit = int(st.selectbox("One digit", list(range(10)), key="gl_batch_digit"))
-with cols[2]:
-    n_batches = st.slider("Batches per kind", 10, 100, 30, step=10, key="gl_batch_count")
-with cols[3]:
-    batch_size = st.select_slider("Batch size", [16, 32, 64, 128], value=128, key="gl_batch_size")
-digits = tuple(st.multiselect("Hand-picked digits", list(range(10)), default=[0, 1], key="gl_batch_digits"))
-projection = st.radio("Projection", ["pca", "tsne", "umap"], key="gl_projection", horizontal=True,
-                      format_func={"pca": "PCA (with uncertainty)", "tsne": "t-SNE", "umap": "UMAP"}.get)
-if len(kinds) < 2:
-    st.info("Choose at least two batch kinds to compare.")
-else:
+def mlvae_grid(mlvae: Any, view: GridView, image_shape: tuple[int, ...]) -> None:
+    centre = torch.zeros(mlvae.global_dim) if view.around_prior else _batch_centre(ML_VAE, checkpoint_stamp(ML_VAE))
+    rows = diagonal_path(view.steps, view.beta_span, mlvae.global_dim, shared_dimension(view.beta_dim, mlvae.global_dim))
+    columns = diagonal_path(view.steps, view.z_span, mlvae.local_dim, shared_dimension(view.z_dim, mlvae.local_dim))
+    grid = global_local_grid(mlvae, 0, centre + rows, columns)
+    st.image(grid_png(decode_with_global(mlvae, grid.z, grid.beta), image_shape),
+             caption=f"ML-VAE ({ML_VAE}, K = 1, random groups): the same rows and columns; one unimodal p(z | β)")
+
+
+def clusters_section(subject: Subject) -> None:
+    st.header("Clusters")
+    model, dataset = subject.model, subject.dataset
+    cols = st.columns([2, 1, 3])
+    with cols[0]:
+        choice = st.radio("β", CLUSTER_BETAS, index=2, key="gl_cluster_beta", horizontal=True,
+                          format_func={"zero": "β = 0 (prior mean)", "prior": "a draw from p(β)",
+                                       "batch": "q(β | X) of a random test batch"}.get)
+    with cols[1]:
+        seed = int(st.number_input("Seed", 0, 10_000, 0, key="gl_cluster_seed"))
+    beta = cluster_beta(model, dataset.x_test, choice, seed)
+    per_cluster = cluster_samples(model, beta, n=8, seed=seed)  # (K, 8, dz)
+    samples = grid_png(decode_with_global(model, per_cluster, beta.expand(model.clusters, model.global_dim)),
+                       subject.image_shape)
+    left, right = st.columns([2, 3])
+    with left:
+        st.image(samples, caption="One row per cluster d = 0 … K−1: the decoded prior mean μ_z^(d)(β) first, then "
+                 "seven draws of p(z | d, β), all with the same β")
+    with right:
+        label_names = [f"{c:g}" for c in dataset.target.categories] if dataset.target is not None else None
+        counts = _assignments(subject.ref, subject.stamp).label_counts(dataset.y_test,
+                                                                       len(label_names) if label_names else 10)
+        st.plotly_chart(cluster_label_figure(counts, label_names), key="gl_cluster_labels")
+        note = f" ({' + '.join(subject.domains)} test images)" if subject.domains else ""
+        st.caption(f"Each test image goes to argmax_d q(d | z) at its encoder mean{note}. Labels were never seen in "
+                   f"training; the majority label of a cluster accounts for {cluster_purity(counts):.0%} of the images.")
+
+
+def batches_section(subject: Subject) -> tuple[int, tuple[int, ...]]:
+    """Table 4.2 and the map of q(β | X); returns the digit rules' choices, which the interpolation shares."""
+    st.header("Structured batches")
+    if "gl_batch_kinds" not in st.session_state:
+        st.session_state["gl_batch_kinds"] = [f"domain:{n}" for n in subject.domains] or ["even", "odd", "random"]
+    cols = st.columns([3, 1, 1, 1])
+    with cols[0]:
+        kinds = st.multiselect("Batch kinds", subject.kinds, key="gl_batch_kinds", format_func=subject.kind_labels.get,
+                               help="Each kind is a rule for drawing a group of images; every batch gets its own "
+                               "global posterior q(β | X).")
+    with cols[1]:
+        digit = int(st.selectbox("One digit", list(range(10)), key="gl_batch_digit"))
+    with cols[2]:
+        n_batches = st.slider("Batches per kind", 10, 100, 30, step=10, key="gl_batch_count")
+    with cols[3]:
+        batch_size = int(st.select_slider("Batch size", [16, 32, 64, 128], value=128, key="gl_batch_size"))
+    digits = tuple(st.multiselect("Hand-picked digits", list(range(10)), default=[0, 1], key="gl_batch_digits")) or (0,)
+    projection = st.radio("Projection", ["pca", "tsne", "umap"], key="gl_projection", horizontal=True,
+                          format_func={"pca": "PCA (with uncertainty)", "tsne": "t-SNE", "umap": "UMAP"}.get)
+    if len(kinds) < 2:
+        st.info("Choose at least two batch kinds to compare.")
+        return digit, digits
     try:
-        shown, table = _batch_study(ref, stamp, tuple(kinds), digit, digits or (0,), n_batches, int(batch_size), 0)
+        shown, table = _batch_study(subject.ref, subject.stamp, tuple(kinds), digit, digits, n_batches, batch_size, 0)
     except VizvaeError as err:
         st.warning(f"{err}. Choose a smaller batch size or another rule.")
-    else:
-        names = [rule.label for rule in shown.rules]
-        if projection == "pca":
-            projected = pca_posteriors(shown.mean, shown.std)
-            ratio = projected.explained_variance_ratio
-            axes = (f"PC1 ({ratio[0]:.0%} of variance)", f"PC2 ({ratio[1]:.0%})")
-        else:
-            with st.spinner("Projecting the posterior means…"):
-                projected = nonlinear_posteriors(shown.mean, projection)
-            axes = (f"{projection} 1", f"{projection} 2")
-        left, right = st.columns([3, 2])
-        with left:
-            st.plotly_chart(posterior_map_figure(projected.coords, shown.kinds, names, projected.covariances,
-                                                 axis_titles=axes), key="gl_posterior_map")
-            st.caption(f"{n_batches} held-out test batches of {batch_size} per kind; each point is the mean of "
-                       "q(β | X) (eq. 4.9)" + (", each ellipse its 2σ contour projected exactly onto the two "
-                                               "principal axes." if projected.covariances is not None else "."))
-        with right:
-            st.dataframe(table, hide_index=True, key="gl_svm_table", column_config={
-                "Batch categories": st.column_config.TextColumn(width="medium"),
-                **{name: st.column_config.NumberColumn(width="small") for name in ("Train accuracy", "Test accuracy")},
-            })
-            st.caption(f"As Table 4.2: SVMs fitted on 5 samples of β from each of {n_batches} batches per kind drawn "
-                       "from the train split, tested on batches from the held-out test split. Kinds: "
-                       + "; ".join(f"({i}) {name}" for i, name in enumerate(names)) + ".")
+        return digit, digits
+    left, right = st.columns([3, 2])
+    with left:
+        posterior_map(shown, projection, f"{n_batches} held-out test batches of {batch_size} per kind")
+    with right:
+        st.dataframe(table, hide_index=True, key="gl_svm_table", column_config={
+            "Batch categories": st.column_config.TextColumn(width="medium"),
+            **{name: st.column_config.NumberColumn(width="small") for name in ("Train accuracy", "Test accuracy")},
+        })
+        st.caption(f"As Table 4.2: SVMs fitted on 5 samples of β from each of {n_batches} batches per kind drawn "
+                   "from the train split, tested on batches from the held-out test split. Kinds: "
+                   + "; ".join(f"({i}) {rule.label}" for i, rule in enumerate(shown.rules)) + ".")
+    return digit, digits
 
-# -- 4. interpolation ----------------------------------------------------------------------------------------------
-st.header("Interpolating groups and images")
-group_options = [k for k in kind_options if k not in ("hand-picked",)]
-defaults = ([f"domain:{n}" for n in domain_names[:2]] if len(domain_names) >= 2 else ["even", "odd"])
-cols = st.columns(3)
-with cols[0]:
-    group_a = st.selectbox("Group 1", group_options, index=group_options.index(defaults[0]), key="gl_group_a",
-                           format_func=kind_labels.get)
-with cols[1]:
-    group_b = st.selectbox("Group 2", group_options, index=group_options.index(defaults[1]), key="gl_group_b",
-                           format_func=kind_labels.get)
-with cols[2]:
-    interp_steps = st.slider("Steps", 3, 11, 7, key="gl_interp_steps")
-try:
-    rng = np.random.default_rng(1)
+
+def posterior_map(shown: Any, projection: str, batches: str) -> None:
+    """The batches' posterior means in 2-D: PCA with each 2σ ellipse, or t-SNE / UMAP."""
+    if projection == "pca":
+        projected = pca_posteriors(shown.mean, shown.std)
+        ratio = projected.explained_variance_ratio
+        axes = (f"PC1 ({ratio[0]:.0%} of variance)", f"PC2 ({ratio[1]:.0%})")
+    else:
+        with st.spinner("Projecting the posterior means…"):
+            projected = nonlinear_posteriors(shown.mean, projection)
+        axes = (f"{projection} 1", f"{projection} 2")
+    names = [rule.label for rule in shown.rules]
+    st.plotly_chart(posterior_map_figure(projected.coords, shown.kinds, names, projected.covariances, axis_titles=axes),
+                    key="gl_posterior_map")
+    st.caption(f"{batches}; each point is the mean of q(β | X) (eq. 4.9)" + (
+        ", each ellipse its 2σ contour projected exactly onto the two principal axes."
+        if projected.covariances is not None else "."))
+
+
+def interpolation_section(subject: Subject, digit: int, digits: tuple[int, ...]) -> None:
+    st.header("Interpolating groups and images")
+    model, dataset, labels = subject.model, subject.dataset, subject.kind_labels
+    options = [kind for kind in subject.kinds if kind != "hand-picked"]
+    defaults = [f"domain:{n}" for n in subject.domains[:2]] if len(subject.domains) >= 2 else ["even", "odd"]
+    cols = st.columns(3)
+    with cols[0]:
+        group_a = st.selectbox("Group 1", options, index=options.index(defaults[0]), key="gl_group_a",
+                               format_func=labels.get)
+    with cols[1]:
+        group_b = st.selectbox("Group 2", options, index=options.index(defaults[1]), key="gl_group_b",
+                               format_func=labels.get)
+    with cols[2]:
+        steps = st.slider("Steps", 3, 11, 7, key="gl_interp_steps")
     size = min(model.config.group_size, 64)
-    rows_a = sample_batches(dataset.y_test, _rule(group_a, digit, digits or (0,)), 1, size, rng, test_domains)[0]
-    rows_b = sample_batches(dataset.y_test, _rule(group_b, digit, digits or (0,)), 1, size, rng, test_domains)[0]
-except VizvaeError as err:
-    st.warning(str(err))
-else:
-    beta_a, z_a = group_and_image_latents(model, dataset.x_test, rows_a, rows_a[0])
-    beta_b, z_b = group_and_image_latents(model, dataset.x_test, rows_b, rows_b[0])
-    path = interpolation_grid(model, beta_a, beta_b, z_a, z_b, interp_steps)
-    interp_image = grid_png(decode_with_global(model, path.z, path.beta), image_shape)
+    try:
+        rows_a, rows_b = interpolation_groups(dataset.y_test, (_rule(group_a, digit, digits), _rule(group_b, digit, digits)),
+                                              size, domain_labels(dataset, "test"))
+    except VizvaeError as err:
+        st.warning(str(err))
+        return
+    path = group_interpolation(model, dataset.x_test, rows_a, rows_b, steps)
+    image = grid_png(decode_with_global(model, path.z, path.beta), subject.image_shape)
     left, right = st.columns([1, 4])
     with left:
-        st.image(grid_png(dataset.x_test[[rows_a[0], rows_b[0]]], image_shape, columns=1, scale=3),
+        st.image(grid_png(dataset.x_test[[rows_a[0], rows_b[0]]], subject.image_shape, columns=1, scale=3),
                  caption=f"image 1 (test row {rows_a[0]}) above image 2 (test row {rows_b[0]})")
     with right:
-        st.image(interp_image, caption=f"Rows: β from group 1 ({kind_labels[group_a]}, {size} test images) to group 2 "
-                 f"({kind_labels[group_b]}); columns: z from image 1 to image 2 (Fig. 4.7)")
-        download_png("Interpolation (PNG)", interp_image, f"{checkpoint.name}-interpolation.png", key="gl_interp_png")
+        st.image(image, caption=f"Rows: β from group 1 ({labels[group_a]}, {size} test images) to group 2 "
+                 f"({labels[group_b]}); columns: z from image 1 to image 2 (Fig. 4.7)")
+        download_png("Interpolation (PNG)", image, f"{subject.name}-interpolation.png", key="gl_interp_png")
 
-# -- 5. sample quality ----------------------------------------------------------------------------------------------
-st.header("Sample quality")
-candidates = [("UG-VAE", current_ref()), ("ML-VAE", ML_VAE), ("β-VAE (β = 10)", BETA_VAE)]
-available = tuple((method, name) for method, name in candidates if name == current_ref() or name in shipped)
-if not (default_classifier_folder() / "model.safetensors").is_file():
-    st.info("The digit classifier behind the Fréchet distance is not built: "
-            "`python -m vizvae rebuild --only mnist-digit-classifier`.")
-elif tuple(image_shape) != (1, 28, 28):
-    st.info("The Fréchet distance here scores 28×28 digit images.")
-else:
+
+def sample_quality_section(subject: Subject, shipped: set[str]) -> None:
+    """Table 4.1: Fréchet distances of the UG-VAE and its counterparts, on request."""
+    st.header("Sample quality")
+    candidates = [("UG-VAE", subject.ref), ("ML-VAE", ML_VAE), ("β-VAE (β = 10)", BETA_VAE)]
+    available = tuple((method, name) for method, name in candidates if name == subject.ref or name in shipped)
+    if not (default_classifier_folder() / "model.safetensors").is_file():
+        st.info("The digit classifier behind the Fréchet distance is not built: "
+                "`python -m vizvae rebuild --only mnist-digit-classifier`.")
+        return
+    if subject.image_shape != (1, 28, 28):
+        st.info("The Fréchet distance here scores 28×28 digit images.")
+        return
     cols = st.columns([1, 3])
     with cols[0]:
-        reps = st.slider("Repetitions", 1, 9, 3, key="gl_fd_reps")
+        repetitions = st.slider("Repetitions", 1, 9, 3, key="gl_fd_reps")
     with cols[1]:
         st.button("Compute the Fréchet distances", key="gl_fd_compute", icon=":material/calculate:",
                   on_click=lambda: st.session_state.update(gl_fd_shown=True),
                   help="Generates 1,000 images per model and repetition and scores them (seconds on a CPU); "
                   "the result is kept for this server process.")
-    description = ("Fréchet distance between 1,000 generated images (decoder means of prior samples; UG-VAE groups "
-                   f"of {model.config.group_size} share one β ~ N(0, I)) and the 1,000 test images; lower is better, "
-                   "mean ± std over repetitions (Table 4.1). " + CLASSIFIER_NOTE +
-                   " CLI: `python -m vizvae evaluate MODEL --task fd --json`.")
     if st.session_state.get("gl_fd_shown"):
-        fd = _fd_rows(available, tuple(checkpoint_stamp(name) for _, name in available), reps)
+        fd = _fd_rows(available, tuple(checkpoint_stamp(name) for _, name in available), repetitions)
         st.dataframe(fd, hide_index=True, key="gl_fd_table")
-    st.caption(description)
+    st.caption("Fréchet distance between 1,000 generated images (decoder means of prior samples; UG-VAE groups "
+               f"of {subject.model.config.group_size} share one β ~ N(0, I)) and the 1,000 test images; lower is "
+               "better, mean ± std over repetitions (Table 4.1). " + CLASSIFIER_NOTE +
+               " CLI: `python -m vizvae evaluate MODEL --task fd --json`.")
+

@@ -7,30 +7,38 @@ Widget / session-state keys (used by the tests): ``projection_method``, ``latent
 ``latent_points`` (the indices as text), ``latent_focus``, ``traversal_base``,
 ``traversal_span``, ``traversal_steps``, ``traversal_rows``, ``traversal_dim``,
 ``traversal_value``, ``interpolation_steps``, ``manifold_size``, ``manifold_range``,
-``manifold_span``. URL: ``method``, ``points``, ``base``, ``span``, ``dim``, ``offset``.
+``manifold_span``. URL: ``method``, ``points``, ``base``, ``span``, ``steps``, ``rows``, ``dim``,
+``offset``, ``isteps``, ``grid``, ``grid_range``.
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":  # a fresh server's first request for /latent_space runs this file bare
+    from pages._common import run_app
+
+    run_app()  # before the imports below: the app's navigation must replace Streamlit's at once
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_csv, download_png, load_model, parse_indices, remember_in_url,
-    require_model, run_through_entrypoint, selection_indices, url_widget_state,
+    checkpoint_stamp, current_ref, download_csv, download_png, load_model, parse_indices, require_model,
+    selection_indices, url_bound,
 )
 from vizvae.checkpoint import checkpoint_dataset
-from vizvae.viz import projection as projections
+from vizvae.inference import projection as projections
+from vizvae.inference.latent import (
+    ClassLabels, EncodedData, class_labels, decode_mean, dimensions_by_kl, encode_dataset, lerp, manifold_grid, moved,
+    reconstruct, slerp, traversal_base, traversal_latents, traversal_values,
+)
 from vizvae.viz.figures import kl_figure, posterior_figure, projection_figure
 from vizvae.viz.images import grid_png, paired_rows
-from vizvae.viz.latent import (
-    EncodedData, decode_mean, dimensions_by_kl, encode_dataset, lerp, manifold_grid, reconstruct, slerp,
-    traversal_latents, traversal_values,
-)
 from vizvae.viz.tables import csv_bytes, interpolation_table, posterior_table, projection_table, traversal_table
-
-run_through_entrypoint()  # before anything is drawn: see its docstring
 
 CHART_KEY = "latent_projection"
 METHOD_KEY = "projection_method"
@@ -54,6 +62,22 @@ SHOWN_SELECTED = 10  # originals/reconstructions drawn for at most this many sel
 LATENT_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae")
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What every section draws from: the model, its test set encoded, and their labels."""
+
+    name: str
+    model: Any
+    x_test: np.ndarray
+    image_shape: tuple[int, ...]
+    encoded: EncodedData
+    labels: ClassLabels | None
+
+    @property
+    def point_labels(self) -> list[str] | None:
+        return self.labels.per_point if self.labels else None
+
+
 @st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
 def _encoded(ref: str, stamp: tuple) -> EncodedData:
     checkpoint = load_model(ref)
@@ -65,23 +89,26 @@ def _weights_key(ref: str, stamp: tuple) -> str:
     return projections.weights_digest(load_model(ref).model)
 
 
-def _projection(checkpoint, ref: str, stamp: tuple, method: str, means: np.ndarray) -> projections.Projection:
+def _projection(folder: Path, ref: str, stamp: tuple, method: str, means: np.ndarray) -> projections.Projection:
+    """The latent plane itself, or a projection of the encoder means (UMAP and t-SNE: computed
+    once per model under a status box, then read from the disk cache)."""
     if method == "latent":
         return projections.Projection(means[:, :2].astype(np.float32), "latent")
     if method not in projections.SLOW_METHODS:
         return projections.project(means, method)
     key = _weights_key(ref, stamp)
-    folder = projections.cache_folder(checkpoint.path, key)
-    if projections.cached_projection_exists(folder, method, key, len(means)):
-        return projections.project(means, method, cache_dir=folder, weights_key=key)
+    cache = projections.cache_folder(folder, key)
+    if projections.cached_projection_exists(cache, method, key, len(means)):
+        return projections.project(means, method, cache_dir=cache, weights_key=key)
     label = projections.LABELS[method]
     with st.status(f"Computing {label} of {len(means):,} encoded test points (once per model)…", expanded=True) as status:
-        result = projections.project(means, method, cache_dir=folder, weights_key=key, progress=status.write)
+        result = projections.project(means, method, cache_dir=cache, weights_key=key, progress=status.write)
         status.update(label=f"{label} computed in {result.seconds:.1f} s and cached on disk", state="complete",
                       expanded=False)
     return result
 
 
+# -- the selection: a list of test rows, fed by the chart and the text box ------------------------------
 def _set_selection(indices: list[int]) -> None:
     st.session_state[SELECTION_KEY] = list(indices)
     st.session_state[POINTS_KEY] = ", ".join(str(i) for i in indices)
@@ -95,211 +122,229 @@ def _on_points_typed(n: int) -> None:
     _set_selection(parse_indices(st.session_state.get(POINTS_KEY) or "", n))
 
 
-# -- the model and its encoded test set -------------------------------------------------------
-checkpoint = require_model(kinds=LATENT_KINDS, data_kinds=("image",), purpose="The latent-space page")
-ref = current_ref()
-stamp = checkpoint_stamp(ref)
-model = checkpoint.model
-latent_dim = model.latent_dim
-dataset = checkpoint_dataset(checkpoint.config)
-image_shape = tuple(dataset.image_shape)
-encoded = _encoded(ref, stamp)
-means, stds = encoded.mean, encoded.std
-n = len(means)
-if dataset.y_test is not None and dataset.target is not None:
-    label_codes = dataset.y_test.astype(int)
-    label_names = [f"{c:g}" for c in dataset.target.categories]
-    point_labels = [label_names[c] for c in label_codes]
-else:
-    label_codes, label_names, point_labels = None, None, None
+def current_selection(n: int) -> list[int]:
+    """The selected rows: the session's, or on a first visit the URL's ``?points=``."""
+    if SELECTION_KEY not in st.session_state:
+        _set_selection(parse_indices(st.query_params.get("points", ""), n))
+    selection = [i for i in st.session_state[SELECTION_KEY] if 0 <= i < n]
+    if POINTS_KEY not in st.session_state:
+        st.session_state[POINTS_KEY] = ", ".join(map(str, selection))
+    return selection
 
-st.title("Latent space")
-st.caption(f"**{checkpoint.name}**: {latent_dim}-D latent, {n:,} test images of {dataset.name}."
-           + (f" The latent is the ε-space of all {len(model.latent_dims)} layers ({' + '.join(map(str, model.latent_dims))})."
-              if len(model.latent_dims) > 1 else ""))
 
-if SELECTION_KEY not in st.session_state:
-    _set_selection(parse_indices(st.query_params.get("points", ""), n))
-selection = [i for i in st.session_state[SELECTION_KEY] if 0 <= i < n]
-if POINTS_KEY not in st.session_state:
-    st.session_state[POINTS_KEY] = ", ".join(map(str, selection))
+def remember_selection(selection: list[int]) -> None:
+    if selection:
+        st.query_params["points"] = ",".join(map(str, selection))
+    else:
+        st.query_params.pop("points", None)
 
-# -- 1. projection ------------------------------------------------------------------------------
-st.header("Encoded test set")
-methods = (["latent"] if latent_dim == 2 else []) + list(projections.METHODS)
-url_widget_state(METHOD_KEY, "method", methods[0], valid=lambda m: m in methods)
-method = st.radio("Projection", methods, key=METHOD_KEY, format_func=METHOD_LABELS.get, horizontal=True,
-                  help="UMAP and t-SNE take a while the first time; they are then cached on disk.")
-remember_in_url(METHOD_KEY, "method")
-result = _projection(checkpoint, ref, stamp, method, means)
-if method == "latent":
-    axes = ("z0", "z1")
-elif method == "pca":
-    ratio = result.explained_variance_ratio
-    axes = (f"PC1 ({ratio[0]:.0%} of variance)", f"PC2 ({ratio[1]:.0%})")
-else:
-    axes = (f"{METHOD_LABELS[method]} 1", f"{METHOD_LABELS[method]} 2")
-figure = projection_figure(result.coords, label_codes, label_names, selected=selection, axis_titles=axes)
-st.plotly_chart(figure, key=CHART_KEY, on_select=_on_chart_select, selection_mode=("points", "box", "lasso"))
-how = "read from the disk cache" if result.from_cache else "computed"
-st.caption(f"Encoder means, coloured by label; {METHOD_LABELS[method]} {how} in {result.seconds * 1000:.0f} ms. "
-           "Click a point or draw a box or lasso to select; the camera icon saves a PNG.")
-columns = st.columns([3, 1])
-columns[0].text_input("Selected test rows", key=POINTS_KEY, on_change=_on_points_typed, args=(n,),
-                      help="Row indices of the test set, e.g. 3, 17. The selection in the plot writes here too.")
-with columns[1]:
-    download_csv("Coordinates (CSV)", csv_bytes(projection_table(result.coords, point_labels, method)),
-                 f"{checkpoint.name}-{method}.csv", key="projection_csv")
-st.query_params["points"] = ",".join(map(str, selection))
-if not selection:
-    st.query_params.pop("points", None)
 
-# -- 2. the selected points ----------------------------------------------------------------------
-st.header("Selected points")
-if selection:
+# -- the page ---------------------------------------------------------------------------------------
+def render() -> None:
+    checkpoint = require_model(kinds=LATENT_KINDS, data_kinds=("image",), purpose="The latent-space page")
+    ref = current_ref()
+    stamp = checkpoint_stamp(ref)
+    dataset = checkpoint_dataset(checkpoint.config)
+    subject = Subject(checkpoint.name, checkpoint.model, dataset.x_test, tuple(dataset.image_shape), _encoded(ref, stamp),
+                      class_labels(dataset.y_test, dataset.target.categories if dataset.target is not None else None))
+    latent_dims = subject.model.latent_dims
+    st.title("Latent space")
+    st.caption(f"**{subject.name}**: {subject.model.latent_dim}-D latent, {len(subject.x_test):,} test images of "
+               f"{dataset.name}." + (f" The latent is the ε-space of all {len(latent_dims)} layers "
+                                     f"({' + '.join(map(str, latent_dims))})." if len(latent_dims) > 1 else ""))
+    selection = current_selection(len(subject.x_test))
+    projection_section(subject, checkpoint.path, ref, stamp, selection)
+    selected_section(subject, selection)
+    base, span = traversal_section(subject, selection)
+    one_dimension_section(subject, base, span)
+    interpolation_section(subject, selection)
+    manifold_section(subject)
+
+
+def projection_section(subject: Subject, folder: Path, ref: str, stamp: tuple, selection: list[int]) -> None:
+    st.header("Encoded test set")
+    means = subject.encoded.mean
+    methods = (["latent"] if subject.model.latent_dim == 2 else []) + list(projections.METHODS)
+    method = url_bound(st.radio, "Projection", key=METHOD_KEY, param="method", default=methods[0],
+                       valid=lambda m: m in methods, options=methods, format_func=METHOD_LABELS.get, horizontal=True,
+                       help="UMAP and t-SNE take a while the first time; they are then cached on disk.")
+    result = _projection(folder, ref, stamp, method, means)
+    labels = subject.labels
+    figure = projection_figure(result.coords, labels.codes if labels else None, labels.names if labels else None,
+                               selected=selection, axis_titles=axis_titles(method, result))
+    st.plotly_chart(figure, key=CHART_KEY, on_select=_on_chart_select, selection_mode=("points", "box", "lasso"))
+    how = "read from the disk cache" if result.from_cache else "computed"
+    st.caption(f"Encoder means, coloured by label; {METHOD_LABELS[method]} {how} in {result.seconds * 1000:.0f} ms. "
+               "Click a point or draw a box or lasso to select; the camera icon saves a PNG.")
+    columns = st.columns([3, 1])
+    columns[0].text_input("Selected test rows", key=POINTS_KEY, on_change=_on_points_typed, args=(len(means),),
+                          help="Row indices of the test set, e.g. 3, 17. The selection in the plot writes here too.")
+    with columns[1]:
+        download_csv("Coordinates (CSV)", csv_bytes(projection_table(result.coords, subject.point_labels, method)),
+                     f"{subject.name}-{method}.csv", key="projection_csv")
+    remember_selection(selection)
+
+
+def axis_titles(method: str, result: projections.Projection) -> tuple[str, str]:
+    if method == "latent":
+        return "z0", "z1"
+    if method == "pca":
+        ratio = result.explained_variance_ratio
+        return f"PC1 ({ratio[0]:.0%} of variance)", f"PC2 ({ratio[1]:.0%})"
+    return f"{METHOD_LABELS[method]} 1", f"{METHOD_LABELS[method]} 2"
+
+
+def selected_section(subject: Subject, selection: list[int]) -> None:
+    st.header("Selected points")
+    if not selection:
+        st.info("Select a point in the plot above (or type row indices) to see it, its reconstruction and its "
+                "encoder posterior.")
+        return
     shown = selection[:SHOWN_SELECTED]
-    originals = dataset.x_test[shown]
-    pairs = grid_png(paired_rows(originals, reconstruct(model, originals), columns=len(shown)), image_shape, scale=3)
+    originals = subject.x_test[shown]
+    pairs = grid_png(paired_rows(originals, reconstruct(subject.model, originals), columns=len(shown)),
+                     subject.image_shape, scale=3)
     left, right = st.columns([2, 3])
     with left:
         st.image(pairs, caption=f"rows {', '.join(map(str, shown))}: originals above reconstructions"
                  + (f" (first {SHOWN_SELECTED} of {len(selection)})" if len(selection) > SHOWN_SELECTED else ""))
-        download_png("Originals and reconstructions (PNG)", pairs, f"{checkpoint.name}-selected.png",
-                     key="selected_png")
+        download_png("Originals and reconstructions (PNG)", pairs, f"{subject.name}-selected.png", key="selected_png")
     with right:
-        if len(selection) > 1:
-            if st.session_state.get(FOCUS_KEY) not in selection:
-                st.session_state[FOCUS_KEY] = selection[0]
-            focus = st.selectbox("Posterior of row", selection, key=FOCUS_KEY)
-        else:
-            focus = selection[0]
-        label = f", label {point_labels[focus]}" if point_labels else ""
-        st.plotly_chart(posterior_figure(means[focus], stds[focus], title=f"q(z | x) of test row {focus}{label}"),
-                        key="posterior_chart")
-        st.caption("Encoder mean ± one standard deviation per latent dimension; dotted: the prior's ±1.")
-        download_csv("Encoder mean and std (CSV)", csv_bytes(posterior_table(selection, means[selection], stds[selection])),
-                     f"{checkpoint.name}-posterior.csv", key="posterior_csv")
-else:
-    st.info("Select a point in the plot above (or type row indices) to see it, its reconstruction and its "
-            "encoder posterior.")
+        posterior_view(subject, selection)
 
-# -- 3. traversals -------------------------------------------------------------------------------
-st.header("Traversals")
-average_kl = encoded.average_kl
-order = dimensions_by_kl(average_kl)
-controls = st.columns(4)
-bases = ["selected", "origin"]
-url_widget_state(BASE_KEY, "base", "selected", valid=lambda b: b in bases)
-with controls[0]:
-    base_choice = st.radio("Around", bases, key=BASE_KEY, horizontal=True,
-                           format_func=lambda b: f"selected row {selection[0]}" if b == "selected" and selection
-                           else ("selected point" if b == "selected" else "origin"))
-url_widget_state(SPAN_KEY, "span", 3.0, parse=float, valid=lambda s: isinstance(s, float) and 0.5 <= s <= 5.0)
-with controls[1]:
-    span = st.slider("Range ±", 0.5, 5.0, key=SPAN_KEY, step=0.5, help="How far each dimension moves from the base.")
-url_widget_state(STEPS_KEY, "steps", 10, parse=int, valid=lambda s: isinstance(s, int) and 3 <= s <= 15)
-with controls[2]:
-    steps = st.slider("Columns", 3, 15, key=STEPS_KEY)
-with controls[3]:
-    if latent_dim > 1:
-        url_widget_state(ROWS_KEY, "rows", min(10, latent_dim), parse=int,
-                         valid=lambda r: isinstance(r, int) and 1 <= r <= latent_dim)
-        rows = st.slider("Rows (dimensions)", 1, latent_dim, key=ROWS_KEY)
+
+def posterior_view(subject: Subject, selection: list[int]) -> None:
+    """The encoder posterior q(z | x) of one selected row."""
+    if len(selection) > 1:
+        if st.session_state.get(FOCUS_KEY) not in selection:
+            st.session_state[FOCUS_KEY] = selection[0]
+        focus = st.selectbox("Posterior of row", selection, key=FOCUS_KEY)
     else:
-        rows = 1
-for key, param in ((BASE_KEY, "base"), (SPAN_KEY, "span"), (STEPS_KEY, "steps"), (ROWS_KEY, "rows")):
-    if key in st.session_state:
-        remember_in_url(key, param)
+        focus = selection[0]
+    means, stds = subject.encoded.mean, subject.encoded.std
+    label = f", label {subject.point_labels[focus]}" if subject.labels else ""
+    st.plotly_chart(posterior_figure(means[focus], stds[focus], title=f"q(z | x) of test row {focus}{label}"),
+                    key="posterior_chart")
+    st.caption("Encoder mean ± one standard deviation per latent dimension; dotted: the prior's ±1.")
+    download_csv("Encoder mean and std (CSV)", csv_bytes(posterior_table(selection, means[selection], stds[selection])),
+                 f"{subject.name}-posterior.csv", key="posterior_csv")
 
-if base_choice == "selected" and selection:
-    base_z, base_name = means[selection[0]], f"the encoder mean of row {selection[0]}"
-else:
-    base_z, base_name = np.zeros(latent_dim, dtype=np.float32), "the origin"
-    if base_choice == "selected":
+
+def traversal_section(subject: Subject, selection: list[int]) -> tuple[np.ndarray, float]:
+    """The traversal grid; returns its base point and range, which the one-dimension view shares."""
+    st.header("Traversals")
+    latent_dim = subject.model.latent_dim
+    controls = st.columns(4)
+    with controls[0]:
+        around = url_bound(st.radio, "Around", key=BASE_KEY, param="base", default="selected",
+                           valid=lambda b: b in ("selected", "origin"), options=["selected", "origin"], horizontal=True,
+                           format_func=lambda b: b if b == "origin" else
+                           (f"selected row {selection[0]}" if selection else "selected point"))
+    with controls[1]:
+        span = url_bound(st.slider, "Range ±", key=SPAN_KEY, param="span", default=3.0, parse=float,
+                         valid=lambda s: isinstance(s, float) and 0.5 <= s <= 5.0, min_value=0.5, max_value=5.0,
+                         step=0.5, help="How far each dimension moves from the base.")
+    with controls[2]:
+        steps = url_bound(st.slider, "Columns", key=STEPS_KEY, param="steps", default=10, parse=int,
+                          valid=lambda s: isinstance(s, int) and 3 <= s <= 15, min_value=3, max_value=15)
+    with controls[3]:
+        rows = 1 if latent_dim == 1 else url_bound(
+            st.slider, "Rows (dimensions)", key=ROWS_KEY, param="rows", default=min(10, latent_dim), parse=int,
+            valid=lambda r: isinstance(r, int) and 1 <= r <= latent_dim, min_value=1, max_value=latent_dim)
+    base, row = traversal_base(subject.encoded.mean, selection, around_selected=around == "selected")
+    base_name = "the origin" if row is None else f"the encoder mean of row {row}"
+    if around == "selected" and row is None:
         st.caption("No point selected: traversing around the origin.")
-dims = order[:rows]
-offsets = traversal_values(span, steps)
-base_tensor = torch.as_tensor(base_z)
-traversal = traversal_latents(base_tensor, dims, base_tensor[dims][:, None] + offsets)  # (rows, steps, latent)
-traversal_images = decode_mean(model, traversal)
-traversal_png = grid_png(traversal_images, image_shape)
-left, right = st.columns([3, 2])
-with left:
-    st.image(traversal_png, caption=f"Each row moves one dimension by −{span:g} … +{span:g} around {base_name}; "
-             "rows by average KL, highest first: " + ", ".join(f"z{d}" for d in dims))
-    buttons = st.columns(2)
-    with buttons[0]:
-        download_png("Traversal grid (PNG)", traversal_png, f"{checkpoint.name}-traversal.png", key="traversal_png")
-    with buttons[1]:
-        download_csv("Traversal latents (CSV)", csv_bytes(traversal_table(traversal.numpy(), dims)),
-                     f"{checkpoint.name}-traversal.csv", key="traversal_csv")
-with right:
-    st.plotly_chart(kl_figure(average_kl), key="kl_chart")
-    st.caption("Average KL(q(z_j | x) ‖ N(0, 1)) over the test set: dimensions near 0 are unused by the decoder.")
+    dims = dimensions_by_kl(subject.encoded.average_kl)[:rows]
+    traversal = traversal_latents(base, dims, traversal_values(span, steps), around_base=True)  # (rows, steps, latent)
+    traversal_view(subject, traversal, dims, f"Each row moves one dimension by −{span:g} … +{span:g} around {base_name}; "
+                   "rows by average KL, highest first: " + ", ".join(f"z{d}" for d in dims))
+    return base, span
 
-st.subheader("One dimension")
-url_widget_state(DIM_KEY, "dim", order[0], parse=int, valid=lambda d: isinstance(d, int) and 0 <= d < latent_dim)
-url_widget_state(VALUE_KEY, "offset", 0.0, parse=float, valid=lambda v: isinstance(v, float) and -span <= v <= span)
-one = st.columns([1, 2, 1])
-with one[0]:
-    dim = st.selectbox("Dimension", order, key=DIM_KEY, format_func=lambda d: f"z{d} (KL {average_kl[d]:.2f})")
-with one[1]:
-    offset = st.slider(f"z{dim} − base", -span, span, key=VALUE_KEY, step=span / 20,
-                       help="Moves the chosen dimension away from the base point; the image is re-decoded.")
-remember_in_url(DIM_KEY, "dim")
-remember_in_url(VALUE_KEY, "offset", format=lambda v: f"{v:g}")
-z = base_z.astype(np.float32).copy()
-z[dim] += offset
-single = grid_png(decode_mean(model, torch.as_tensor(z)[None]), image_shape, scale=5, gutter=0)
-with one[2]:
-    st.image(single, caption=f"z{dim} = {z[dim]:.2f}")
-    download_png("PNG", single, f"{checkpoint.name}-z{dim}.png", key="traversal_value_png")
 
-# -- 4. interpolation ----------------------------------------------------------------------------
-st.header("Interpolation")
-if len(selection) >= 2:
+def traversal_view(subject: Subject, traversal: torch.Tensor, dims: list[int], caption: str) -> None:
+    png = grid_png(decode_mean(subject.model, traversal), subject.image_shape)
+    left, right = st.columns([3, 2])
+    with left:
+        st.image(png, caption=caption)
+        buttons = st.columns(2)
+        with buttons[0]:
+            download_png("Traversal grid (PNG)", png, f"{subject.name}-traversal.png", key="traversal_png")
+        with buttons[1]:
+            download_csv("Traversal latents (CSV)", csv_bytes(traversal_table(traversal.numpy(), dims)),
+                         f"{subject.name}-traversal.csv", key="traversal_csv")
+    with right:
+        st.plotly_chart(kl_figure(subject.encoded.average_kl), key="kl_chart")
+        st.caption("Average KL(q(z_j | x) ‖ N(0, 1)) over the test set: dimensions near 0 are unused by the decoder.")
+
+
+def one_dimension_section(subject: Subject, base: np.ndarray, span: float) -> None:
+    st.subheader("One dimension")
+    average_kl = subject.encoded.average_kl
+    order = dimensions_by_kl(average_kl)
+    latent_dim = subject.model.latent_dim
+    one = st.columns([1, 2, 1])
+    with one[0]:
+        dim = url_bound(st.selectbox, "Dimension", key=DIM_KEY, param="dim", default=order[0], parse=int,
+                        valid=lambda d: isinstance(d, int) and 0 <= d < latent_dim, options=order,
+                        format_func=lambda d: f"z{d} (KL {average_kl[d]:.2f})")
+    with one[1]:
+        offset = url_bound(st.slider, f"z{dim} − base", key=VALUE_KEY, param="offset", default=0.0, parse=float,
+                           valid=lambda v: isinstance(v, float) and -span <= v <= span, format=lambda v: f"{v:g}",
+                           min_value=-span, max_value=span, step=span / 20,
+                           help="Moves the chosen dimension away from the base point; the image is re-decoded.")
+    z = moved(base, dim, offset)
+    single = grid_png(decode_mean(subject.model, torch.as_tensor(z)[None]), subject.image_shape, scale=5, gutter=0)
+    with one[2]:
+        st.image(single, caption=f"z{dim} = {z[dim]:.2f}")
+        download_png("PNG", single, f"{subject.name}-z{dim}.png", key="traversal_value_png")
+
+
+def interpolation_section(subject: Subject, selection: list[int]) -> None:
+    st.header("Interpolation")
+    if len(selection) < 2:
+        st.info("Select two points (shift-click, a box or a lasso, or type two row indices) to interpolate "
+                "between their encoder means.")
+        return
     first, second = selection[0], selection[1]
-    url_widget_state(INTERPOLATION_STEPS_KEY, "isteps", 10, parse=int, valid=lambda s: isinstance(s, int) and 3 <= s <= 16)
-    steps = st.slider("Steps", 3, 16, key=INTERPOLATION_STEPS_KEY)
-    remember_in_url(INTERPOLATION_STEPS_KEY, "isteps")
+    steps = url_bound(st.slider, "Steps", key=INTERPOLATION_STEPS_KEY, param="isteps", default=10, parse=int,
+                      valid=lambda s: isinstance(s, int) and 3 <= s <= 16, min_value=3, max_value=16)
+    means = subject.encoded.mean
     z0, z1 = torch.as_tensor(means[first]), torch.as_tensor(means[second])
     paths = torch.stack([lerp(z0, z1, steps), slerp(z0, z1, steps)])  # (2, steps, latent)
-    strips = decode_mean(model, paths)
+    strips = decode_mean(subject.model, paths)
     for name, strip in zip(("Linear", "Spherical (slerp)"), strips):
-        st.image(grid_png(strip[None], image_shape), caption=f"{name}: row {first} → row {second}")
+        st.image(grid_png(strip[None], subject.image_shape), caption=f"{name}: row {first} → row {second}")
     buttons = st.columns(2)
     with buttons[0]:
-        download_png("Both strips (PNG)", grid_png(strips, image_shape), f"{checkpoint.name}-interpolation.png",
+        download_png("Both strips (PNG)", grid_png(strips, subject.image_shape), f"{subject.name}-interpolation.png",
                      key="interpolation_png")
     with buttons[1]:
         download_csv("Interpolation latents (CSV)",
                      csv_bytes(interpolation_table({"linear": paths[0].numpy(), "spherical": paths[1].numpy()})),
-                     f"{checkpoint.name}-interpolation.csv", key="interpolation_csv")
+                     f"{subject.name}-interpolation.csv", key="interpolation_csv")
     if len(selection) > 2:
         st.caption(f"Between the first two of the {len(selection)} selected rows.")
-else:
-    st.info("Select two points (shift-click, a box or a lasso, or type two row indices) to interpolate "
-            "between their encoder means.")
 
-# -- 5. the decoded manifold (2-D latents) -------------------------------------------------------------
-st.header("Decoded manifold")
-if require_model(kinds=LATENT_KINDS, min_latent=2, max_latent=2, purpose="The decoded manifold", stop=False):
+
+def manifold_section(subject: Subject) -> None:
+    """The decoded manifold of a 2-D latent plane (other models: offers the 2-D ones)."""
+    st.header("Decoded manifold")
+    if not require_model(kinds=LATENT_KINDS, min_latent=2, max_latent=2, purpose="The decoded manifold", stop=False):
+        return
     grid_controls = st.columns(3)
     with grid_controls[0]:
-        url_widget_state(MANIFOLD_SIZE_KEY, "grid", 15, parse=int, valid=lambda s: isinstance(s, int) and 5 <= s <= 25)
-        size = st.slider("Grid size", 5, 25, key=MANIFOLD_SIZE_KEY)
+        size = url_bound(st.slider, "Grid size", key=MANIFOLD_SIZE_KEY, param="grid", default=15, parse=int,
+                         valid=lambda s: isinstance(s, int) and 5 <= s <= 25, min_value=5, max_value=25)
     with grid_controls[1]:
-        ranges = ["quantiles", "uniform"]
-        url_widget_state(MANIFOLD_RANGE_KEY, "grid_range", "quantiles", valid=lambda r: r in ranges)
-        spacing = st.radio("Spacing", ranges, key=MANIFOLD_RANGE_KEY, horizontal=True,
-                           format_func={"quantiles": "N(0, 1) quantiles", "uniform": "uniform"}.get)
+        spacing = url_bound(st.radio, "Spacing", key=MANIFOLD_RANGE_KEY, param="grid_range", default="quantiles",
+                            valid=lambda r: r in ("quantiles", "uniform"), options=["quantiles", "uniform"],
+                            horizontal=True, format_func={"quantiles": "N(0, 1) quantiles", "uniform": "uniform"}.get)
     with grid_controls[2]:
-        manifold_span = st.slider("Uniform range ±", 0.5, 5.0, 3.0, step=0.5, key=MANIFOLD_SPAN_KEY,
-                                  disabled=spacing != "uniform")
-    for key, param in ((MANIFOLD_SIZE_KEY, "grid"), (MANIFOLD_RANGE_KEY, "grid_range")):
-        remember_in_url(key, param)
-    plane = manifold_grid(size, span=manifold_span if spacing == "uniform" else None)
-    manifold_png = grid_png(decode_mean(model, plane), image_shape, gutter=0)
-    st.image(manifold_png, caption="Decoder means over a grid of the latent plane: z0 left → right, "
+        span = st.slider("Uniform range ±", 0.5, 5.0, 3.0, step=0.5, key=MANIFOLD_SPAN_KEY, disabled=spacing != "uniform")
+    plane = manifold_grid(size, span=span if spacing == "uniform" else None)
+    png = grid_png(decode_mean(subject.model, plane), subject.image_shape, gutter=0)
+    st.image(png, caption="Decoder means over a grid of the latent plane: z0 left → right, "
              "z1 bottom → top, as in the latent-plane plot.")
-    download_png("Manifold (PNG)", manifold_png, f"{checkpoint.name}-manifold.png", key="manifold_png")
+    download_png("Manifold (PNG)", png, f"{subject.name}-manifold.png", key="manifold_png")
+

@@ -13,29 +13,35 @@ URL: ``image``, ``mask``, ``half``, ``rate``, ``seed``, ``chains``, ``scale``, `
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # a fresh server's first request for /posterior runs this file bare
+    from pages._common import run_app
+
+    run_app()  # before the imports below: the app's navigation must replace Streamlit's at once
+
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import streamlit as st
-import torch
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_csv, download_png, load_model, remember_in_url, require_model,
-    run_through_entrypoint, url_widget_state,
+    checkpoint_stamp, current_ref, download_csv, download_png, load_model, require_model, url_bound,
+    url_value,
 )
-from vizvae.checkpoint import checkpoint_dataset
+from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.masks import IMAGE_MASK_KINDS, image_mask
 from vizvae.inference.gaps import PosteriorGaps, posterior_gaps
 from vizvae.inference.posterior import (
-    ChainDiagnostics, PosteriorChains, PosteriorGrid, PosteriorTarget, chain_diagnostics, coordinate_axes,
-    gaussian_in_view, grid_log_joint, plane_limits, posterior_chains, posterior_grid, principal_axes,
+    ChainDiagnostics, PlaneView, PosteriorChains, PosteriorGrid, PosteriorTarget, chain_diagnostics, coordinate_axes,
+    gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes,
 )
+from vizvae.inference.posterior_view import chain_plane_limits, is_inflated, masked_preview, most_moved_dimensions
 from vizvae.viz.images import grid_png
 from vizvae.viz.posterior import (
     acceptance_figure, corner_figure, dimension_table, ess_rhat_figure, gaps_figure, gaps_table, iwae_curve_figure,
     iwae_table, marginals_figure, posterior_plane_figure, step_size_heatmap,
 )
 from vizvae.viz.tables import csv_bytes
-
-run_through_entrypoint()  # before anything is drawn: see its docstring
 
 # one Gaussian latent space under a N(0, I) prior (the ε-space of all layers for the hierarchical ones)
 POSTERIOR_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae")
@@ -106,183 +112,192 @@ def _gaps_ready(args: tuple) -> bool:
     return args in st.session_state.setdefault(GAPS_DONE_KEY, set())
 
 
-def _mask_preview(x: np.ndarray, mask: torch.Tensor | None) -> np.ndarray:
-    """Observed pixels as they are, missing ones mid-grey."""
-    if mask is None:
-        return x
-    return np.where(mask.cpu().numpy(), x, 0.5)
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-# -- the model ------------------------------------------------------------------------------------------------
-checkpoint = require_model(kinds=POSTERIOR_KINDS, min_latent=2, data_kinds=("image",), purpose="The posterior page")
-ref = current_ref()
-stamp = checkpoint_stamp(ref)
-model = checkpoint.model
-dataset = checkpoint_dataset(checkpoint.config)
-image_shape = tuple(dataset.image_shape)
-latent_dim = model.latent_dim
-n_test = len(dataset.x_test)
+def _in_range(low: int, high: int):
+    return lambda value: isinstance(value, int) and low <= value <= high
 
-st.title("Posterior")
-st.caption(f"**{checkpoint.name}**: {latent_dim}-D latent. One test image's posterior p(z | x_O): the encoder's "
-           "Gaussian, HMC chains started from it, and — for a 2-D latent — the exact density by quadrature.")
+
+@dataclass(frozen=True)
+class Posterior:
+    """What the page has computed for one (model, image, mask, seed, chains, step scale)."""
+
+    args: tuple  # the cache key: (ref, stamp, image, mask_spec, seed, n_chains, scale)
+    target: PosteriorTarget
+    chains: PosteriorChains
+    grid: PosteriorGrid | None  # the exact posterior by quadrature, for a 2-D latent
+    gaps: PosteriorGaps | None  # once asked for and computed
+
+    @property
+    def samples(self) -> np.ndarray:
+        return self.chains.samples.cpu().numpy()  # (chains, latent)
+
+    @property
+    def encoder(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.chains.encoder.mean.cpu().numpy(), self.chains.encoder.std.cpu().numpy()
+
+    @property
+    def best(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The best Gaussian q* (mean, std), once the gaps are computed."""
+        return (self.gaps.best.mean.cpu().numpy(), self.gaps.best.std.cpu().numpy()) if self.gaps else None
+
 
 # -- controls -------------------------------------------------------------------------------------------------
-controls = st.columns([1, 1.3, 1.2, 1, 1.2, 1.2])
-url_widget_state("posterior_image", "image", 0, parse=int, valid=lambda i: isinstance(i, int) and 0 <= i < n_test)
-controls[0].number_input("Test image", 0, n_test - 1, step=1, key="posterior_image",
-                         help=f"Row of the test set (0–{n_test - 1}).")
-url_widget_state("posterior_mask", "mask", "none", valid=lambda m: m in IMAGE_MASK_KINDS)
-controls[1].selectbox("Mask", IMAGE_MASK_KINDS, key="posterior_mask", format_func=MASK_LABELS.get,
-                      help="Hidden pixels are left out of p(x_O | z): the posterior of the observed part.")
-mask_kind = st.session_state["posterior_mask"]
-with controls[2]:
-    url_widget_state("posterior_half", "half", "top", valid=lambda h: h in HALVES)
-    url_widget_state("posterior_rate", "rate", 50, parse=int, valid=lambda r: isinstance(r, int) and 10 <= r <= 90)
+def mask_controls(mask_kind: str) -> tuple:
+    """The mask's details: (kind, hidden half or "", missing rate or 0)."""
+    half_args = dict(key="posterior_half", param="half", default="top", valid=lambda h: h in HALVES)
+    rate_args = dict(key="posterior_rate", param="rate", default=50, parse=int, valid=_in_range(10, 90))
     if mask_kind == "half":
-        st.selectbox("Hidden half", HALVES, key="posterior_half")
-    elif mask_kind == "mcar":
-        st.slider("Missing (%)", 10, 90, step=10, key="posterior_rate")
-    else:
-        st.caption("The square hole sits at a random place fixed per image." if mask_kind == "square"
-                   else "All pixels observed.")
-url_widget_state("posterior_seed", "seed", 0, parse=int, valid=lambda s: isinstance(s, int) and 0 <= s <= 9999)
-controls[3].number_input("Seed", 0, 9999, step=1, key="posterior_seed",
-                         help="Seeds the chains' starts and momenta, and the gap estimators.")
-url_widget_state("posterior_chains", "chains", 50, parse=int, valid=lambda c: c in CHAIN_COUNTS)
-controls[4].select_slider("Chains", CHAIN_COUNTS, key="posterior_chains")
-url_widget_state("posterior_step_scale", "scale", 1.0, parse=float, valid=lambda s: s in STEP_SCALES)
-controls[5].select_slider("Step sizes ×", STEP_SCALES, key="posterior_step_scale",
-                          help="Multiplies every step size φ: too small and the chains crawl, too large and they "
-                               "are rejected or diverge.")
-for key, param in (("posterior_image", "image"), ("posterior_mask", "mask"), ("posterior_seed", "seed"),
-                   ("posterior_chains", "chains"), ("posterior_step_scale", "scale")):
-    remember_in_url(key, param, format=lambda v: f"{v:g}" if isinstance(v, float) else str(v))
-if mask_kind == "half":
-    remember_in_url("posterior_half", "half")
-if mask_kind == "mcar":
-    remember_in_url("posterior_rate", "rate")
+        return mask_kind, url_bound(st.selectbox, "Hidden half", options=HALVES, **half_args), 0.0
+    if mask_kind == "mcar":
+        rate = url_bound(st.slider, "Missing (%)", min_value=10, max_value=90, step=10, **rate_args)
+        return mask_kind, "", rate / 100
+    for args in (half_args, rate_args):  # kept for when they are drawn again
+        url_value(**args)
+    st.caption("The square hole sits at a random place fixed per image." if mask_kind == "square"
+               else "All pixels observed.")
+    return mask_kind, "", 0.0
 
-image = int(st.session_state["posterior_image"])
-seed = int(st.session_state["posterior_seed"])
-n_chains = int(st.session_state["posterior_chains"])
-scale = float(st.session_state["posterior_step_scale"])
-mask_spec = (mask_kind, st.session_state["posterior_half"] if mask_kind == "half" else "",
-             st.session_state["posterior_rate"] / 100 if mask_kind == "mcar" else 0.0)
-args = (ref, stamp, image, mask_spec, seed, n_chains, scale)
-target = _target(ref, image, mask_spec)
 
-chains = _chains(*args)
-chain = chains.chain.cpu().numpy()  # (T+1, chains, latent)
-samples = chains.samples.cpu().numpy()
-encoder_mean, encoder_std = chains.encoder.mean.cpu().numpy(), chains.encoder.std.cpu().numpy()
-proposal_std = chains.proposal.std.cpu().numpy()
-n_transitions = chain.shape[0] - 1
-grid = _grid(ref, stamp, image, mask_spec) if latent_dim == 2 else None
-if "posterior_gaps_on" not in st.session_state:
-    st.session_state["posterior_gaps_on"] = st.query_params.get("gaps") == "1"
-gaps = _gaps(*args) if st.session_state["posterior_gaps_on"] and _gaps_ready(args) else None
+def posterior_controls(n_test: int) -> tuple[int, tuple, int, int, float]:
+    """(test image, mask_spec, seed, number of chains, step-size scale)."""
+    controls = st.columns([1, 1.3, 1.2, 1, 1.2, 1.2])
+    image = url_bound(controls[0].number_input, "Test image", key="posterior_image", param="image", default=0,
+                      parse=int, valid=_in_range(0, n_test - 1), min_value=0, max_value=n_test - 1, step=1,
+                      help=f"Row of the test set (0–{n_test - 1}).")
+    mask_kind = url_bound(controls[1].selectbox, "Mask", key="posterior_mask", param="mask", default="none",
+                          valid=lambda m: m in IMAGE_MASK_KINDS, options=IMAGE_MASK_KINDS, format_func=MASK_LABELS.get,
+                          help="Hidden pixels are left out of p(x_O | z): the posterior of the observed part.")
+    with controls[2]:
+        mask_spec = mask_controls(mask_kind)
+    seed = url_bound(controls[3].number_input, "Seed", key="posterior_seed", param="seed", default=0, parse=int,
+                     valid=_in_range(0, 9999), min_value=0, max_value=9999, step=1,
+                     help="Seeds the chains' starts and momenta, and the gap estimators.")
+    n_chains = url_bound(controls[4].select_slider, "Chains", key="posterior_chains", param="chains", default=50,
+                         parse=int, valid=lambda c: c in CHAIN_COUNTS, options=CHAIN_COUNTS)
+    scale = url_bound(controls[5].select_slider, "Step sizes ×", key="posterior_step_scale", param="scale",
+                      default=1.0, parse=float, valid=lambda s: s in STEP_SCALES, format=_number, options=STEP_SCALES,
+                      help="Multiplies every step size φ: too small and the chains crawl, too large and they are "
+                           "rejected or diverge.")
+    return int(image), mask_spec, int(seed), int(n_chains), float(scale)
 
-# -- the image ------------------------------------------------------------------------------------------------
-left, right = st.columns([3, 2])
-with left:
-    encoder_decode, hmc_decodes = _decoded(*args)
-    x = dataset.x_test[image]
-    strip = np.stack([_mask_preview(x, target.mask), encoder_decode, *hmc_decodes])
+
+def compute_posterior(ref: str, image: int, mask_spec: tuple, seed: int, n_chains: int, scale: float) -> Posterior:
+    args = (ref, checkpoint_stamp(ref), image, mask_spec, seed, n_chains, scale)
+    target = _target(ref, image, mask_spec)
+    grid = _grid(*args[:4]) if target.latent_dim == 2 else None
+    if "posterior_gaps_on" not in st.session_state:
+        st.session_state["posterior_gaps_on"] = st.query_params.get("gaps") == "1"
+    gaps = _gaps(*args) if st.session_state["posterior_gaps_on"] and _gaps_ready(args) else None
+    return Posterior(args, target, _chains(*args), grid, gaps)
+
+
+# -- the image and the chains' settings ---------------------------------------------------------------------------
+def image_view(name: str, x: np.ndarray, image_shape: tuple, posterior: Posterior, mask_kind: str) -> None:
+    _, _, image, *_ = posterior.args
+    encoder_decode, hmc_decodes = _decoded(*posterior.args)
+    strip = np.stack([masked_preview(x, posterior.target.mask), encoder_decode, *hmc_decodes])
     strip_png = grid_png(strip, image_shape, columns=len(strip), scale=3)
-    grey = ", missing pixels grey" if target.mask is not None else ""
+    grey = ", missing pixels grey" if posterior.target.mask is not None else ""
     st.image(strip_png, caption=f"Test image {image} ({MASK_LABELS[mask_kind]}{grey}); decoded at the encoder mean; "
              f"decoded at {len(hmc_decodes)} HMC samples.")
-    download_png("Image and decodes (PNG)", strip_png, f"{checkpoint.name}-posterior-{image}.png", key="posterior_png")
-with right:
+    download_png("Image and decodes (PNG)", strip_png, f"{name}-posterior-{image}.png", key="posterior_png")
+
+
+def hmc_summary(posterior: Posterior) -> None:
+    chains, scale, n_chains = posterior.chains, posterior.args[6], posterior.args[5]
     how = ("the model's trained step sizes and inflation" if chains.trained and scale == 1.0 else
            f"the model's trained step sizes ×{scale:g} and inflation" if chains.trained else
            f"default step sizes φ ~ U(0.02, 0.05) ×{scale:g}, no inflation (this model was trained without HMC)")
-    st.markdown(f"**HMC**: {n_chains} chains × T = {n_transitions} transitions × LF = {chains.n_leapfrog} "
-                f"leapfrog steps, with {how}.")
+    st.markdown(f"**HMC**: {n_chains} chains × T = {chains.chain.shape[0] - 1} transitions × LF = "
+                f"{chains.n_leapfrog} leapfrog steps, with {how}.")
     metrics = st.columns(3)
     metrics[0].metric("Mean acceptance", f"{float(chains.result.acceptance_probs.mean()):.2f}")
     metrics[1].metric("Divergences", f"{chains.result.n_divergences()}")
-    if grid is not None:
-        metrics[2].metric("log p(x_O)", f"{grid.log_evidence:.2f}", help="Exact, by quadrature on a grid.")
-    elif gaps is not None:
-        metrics[2].metric(f"log p(x_O) ≈ {gaps.log_evidence_source}", f"{gaps.log_evidence:.2f}")
+    if posterior.grid is not None:
+        metrics[2].metric("log p(x_O)", f"{posterior.grid.log_evidence:.2f}", help="Exact, by quadrature on a grid.")
+    elif posterior.gaps is not None:
+        metrics[2].metric(f"log p(x_O) ≈ {posterior.gaps.log_evidence_source}", f"{posterior.gaps.log_evidence:.2f}")
+
 
 # -- the posterior and the chains ------------------------------------------------------------------------------
-st.header("Posterior and chains")
-if latent_dim == 2:
-    view = coordinate_axes(2, 0, 1)
-    view_note = "The latent plane itself."
-else:
-    views = ["dims", "pca"]
-    url_widget_state("posterior_view", "view", "pca", valid=lambda v: v in views)
+def plane_choice(latent_dim: int, samples: np.ndarray) -> tuple[PlaneView, str]:
+    """The plane the chains are drawn in, and a sentence saying which it is."""
+    if latent_dim == 2:
+        return coordinate_axes(2, 0, 1), "The latent plane itself."
     view_cols = st.columns([2, 1, 1])
     view_labels = {"dims": "two latent dimensions", "pca": "top-2 principal axes of the HMC samples"}
-    view_cols[0].radio("View", views, key="posterior_view", horizontal=True, format_func=view_labels.get)
-    remember_in_url("posterior_view", "view")
-    if st.session_state["posterior_view"] == "dims":
-        for key, default in (("posterior_dim_x", 0), ("posterior_dim_y", 1)):
-            if st.session_state.get(key, latent_dim) >= latent_dim:
-                st.session_state[key] = default
-        dim_x = view_cols[1].selectbox("Horizontal", range(latent_dim), key="posterior_dim_x",
-                                       format_func=lambda d: f"z{d}")
-        dim_y = view_cols[2].selectbox("Vertical", range(latent_dim), key="posterior_dim_y",
-                                       format_func=lambda d: f"z{d}")
-        view = coordinate_axes(latent_dim, dim_x, dim_y)
-        view_note = f"The plane of z{dim_x} and z{dim_y} (other dimensions not shown, not fixed)."
-    else:
-        view, explained = principal_axes(samples)
-        view_note = (f"The plane through the HMC samples' mean spanned by their top two principal axes "
-                     f"({explained[0]:.0%} and {explained[1]:.0%} of their variance).")
+    view = url_bound(view_cols[0].radio, "View", key="posterior_view", param="view", default="pca",
+                     valid=lambda v: v in view_labels, options=list(view_labels), horizontal=True,
+                     format_func=view_labels.get)
+    if view == "pca":
+        axes, explained = principal_axes(samples)
+        return axes, (f"The plane through the HMC samples' mean spanned by their top two principal axes "
+                      f"({explained[0]:.0%} and {explained[1]:.0%} of their variance).")
+    for key, default in (("posterior_dim_x", 0), ("posterior_dim_y", 1)):
+        if st.session_state.get(key, latent_dim) >= latent_dim:
+            st.session_state[key] = default
+    dim_x = view_cols[1].selectbox("Horizontal", range(latent_dim), key="posterior_dim_x", format_func=lambda d: f"z{d}")
+    dim_y = view_cols[2].selectbox("Vertical", range(latent_dim), key="posterior_dim_y", format_func=lambda d: f"z{d}")
+    return (coordinate_axes(latent_dim, dim_x, dim_y),
+            f"The plane of z{dim_x} and z{dim_y} (other dimensions not shown, not fixed).")
 
-plane_chain = view.project(chain)
-encoder_2d = gaussian_in_view(view, encoder_mean, encoder_std)
-proposal_2d = gaussian_in_view(view, encoder_mean, proposal_std) if not np.allclose(proposal_std, encoder_std) else None
-best_2d = gaussian_in_view(view, gaps.best.mean.cpu().numpy(), gaps.best.std.cpu().numpy()) if gaps else None
-ellipses = [g for g in (encoder_2d, proposal_2d, best_2d) if g is not None]
-points = plane_chain
-contours = None
-if grid is not None:
-    (low_1, high_1), (low_2, high_2) = grid.mass_limits()
-    points = np.concatenate([plane_chain.reshape(-1, 2), [[low_1, low_2], [high_1, high_2]]])
-limits = plane_limits(points, ellipses)
-if grid is not None:
-    contours = _display_density(ref, stamp, image, mask_spec, limits, grid.log_evidence)
 
-url_widget_state("posterior_step", "t", n_transitions, parse=int,
-                 valid=lambda t: isinstance(t, int) and 0 <= t <= n_transitions)
-step = st.slider("Transition t (chain stepper)", 0, n_transitions, key="posterior_step",
-                 help="t = 0: the draws from the initial proposal; t = T: the HMC samples.")
-remember_in_url("posterior_step", "t")
-plane = posterior_plane_figure(
-    plane_chain, step, encoder_2d, proposal_2d, contours, best_2d,
-    accepted=chains.result.is_accepted.cpu().numpy(), divergent=chains.result.divergences.cpu().numpy(),
-    limits=limits, axis_titles=view.titles)
-st.plotly_chart(plane, key="posterior_plane")
-contour_note = (" Blue contours: the exact posterior p(z | x_O), normalised by quadrature." if grid is not None else
-                " No exact contours: quadrature needs a 2-D latent.")
-st.caption(view_note + contour_note + " Orange: the encoder's 2σ ellipse (dashed: the inflated initial proposal"
-           + ("; dotted purple: the best Gaussian q*" if best_2d else "") + "). Chains at t are green when their "
-           "transition t was accepted, yellow when rejected, red when it diverged; grey lines trace their paths.")
+def plane_view(posterior: Posterior) -> None:
+    st.header("Posterior and chains")
+    chains, grid = posterior.chains, posterior.grid
+    chain = chains.chain.cpu().numpy()  # (T+1, chains, latent)
+    n_transitions = chain.shape[0] - 1
+    view, view_note = plane_choice(posterior.target.latent_dim, posterior.samples)
+    encoder_mean, encoder_std = posterior.encoder
+    proposal_std = chains.proposal.std.cpu().numpy()
+    plane_chain = view.project(chain)
+    encoder_2d = gaussian_in_view(view, encoder_mean, encoder_std)
+    proposal_2d = gaussian_in_view(view, encoder_mean, proposal_std) if is_inflated(proposal_std, encoder_std) else None
+    best_2d = gaussian_in_view(view, *posterior.best) if posterior.best else None
+    limits = chain_plane_limits(plane_chain, [g for g in (encoder_2d, proposal_2d, best_2d) if g is not None],
+                                grid.mass_limits() if grid is not None else None)
+    contours = _display_density(*posterior.args[:4], limits, grid.log_evidence) if grid is not None else None
+    step = url_bound(st.slider, "Transition t (chain stepper)", key="posterior_step", param="t",
+                     default=n_transitions, parse=int, valid=_in_range(0, n_transitions), min_value=0,
+                     max_value=n_transitions, help="t = 0: the draws from the initial proposal; t = T: the HMC samples.")
+    plane = posterior_plane_figure(
+        plane_chain, step, encoder_2d, proposal_2d, contours, best_2d,
+        accepted=chains.result.is_accepted.cpu().numpy(), divergent=chains.result.divergences.cpu().numpy(),
+        limits=limits, axis_titles=view.titles)
+    st.plotly_chart(plane, key="posterior_plane")
+    contour_note = (" Blue contours: the exact posterior p(z | x_O), normalised by quadrature." if grid is not None else
+                    " No exact contours: quadrature needs a 2-D latent.")
+    st.caption(view_note + contour_note + " Orange: the encoder's 2σ ellipse (dashed: the inflated initial proposal"
+               + ("; dotted purple: the best Gaussian q*" if best_2d else "") + "). Chains at t are green when their "
+               "transition t was accepted, yellow when rejected, red when it diverged; grey lines trace their paths.")
+
 
 # -- marginals ------------------------------------------------------------------------------------------------
-st.header("Marginals")
-exact = None
-if grid is not None:
-    marginal_1, marginal_2 = grid.marginals()
-    exact = {0: (grid.z1, marginal_1), 1: (grid.z2, marginal_2)}
-best = (gaps.best.mean.cpu().numpy(), gaps.best.std.cpu().numpy()) if gaps else None
-st.plotly_chart(marginals_figure(samples, encoder_mean, encoder_std, range(latent_dim), exact=exact, best=best),
-                key="posterior_marginals")
-st.caption(f"Per dimension: the {n_chains} HMC samples (green histogram) against the encoder's Gaussian (orange)"
-           + (" and the exact marginal (blue)" if exact else "") + (" and q* (dotted purple)" if best else "") + ".")
-if latent_dim > 2:
-    spread = np.maximum(samples.std(0), 1e-6 * encoder_std)  # all chains stuck: no spread at all
-    shift = np.abs(samples.mean(0) - encoder_mean) / encoder_std + np.abs(np.log(spread / encoder_std))
-    default_dims = [int(d) for d in np.argsort(-shift)[:4]]
+def marginals_view(posterior: Posterior) -> None:
+    st.header("Marginals")
+    samples, (encoder_mean, encoder_std), grid = posterior.samples, posterior.encoder, posterior.grid
+    latent_dim = posterior.target.latent_dim
+    exact = None
+    if grid is not None:
+        marginal_1, marginal_2 = grid.marginals()
+        exact = {0: (grid.z1, marginal_1), 1: (grid.z2, marginal_2)}
+    st.plotly_chart(marginals_figure(samples, encoder_mean, encoder_std, range(latent_dim), exact=exact,
+                                     best=posterior.best), key="posterior_marginals")
+    st.caption(f"Per dimension: the {len(samples)} HMC samples (green histogram) against the encoder's Gaussian "
+               "(orange)" + (" and the exact marginal (blue)" if exact else "")
+               + (" and q* (dotted purple)" if posterior.best else "") + ".")
+    if latent_dim > 2:
+        corner_view(samples, encoder_mean, encoder_std)
+
+
+def corner_view(samples: np.ndarray, encoder_mean: np.ndarray, encoder_std: np.ndarray) -> None:
+    latent_dim = samples.shape[1]
     if "posterior_corner_dims" not in st.session_state or not all(
             d < latent_dim for d in st.session_state["posterior_corner_dims"]):
-        st.session_state["posterior_corner_dims"] = sorted(default_dims)
+        st.session_state["posterior_corner_dims"] = most_moved_dimensions(samples, encoder_mean, encoder_std)
     corner_dims = st.multiselect("Corner view of", list(range(latent_dim)), key="posterior_corner_dims",
                                  format_func=lambda d: f"z{d}", max_selections=5,
                                  help="By default the four dimensions where HMC moved furthest from the encoder.")
@@ -291,48 +306,57 @@ if latent_dim > 2:
     else:
         st.info("Pick at least two dimensions for the corner view.")
 
+
 # -- diagnostics ----------------------------------------------------------------------------------------------
-st.header("Chain diagnostics")
-diagnostics = _diagnostics(*args)
-cols = st.columns(4)
-cols[0].metric("Mean acceptance", f"{diagnostics.mean_acceptance.mean():.2f}", help="Optimal ≈ 0.65 (Neal 2011).")
-cols[1].metric("Divergent transitions", f"{diagnostics.n_divergences} of {diagnostics.acceptance.size}")
-cols[2].metric("Smallest bulk ESS", f"{diagnostics.ess.min():.0f} of {diagnostics.n_draws}")
-cols[3].metric("Largest R-hat", f"{diagnostics.rhat.max():.3f}")
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(acceptance_figure(diagnostics.acceptance, diagnostics.divergences,
-                                      title="Acceptance per transition"), key="posterior_acceptance")
-with right:
-    st.plotly_chart(step_size_heatmap(chains.step_sizes.cpu().numpy(), title="Step sizes φ (T × dim)"),
-                    key="posterior_step_sizes")
-st.plotly_chart(ess_rhat_figure(diagnostics.ess, diagnostics.rhat, diagnostics.n_draws,
-                                title="Across chains (ArviZ)"), key="posterior_ess")
-st.caption(f"ESS and R-hat of the states after transitions 1…{n_transitions} of all {n_chains} chains. The chains "
-           "are short and start at the proposal, so R-hat well above 1 means they still remember where they "
-           f"started. The HMC objective (eq. 5.9) at the final states: E log p(x_O, z_T) = "
-           f"{diagnostics.mean_log_joint:.2f} nats.")
-table = dimension_table(encoder_mean, encoder_std, samples, diagnostics.ess, diagnostics.rhat)
-download_csv("Per-dimension summary (CSV)", csv_bytes(table), f"{checkpoint.name}-posterior-{image}-dims.csv",
-             key="posterior_dims_csv")
+def diagnostics_view(name: str, posterior: Posterior) -> None:
+    st.header("Chain diagnostics")
+    diagnostics: ChainDiagnostics = _diagnostics(*posterior.args)
+    cols = st.columns(4)
+    cols[0].metric("Mean acceptance", f"{diagnostics.mean_acceptance.mean():.2f}", help="Optimal ≈ 0.65 (Neal 2011).")
+    cols[1].metric("Divergent transitions", f"{diagnostics.n_divergences} of {diagnostics.acceptance.size}")
+    cols[2].metric("Smallest bulk ESS", f"{diagnostics.ess.min():.0f} of {diagnostics.n_draws}")
+    cols[3].metric("Largest R-hat", f"{diagnostics.rhat.max():.3f}")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(acceptance_figure(diagnostics.acceptance, diagnostics.divergences,
+                                          title="Acceptance per transition"), key="posterior_acceptance")
+    with right:
+        st.plotly_chart(step_size_heatmap(posterior.chains.step_sizes.cpu().numpy(), title="Step sizes φ (T × dim)"),
+                        key="posterior_step_sizes")
+    st.plotly_chart(ess_rhat_figure(diagnostics.ess, diagnostics.rhat, diagnostics.n_draws,
+                                    title="Across chains (ArviZ)"), key="posterior_ess")
+    n_transitions = posterior.chains.chain.shape[0] - 1
+    st.caption(f"ESS and R-hat of the states after transitions 1…{n_transitions} of all {posterior.args[5]} chains. "
+               "The chains are short and start at the proposal, so R-hat well above 1 means they still remember "
+               "where they started. The HMC objective (eq. 5.9) at the final states: E log p(x_O, z_T) = "
+               f"{diagnostics.mean_log_joint:.2f} nats.")
+    table = dimension_table(*posterior.encoder, posterior.samples, diagnostics.ess, diagnostics.rhat)
+    download_csv("Per-dimension summary (CSV)", csv_bytes(table), f"{name}-posterior-{posterior.args[2]}-dims.csv",
+                 key="posterior_dims_csv")
+
 
 # -- gaps -----------------------------------------------------------------------------------------------------
-st.header("Posterior gaps")
-st.toggle("Compute the gaps (best Gaussian q*, IWAE(K) for K up to 5000)", key="posterior_gaps_on",
-          help="Takes a few seconds per image; cached for the same image, mask and seed.")
-if st.session_state["posterior_gaps_on"]:
-    st.query_params["gaps"] = "1"
-else:
-    st.query_params.pop("gaps", None)
-if gaps is None and st.session_state["posterior_gaps_on"]:
-    with st.status("Computing the gaps: the best Gaussian q*, then IWAE(K) up to K = 5000…", expanded=True) as status:
-        status.write("q* by 300 Adam steps on this image's ELBO; 5000 importance weights under the encoder and "
-                     "under a Gaussian fitted to the HMC samples.")
-        _gaps(*args)
-        status.update(label="Gaps computed", state="complete", expanded=False)
-    st.session_state[GAPS_DONE_KEY].add(args)
-    st.rerun()  # draw the plane and the marginals again, now with q*
-if gaps is not None:
+def gaps_switch(posterior: Posterior) -> None:
+    """The toggle; on the first switch-on, compute the gaps and draw the page again with q*."""
+    st.header("Posterior gaps")
+    st.toggle("Compute the gaps (best Gaussian q*, IWAE(K) for K up to 5000)", key="posterior_gaps_on",
+              help="Takes a few seconds per image; cached for the same image, mask and seed.")
+    if st.session_state["posterior_gaps_on"]:
+        st.query_params["gaps"] = "1"
+    else:
+        st.query_params.pop("gaps", None)
+    if posterior.gaps is None and st.session_state["posterior_gaps_on"]:
+        with st.status("Computing the gaps: the best Gaussian q*, then IWAE(K) up to K = 5000…",
+                       expanded=True) as status:
+            status.write("q* by 300 Adam steps on this image's ELBO; 5000 importance weights under the encoder and "
+                         "under a Gaussian fitted to the HMC samples.")
+            _gaps(*posterior.args)
+            status.update(label="Gaps computed", state="complete", expanded=False)
+        st.session_state[GAPS_DONE_KEY].add(posterior.args)
+        st.rerun()  # draw the plane and the marginals again, now with q*
+
+
+def gaps_view(name: str, image: int, gaps: PosteriorGaps) -> None:
     cols = st.columns(4)
     cols[0].metric(f"log p(x_O), {gaps.log_evidence_source}", f"{gaps.log_evidence:.3f}")
     cols[1].metric("ELBO(q_φ), encoder", f"{gaps.elbo_encoder:.3f}")
@@ -362,7 +386,33 @@ if gaps is not None:
                "can land slightly above log p(x) when a few weights dominate. " + ess_note +
                " q* is the best diagonal Gaussian for this image alone (Adam on its ELBO from q_φ, fixed seed).")
     download_csv("Bounds (CSV)", csv_bytes(iwae_table(gaps.ks, gaps.iwae, gaps.hmc_iwae)),
-                 f"{checkpoint.name}-posterior-{image}-bounds.csv", key="posterior_bounds_csv")
-else:
-    st.info("Switch on to find the best Gaussian q* for this image and the IWAE(K) curve up to K = 5000, and "
-            "split log p(x_O) − ELBO(q_φ) into the approximation and the amortisation gap.")
+                 f"{name}-posterior-{image}-bounds.csv", key="posterior_bounds_csv")
+
+
+# -- the page -------------------------------------------------------------------------------------------------
+def render() -> None:
+    checkpoint: Checkpoint = require_model(kinds=POSTERIOR_KINDS, min_latent=2, data_kinds=("image",),
+                                           purpose="The posterior page")
+    ref = current_ref()
+    dataset = checkpoint_dataset(checkpoint.config)
+    latent_dim = checkpoint.model.latent_dim
+    st.title("Posterior")
+    st.caption(f"**{checkpoint.name}**: {latent_dim}-D latent. One test image's posterior p(z | x_O): the encoder's "
+               "Gaussian, HMC chains started from it, and — for a 2-D latent — the exact density by quadrature.")
+    image, mask_spec, seed, n_chains, scale = posterior_controls(len(dataset.x_test))
+    posterior = compute_posterior(ref, image, mask_spec, seed, n_chains, scale)
+    left, right = st.columns([3, 2])
+    with left:
+        image_view(checkpoint.name, dataset.x_test[image], tuple(dataset.image_shape), posterior, mask_spec[0])
+    with right:
+        hmc_summary(posterior)
+    plane_view(posterior)
+    marginals_view(posterior)
+    diagnostics_view(checkpoint.name, posterior)
+    gaps_switch(posterior)
+    if posterior.gaps is not None:
+        gaps_view(checkpoint.name, image, posterior.gaps)
+    else:
+        st.info("Switch on to find the best Gaussian q* for this image and the IWAE(K) curve up to K = 5000, and "
+                "split log p(x_O) − ELBO(q_φ) into the approximation and the amortisation gap.")
+

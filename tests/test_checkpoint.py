@@ -117,7 +117,7 @@ def test_bad_constructor_arguments(ckpt):
 
 def test_random_bytes_are_not_weights(ckpt):
     (ckpt / "model.safetensors").write_bytes(bytes(range(256)) * 10)
-    with pytest.raises(CheckpointError, match="model.safetensors"):
+    with pytest.raises(CheckpointError, match="model.safetensors: .*not a safetensors file"):
         load_checkpoint(ckpt)
 
 
@@ -141,3 +141,14 @@ def test_every_shipped_checkpoint_loads():
         loaded = load_checkpoint(info.path, device="cpu")
         assert loaded.model.latent_dims == info.latent_dims
     assert check(infos[0].path).returncode == 0
+
+
+def test_a_model_whose_declared_capabilities_disagree_is_refused_at_load(ckpt, monkeypatch):
+    from vizvae.models import MODEL_REGISTRY
+
+    class MislabelledVAE(VAE):
+        native_sampler = "hmc"  # claims tuned HMC without declaring TunedHMCModel
+
+    monkeypatch.setitem(MODEL_REGISTRY, "vae", MislabelledVAE)
+    with pytest.raises(CheckpointError, match=r"config.json: MislabelledVAE.native_sampler is 'hmc'"):
+        load_checkpoint(ckpt)

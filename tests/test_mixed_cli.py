@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vizvae.checkpoint import SHIPPED_DIR
@@ -86,8 +87,41 @@ def test_boston_hhvaem_stored_target_nll_is_what_the_task_computes():
     assert result["missing_nll"] == pytest.approx(stored["missing_nll"], abs=0.02)
 
 
+def fresh_saia(name: str, rows: int | None) -> tuple[dict, dict]:
+    """SAIA recomputed in-process on the first ``rows`` test rows with the options of the shipped
+    cache, and that cache."""
+    from vizvae.checkpoint import checkpoint_dataset, load_checkpoint
+    from vizvae.evaluation.saia import evaluate_saia, read_saia_cache
+
+    checkpoint = load_checkpoint(SHIPPED_DIR / name, device="cpu")
+    cached = read_saia_cache(checkpoint.path)
+    assert cached is not None, f"{name}/saia.json is missing or belongs to other weights"
+    dataset = checkpoint_dataset(checkpoint.config)
+    return evaluate_saia(checkpoint.model, dataset, rows=rows, **cached["options"]), cached
+
+
+def test_the_shipped_saia_cache_is_what_the_saia_code_computes():
+    """boston-vaem's saia.json recomputed from scratch on all its rows (a seeded run: same numbers)."""
+    fresh, cached = fresh_saia("boston-vaem", rows=None)
+    assert fresh["rows"] == cached["rows"] == 101
+    for strategy in ("mi", "kl", "random"):
+        assert fresh["curves"][strategy] == pytest.approx(cached["curves"][strategy], abs=1e-5)
+        assert fresh["curves_se"][strategy] == pytest.approx(cached["curves_se"][strategy], abs=1e-5)
+        assert fresh["areas"][strategy] == pytest.approx(cached["areas"][strategy], abs=1e-4)
+        assert fresh["first_acquired"][strategy] == cached["first_acquired"][strategy]
+
+
 @pytest.mark.parametrize("name", ["boston-vaem", "boston-hhvaem"])
 def test_on_boston_the_mi_reward_finds_information_no_later_than_random(name):
+    """On the shipped cache, and again on a few rows recomputed with the SAIA code: the MI reward
+    acquires the cache's favourite first feature and its error curve lies below random's."""
     result = json.loads(vizvae("evaluate", name, "--task", "saia", "--json").stdout)
     assert result["cached"] is True  # the cache matches the shipped weights
     assert result["areas"]["mi"] <= result["areas"]["random"]
+    fresh, cached = fresh_saia(name, rows=6)
+    favourite = int(np.argmax(cached["first_acquired"]["mi"]))
+    assert cached["first_acquired"]["mi"][favourite] > 0.9 * cached["rows"]
+    assert int(np.argmax(fresh["first_acquired"]["mi"])) == favourite
+    assert fresh["first_acquired"]["mi"][favourite] > fresh["rows"] / 2
+    assert fresh["curves"]["mi"][0] == fresh["curves"]["random"][0]  # nothing acquired yet: same seed, same start
+    assert fresh["areas"]["mi"] < fresh["areas"]["random"]

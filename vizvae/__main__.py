@@ -76,12 +76,17 @@ def rebuild_command(args: argparse.Namespace) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
-    from vizvae.evaluation import get_task
+    from vizvae.evaluation import get_task, saves_results
 
     task = get_task(args.task)
     checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=args.device)
     options = parse_options(args.option)
-    print_results(task(checkpoint, options), args.json)
+    results = task(checkpoint, options)
+    if saves_results(options):  # the task stored its results in config.json: the card shows them
+        from vizvae.train.cards import write_model_card
+
+        write_model_card(checkpoint.path)
+    print_results(results, args.json)
     return 0
 
 
@@ -95,14 +100,11 @@ def print_results(results: dict, as_json: bool, key_width: int = 0) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    import importlib
     import time
 
-    from vizvae.checkpoint import REPO_ROOT
+    from vizvae.bench import BENCHMARKS, benchmark
 
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    available = sorted(p.stem[len("bench_"):] for p in (REPO_ROOT / "bench").glob("bench_*.py"))
+    available = sorted(BENCHMARKS)
     names = args.only or available
     unknown = sorted(set(names) - set(available))
     if unknown:
@@ -114,7 +116,7 @@ def bench_command(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         if not args.json:
             print(f"# bench {name}", file=sys.stderr, flush=True)
-        results.update(importlib.import_module(f"bench.bench_{name}").run(options))
+        results.update(benchmark(name)(options))
         if not args.json:
             print(f"#   {time.perf_counter() - started:.1f} s", file=sys.stderr)
     print_results(results, args.json, key_width=36)
@@ -123,7 +125,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def card_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import resolve_checkpoint, shipped_checkpoints
-    from vizvae.train.commands import write_model_card
+    from vizvae.train.cards import write_model_card
 
     targets = [resolve_checkpoint(p) for p in args.paths] or [info.path for info in shipped_checkpoints()]
     for target in targets:
@@ -169,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     card.add_argument("paths", nargs="*", help="shipped model names or checkpoint folders")
     card.set_defaults(func=card_command)
 
-    bench = sub.add_parser("bench", help="run the benchmarks in bench/ (ratios measured side by side)")
-    bench.add_argument("--only", nargs="*", help="benchmark names (bench/bench_NAME.py)")
+    bench = sub.add_parser("bench", help="run the benchmarks in vizvae/bench/ (ratios measured side by side)")
+    bench.add_argument("--only", nargs="*", help="benchmark names (vizvae/bench/NAME.py): acquisition, app, hmc")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     bench.set_defaults(func=bench_command)

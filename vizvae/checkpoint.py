@@ -10,16 +10,18 @@ posing as weights, truncated file, unknown model, mismatched shapes) raises one
 from __future__ import annotations
 
 import json
+import pickle  # only for HIGHEST_PROTOCOL: vizvae never unpickles
 import platform
-import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vizvae.errors import CheckpointError
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, so listing models stays light
     import torch
+
+    from vizvae.models.base import LatentVariableModel
 
 FORMAT = "vizvae.checkpoint"
 FORMAT_VERSION = 1
@@ -27,7 +29,6 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = REPO_ROOT / "assets" / "models"
-MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
 @dataclass
@@ -49,7 +50,7 @@ class CheckpointInfo:
 
 @dataclass
 class Checkpoint:
-    model: Any  # LatentVariableModel, in eval mode
+    model: LatentVariableModel  # in eval mode, its capabilities checked
     config: dict[str, Any]  # the whole config.json
     path: Path
 
@@ -71,7 +72,7 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def save_checkpoint(model: Any, folder: str | Path, *, name: str, dataset: dict[str, Any],
+def save_checkpoint(model: LatentVariableModel, folder: str | Path, *, name: str, dataset: dict[str, Any],
                     training: dict[str, Any] | None = None, evaluation: dict[str, Any] | None = None,
                     extra: dict[str, Any] | None = None) -> Path:
     from safetensors.torch import save_file
@@ -87,7 +88,7 @@ def save_checkpoint(model: Any, folder: str | Path, *, name: str, dataset: dict[
         "model": model.model_key,
         "model_class": type(model).__name__,
         "latent_dims": model.latent_dims,
-        "architecture": model.describe() if hasattr(model, "describe") else {},
+        "architecture": model.describe(),
         "config": model.config.to_json(),
         "dataset": dataset,
         "training": training or {},
@@ -100,7 +101,10 @@ def save_checkpoint(model: Any, folder: str | Path, *, name: str, dataset: dict[
 
 
 def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # tensors and numpy values
+    import numpy
+    import torch  # a config holding a tensor was made with torch loaded: this import is free
+
+    if isinstance(value, (numpy.ndarray, numpy.generic, torch.Tensor)):
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in config.json")
 
@@ -166,66 +170,80 @@ def read_config(path: str | Path, check_model: bool = True) -> dict[str, Any]:
     return config
 
 
-def inspect_weights(file: Path) -> dict[str, tuple[str, list[int]]]:
-    """Read and check a safetensors header without trusting it: name -> (dtype, shape).
+class WeightsHeader(NamedTuple):
+    """What a safetensors header says, read without loading a tensor."""
 
-    The format is an 8-byte little-endian header length, a JSON header, then raw tensor bytes.
-    Checking this by hand lets us tell a pickle or a zip (``torch.save``) from a truncated file.
-    """
+    tensors: dict[str, tuple[str, list[int]]]  # name -> (dtype such as "F32", shape)
+    metadata: dict[str, str]  # the free-form "__metadata__" strings
+
+
+def inspect_weights(file: Path) -> WeightsHeader:
+    """Names, dtypes, shapes and metadata of a safetensors file, read with ``safe_open`` (which
+    checks that the header is well formed and that its tensors cover the file exactly)."""
+    from safetensors import SafetensorError, safe_open
+
     if not file.is_file():
         raise CheckpointError(f"{file}: missing; a checkpoint folder needs {WEIGHTS} beside {CONFIG}")
+    try:
+        with safe_open(str(file), framework="pt") as weights:
+            slices = {name: weights.get_slice(name) for name in weights.keys()}
+            tensors = {name: (part.get_dtype(), list(part.get_shape())) for name, part in slices.items()}
+            return WeightsHeader(tensors, dict(weights.metadata() or {}))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(_why_not_safetensors(file, str(err))) from None
+
+
+def check_weights_belong(header: WeightsHeader, config: dict[str, Any], weights_file: Path) -> None:
+    """The model key the weights were saved with (when they name one) is config.json's."""
+    saved_by = header.metadata.get("model")
+    if saved_by is not None and saved_by != config.get("model"):
+        raise CheckpointError(f"{weights_file}: weights saved by a {saved_by!r} model, but {CONFIG} "
+                              f"builds {config.get('model')!r}; the weights belong to a different model")
+
+
+PROTOCOL_0_1_STARTS = (b"(d", b"(l", b"}q")  # a dict or list pickled by protocol 0 or 1
+PROTO_OPCODE = 0x80  # protocols 2 and later open with PROTO and the protocol number
+ZIP_START = b"PK\x03\x04"  # torch.save since torch 1.6
+
+
+def _looks_pickled(head: bytes) -> bool:
+    """Pickle magic bytes, unless the safetensors JSON header opens where it would (byte 8): a
+    safetensors length prefix may itself start with 0x80 (any header of 128 mod 256 bytes)."""
+    if head[8:9] == b"{":
+        return False
+    protocol_2_on = len(head) >= 2 and head[0] == PROTO_OPCODE and 2 <= head[1] <= pickle.HIGHEST_PROTOCOL
+    return protocol_2_on or head.startswith(PROTOCOL_0_1_STARTS)
+
+
+def _why_not_safetensors(file: Path, library_message: str) -> str:
+    """The one-line reason for a file that ``safe_open`` refused. Magic bytes are sniffed only
+    then, so a valid safetensors file is never mistaken for a pickle or a zip."""
     size = file.stat().st_size
     with open(file, "rb") as handle:
         head = handle.read(9)
-        # a safetensors length prefix may itself start with 0x80 (any header of 128 mod 256 bytes):
-        # only call it a pickle when the JSON header's "{" is not where safetensors puts it
-        fits = len(head) == 9 and struct.unpack("<Q", head[:8])[0] <= size - 8 and head[8:9] == b"{"
-        if not fits and (head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q")):
-            raise CheckpointError(
-                f"{file}: a Python pickle posing as weights; vizvae never unpickles (it can run code). "
-                "Save the weights with safetensors instead"
-            )
-        if head[:4] == b"PK\x03\x04":
-            raise CheckpointError(
-                f"{file}: a zip archive (torch.save format), not safetensors; vizvae never unpickles. "
-                "Convert it with safetensors.torch.save_file"
-            )
-        if len(head) < 8:
-            raise CheckpointError(f"{file}: truncated or empty ({size} bytes); not a safetensors file")
-        (header_len,) = struct.unpack("<Q", head[:8])
-        if header_len > min(MAX_HEADER_BYTES, size - 8):
-            raise CheckpointError(f"{file}: truncated or not a safetensors file (header length {header_len} "
-                                  f"does not fit in {size} bytes)")
-        handle.seek(8)
-        raw_header = handle.read(header_len)
-    try:
-        header = json.loads(raw_header)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{file}: not a safetensors file (its header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{file}: not a safetensors file (its header is not a JSON object)")
-    tensors, data_end = {}, 0
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape, (begin, end) = entry["dtype"], list(entry["shape"]), entry["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{file}: not a safetensors file (bad header entry {name!r})") from None
-        tensors[name] = (dtype, shape)
-        data_end = max(data_end, int(end))
-    available = size - 8 - header_len
-    if data_end > available:
-        raise CheckpointError(
-            f"{file}: truncated: its header promises {data_end} bytes of tensors but only {available} are there"
-        )
-    return tensors
+    if head.startswith(ZIP_START):
+        return (f"{file}: a zip archive (torch.save format), not safetensors; vizvae never unpickles. "
+                "Convert it with safetensors.torch.save_file")
+    if _looks_pickled(head):
+        return (f"{file}: a Python pickle posing as weights; vizvae never unpickles (it can run code). "
+                "Save the weights with safetensors instead")
+    reason = library_message.removeprefix("Error while deserializing header: ").splitlines()[0]
+    if "too small" in reason:
+        return f"{file}: truncated or empty ({size} bytes); not a safetensors file"
+    if "too large" in reason:
+        return f"{file}: truncated or not a safetensors file (its header length does not fit in {size} bytes)"
+    if "not fully covered" in reason:
+        return f"{file}: truncated (or padded): its header's tensors do not cover its {size} bytes exactly"
+    if "invalid JSON" in reason:
+        return f"{file}: not a safetensors file (its header is not valid: {reason})"
+    return f"{file}: not a safetensors file ({reason})"
 
 
 def validate_checkpoint(path: str | Path) -> dict[str, Any]:
     """Everything short of building the model: config and weights headers agree. Returns config."""
     config = read_config(path)
-    inspect_weights(_folder(path) / WEIGHTS)
+    weights_file = _folder(path) / WEIGHTS
+    check_weights_belong(inspect_weights(weights_file), config, weights_file)
     return config
 
 
@@ -249,7 +267,7 @@ def load_weights(module: Any, weights_file: Path, device: str | torch.device | N
 
     from vizvae.device import resolve_device
 
-    header = inspect_weights(weights_file)
+    header = inspect_weights(weights_file).tensors
     expected = module.state_dict()
     missing = sorted(set(expected) - set(header))
     unexpected = sorted(set(header) - set(expected))
@@ -278,11 +296,19 @@ def load_weights(module: Any, weights_file: Path, device: str | torch.device | N
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
-    """Load a checkpoint folder safely; raises ``CheckpointError`` with a one-line reason."""
+    """Load a checkpoint folder safely; raises ``CheckpointError`` with a one-line reason. The
+    model's declared capabilities are checked here, once, so callers may ask for them by type."""
+    from vizvae.models.capabilities import check_capabilities
+
     folder = _folder(path)
     config = read_config(folder)
     weights_file = folder / WEIGHTS
+    check_weights_belong(inspect_weights(weights_file), config, weights_file)
     model = build_model(config, str(folder / CONFIG))
+    try:
+        check_capabilities(model)
+    except CheckpointError as err:
+        raise CheckpointError(f"{folder / CONFIG}: {err}") from None
     load_weights(model, weights_file, device)
     return Checkpoint(model=model, config=config, path=folder)
 

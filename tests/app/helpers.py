@@ -27,11 +27,31 @@ def app(**query_params: str) -> AppTest:
     return at
 
 
+def open_page(name: str, **query_params: str) -> AppTest:
+    """A new session whose first request is /<name>?<query>, run once: as a shared link opens
+    the page. (app.py registers pages as functions, so AppTest can switch to one by its file
+    only before the first run, when it hashes the file's name like ``st.Page`` hashes url_path.)"""
+    at = app(**query_params)
+    return at.switch_page(f"pages/{name}.py").run()
+
+
+def switch_to(at: AppTest, name: str) -> AppTest:
+    """Open page ``name`` in the middle of a session, as a click in the sidebar does, and run.
+
+    Public ``AppTest.switch_page`` refuses pages registered as functions once the app has run,
+    so this sets the page hash it would set (``AppTest._page_hash``, the pinned streamlit 1.67)
+    and then checks that the run really drew that page."""
+    from streamlit.util import calc_hash
+
+    assert "_page_hash" in vars(at), "AppTest no longer keeps the requested page in _page_hash"
+    at._page_hash = calc_hash(name)
+    at.run()
+    assert at._finished_page_script_hash == calc_hash(name), f"AppTest did not open page {name}"
+    return at
+
+
 def latent_page(**query_params: str) -> AppTest:
-    """The latent-space page, after a first run on the default page (AppTest needs one run to
-    learn the pages that st.navigation registers)."""
-    at = app(**query_params).run()
-    return at.switch_page("pages/latent_space.py").run()
+    return open_page("latent_space", **query_params)
 
 
 def shipped(name: str) -> str:

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 
-from tests.app.helpers import app, elements, errors, shipped
+from tests.app.helpers import elements, errors, open_page, shipped
 from vizvae.checkpoint import SHIPPED_DIR
 from vizvae.evaluation.saia import read_saia_cache
 
@@ -16,8 +16,7 @@ SAMPLES = "20"  # draws per step: the claims below hold for any number of draws
 
 
 def acquisition_page(**query_params: str):
-    at = app(**query_params).run()
-    return at.switch_page("pages/acquisition.py").run()
+    return open_page("acquisition", **query_params)
 
 
 def figure(at, key: str) -> dict:

@@ -2,7 +2,7 @@
 
 import json
 
-from tests.app.helpers import app, elements, errors, shipped
+from tests.app.helpers import elements, errors, open_page, shipped
 from vizvae.checkpoint import SHIPPED_DIR
 
 SHAPES = ["shapes-vae-b1", "shapes-betavae-b4", "shapes-betavae-b10"]
@@ -10,8 +10,7 @@ UGVAE = "shapes-ugvae"  # in the table and the switch buttons, not on the β axi
 
 
 def disentanglement_page(**query_params: str):
-    at = app(**query_params).run()
-    return at.switch_page("pages/disentanglement.py").run()
+    return open_page("disentanglement", **query_params)
 
 
 def stored(name: str) -> dict:

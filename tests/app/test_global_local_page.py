@@ -1,14 +1,13 @@
 """The Global & local page (UG-VAE, thesis Ch. 4) through AppTest, on the shipped models."""
 
-from tests.app.helpers import app, elements, errors, shipped
+from tests.app.helpers import elements, errors, open_page, shipped
 
 HEADERS = ["Global rows, local columns", "Clusters", "Structured batches", "Interpolating groups and images",
            "Sample quality"]
 
 
 def global_local_page(**query_params: str):
-    at = app(**query_params).run()
-    return at.switch_page("pages/global_local.py").run()
+    return open_page("global_local", **query_params)
 
 
 def test_every_section_draws_for_the_shipped_ugvae():

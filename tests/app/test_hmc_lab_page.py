@@ -2,12 +2,11 @@
 
 import json
 
-from tests.app.helpers import app, elements, errors
+from tests.app.helpers import elements, errors, open_page
 
 
 def lab_page(**query_params: str):
-    at = app(**query_params).run()
-    return at.switch_page("pages/hmc_lab.py").run()
+    return open_page("hmc_lab", **query_params)
 
 
 def trace_names(at, key: str) -> list[str]:
@@ -33,6 +32,13 @@ def test_the_lab_starts_tight_and_trains_live():
     assert result["result"].history["sksd"].shape == (10,)
     labels = [m.label for m in at.metric]
     assert labels == ["Acceptance", "Inflation s", "Mean step size", "Final SKSD"]
+    # the metrics are the stored training's: the trained chains' acceptance, the inflation, the last five SKSDs
+    shown = {m.label: m.value for m in at.metric}
+    trained = result["result"]
+    assert shown["Acceptance"] == f"{result['after'].acceptance:.2f}"
+    assert shown["Inflation s"] == f"{float(trained.inflation[0]):.2f}"
+    assert shown["Mean step size"] == f"{float(trained.step_sizes.mean()):.3f}"
+    assert shown["Final SKSD"] == f"{float(trained.history['sksd'][-5:].mean()):.3f}"
     assert "lab_history_csv" in {b.key for b in at.get("download_button")}
     assert at.query_params["iters"] == "10" and at.query_params["target"] == "wave"
 

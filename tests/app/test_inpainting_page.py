@@ -8,8 +8,9 @@ import io
 
 import numpy as np
 import pytest
+import torch
 
-from tests.app.helpers import app, elements, errors, select_in_chart, shipped
+from tests.app.helpers import elements, errors, open_page, select_in_chart, shipped
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 SMALL = dict(samples="8", iters="10", props="100")  # URL settings that keep each run short
@@ -17,8 +18,7 @@ SMALL = dict(samples="8", iters="10", props="100")  # URL settings that keep eac
 
 
 def inpainting_page(**query_params: str):
-    at = app(**{**SMALL, **query_params}).run()
-    return at.switch_page("pages/inpainting.py").run()
+    return open_page("inpainting", **{**SMALL, **query_params})
 
 
 def rows(at) -> list[str]:
@@ -36,6 +36,28 @@ def infos(at) -> str:
     return " ".join(i.value for i in at.info)
 
 
+def imputed_scores(name: str, methods: list[str], image: int = 0) -> dict[str, dict[str, float]]:
+    """Each method's scores by ``impute()`` itself, with the page's defaults (test image ``image``, the
+    centred 14 × 14 hole, seed 0) and the SMALL settings: what the page must show."""
+    from vizvae.checkpoint import SHIPPED_DIR, checkpoint_dataset, load_checkpoint
+    from vizvae.data.masks import box_mask
+    from vizvae.inference.imputers import ImputationSettings, impute
+
+    checkpoint = load_checkpoint(SHIPPED_DIR / name)
+    dataset = checkpoint_dataset(checkpoint.config)
+    x = torch.as_tensor(dataset.x_test[image])[None]
+    mask = box_mask((28, 28), 7, 7, 14, 14)
+    feature_mean = torch.as_tensor(dataset.x_train.mean(0))
+    settings = ImputationSettings(n_samples=int(SMALL["samples"]), seed=0, n_iterations=int(SMALL["iters"]),
+                                  n_proposals=int(SMALL["props"]))
+    scores = {}
+    for method in methods:
+        result = impute(checkpoint.model, x, mask, method, settings, feature_mean=feature_mean)
+        scores[method] = {"nll": float(result.missing_nll[0]), "mse": float(result.mse[0]),
+                          "n_missing": int(result.n_missing[0]), "labels": result.label_probs[0].numpy()}
+    return scores
+
+
 def test_run_shows_one_row_per_method_with_its_scores():
     at = inpainting_page(model=shipped("mnist-hhvae"))
     assert errors(at) == [] and at.title[0].value == "Inpainting"
@@ -48,8 +70,15 @@ def test_run_shows_one_row_per_method_with_its_scores():
     assert list(table["row"]) == ["Gaussian encoder", "HMC", "Pseudo-Gibbs", "Metropolis-within-Gibbs",
                                   "Importance sampling (SIR)"]
     assert (table["hidden pixels"] == 196).all()  # the default 14 × 14 hole
-    assert (table["NLL (nats)"] > 0).all() and table["MSE"].between(0, 1).all()
-    assert (table["label from"] == "predictor").all() and table["p(label)"].between(0, 1).all()
+    # the page's numbers are impute()'s at the same seed, to float precision
+    expected = imputed_scores("mnist-hhvae", ["encoder", "hmc", "pseudo_gibbs", "mwg", "sir"])
+    for (_, line), (method, known) in zip(table.iterrows(), expected.items()):
+        assert line["NLL (nats)"] == pytest.approx(known["nll"], rel=1e-6), method
+        assert line["NLL per hidden pixel"] == pytest.approx(known["nll"] / 196, rel=1e-6), method
+        assert line["MSE"] == pytest.approx(known["mse"], rel=1e-6), method
+        assert line["predicted label"] == int(np.argmax(known["labels"])), method
+        assert line["p(label)"] == pytest.approx(float(known["labels"].max()), rel=1e-6), method
+    assert (table["label from"] == "predictor").all()
     assert (table["runtime (s)"] >= 0).all()
     assert len(elements(at, "plotly_chart", "inpaint_labels")) == 1
     pseudo_gibbs_help = at.multiselect(key="inpaint_methods").help

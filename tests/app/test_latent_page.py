@@ -116,7 +116,7 @@ def test_traversal_rows_follow_average_kl():
 def test_umap_runs_once_under_a_status_then_comes_from_the_disk_cache(monkeypatch, tmp_path):
     import numpy as np
 
-    from vizvae.viz import projection
+    from vizvae.inference import projection
 
     calls = []
 

@@ -6,7 +6,7 @@ import pickle
 from streamlit.testing.v1 import AppTest
 
 from vizvae.checkpoint import SHIPPED_DIR
-from tests.app.helpers import SHIPPED, app, errors, shipped
+from tests.app.helpers import SHIPPED, app, errors, shipped, switch_to
 
 
 def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
@@ -54,7 +54,7 @@ def test_a_foreign_config_upload_is_refused():
     assert "not a vizvae checkpoint config" in at.error[0].value
     assert at.session_state["model_picker"] == "mnist-vae-2d"
     # the app keeps working: another page still renders with the previous model
-    at.switch_page("pages/latent_space.py").run()
+    switch_to(at, "latent_space")
     assert not at.exception and at.radio(key="projection_method").value == "latent"
 
 

@@ -3,12 +3,11 @@ a higher-dimensional model's views, and a model with trained HMC."""
 
 import json
 
-from tests.app.helpers import app, elements, errors, shipped
+from tests.app.helpers import elements, errors, open_page, shipped
 
 
 def posterior_page(**query_params: str):
-    at = app(**query_params).run()
-    return at.switch_page("pages/posterior.py").run()
+    return open_page("posterior", **query_params)
 
 
 def figure(at, key: str) -> dict:

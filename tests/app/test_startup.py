@@ -16,6 +16,8 @@ at = AppTest.from_file(APP_PATH, default_timeout=120)
 at.query_params["model"] = MODEL
 at.run()
 model_page = time.perf_counter() - started
+at = AppTest.from_file(APP_PATH, default_timeout=120)
+at.query_params["model"] = MODEL
 at.switch_page("pages/latent_space.py").run()
 heavy = sorted(m for m in ("umap", "numba", "pynndescent", "sklearn.manifold") if m in sys.modules)
 print(json.dumps({"heavy": heavy, "exceptions": [str(e.value) for e in at.exception], "model_page_s": model_page,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vizvae.data import DataError, load_dataset
-from vizvae.data.datasets import split_indices
+from vizvae.data.splits import split_indices
 from vizvae.data.schema import ColumnType, infer_kind
 
 
@@ -54,7 +54,7 @@ def test_table_round_trip_to_raw_units():
 
     data = load_dataset("boston")
     raw, _ = boston_housing_data()
-    from vizvae.data.datasets import split_indices as split
+    from vizvae.data.splits import split_indices as split
 
     train, _ = split(len(raw), 0.2, seed=0)
     np.testing.assert_allclose(data.features_to_raw(data.x_train), raw[train], rtol=1e-4, atol=1e-4)

@@ -1,11 +1,13 @@
 """Browser tests: Playwright drives Debian's Chromium against a real ``streamlit run``.
 
-Without Chromium the tests skip and say how to install it; ``.ci/run`` installs it, so in CI
-they always run. Screenshots go to ``tests/e2e/screenshots/`` (git-ignored).
+Without Chromium the tests skip and say how to install it, except under ``CI=true``: there a
+missing Chromium fails every browser test, so CI cannot stay green without running them
+(``.ci/run`` installs it, and stops when it cannot). Screenshots go to ``tests/e2e/screenshots/`` (git-ignored).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -18,10 +20,23 @@ from tests.e2e.harness import (  # noqa: F401  (re-exported for the test modules
 pytestmark = pytest.mark.e2e
 
 
+def running_in_ci(environ=os.environ) -> bool:
+    return environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def require_chromium(chromium: str | None = CHROMIUM, environ=os.environ) -> None:
+    """Skip a browser test when Chromium is missing, or fail it when running in CI."""
+    if chromium is not None:
+        return
+    if running_in_ci(environ):
+        pytest.fail(f"CI=true but Chromium is missing, so the browser tests cannot run. {INSTALL_HINT}",
+                    pytrace=False)
+    pytest.skip(INSTALL_HINT)
+
+
 @pytest.fixture(scope="session")
 def app_url():
-    if CHROMIUM is None:
-        pytest.skip(INSTALL_HINT)
+    require_chromium()
     port = free_port()
     process = start_streamlit(port)
     url = f"http://127.0.0.1:{port}"
@@ -38,8 +53,7 @@ def app_url():
 
 @pytest.fixture(scope="session")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip(INSTALL_HINT)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -4,6 +4,7 @@ and selecting a point each change what is drawn."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -26,8 +27,8 @@ def image_sources(page) -> list[str]:
 def test_every_page_loads_without_an_exception(page, app_url):
     page.goto(app_url)
     wait_for_app(page)
-    links = page.eval_on_selector_all('[data-testid="stSidebarNav"] a', "els => els.map(e => e.href)")
-    assert len(links) >= 2, "the sidebar lists the pages"
+    links = page.eval_on_selector_all('.st-key-app_pages a', "els => els.map(e => e.href)")
+    assert len(links) == 8, "the sidebar lists the eight pages"
     for link in links:
         page.goto(link)
         wait_for_app(page)
@@ -63,6 +64,10 @@ def test_moving_the_traversal_slider_changes_the_image(page, app_url):
     for _ in range(8):
         thumb.press("ArrowRight")
     page.wait_for_function("() => new URL(location.href).searchParams.get('offset') !== '0'", timeout=30_000)
+    page.wait_for_function(  # the rerun that follows the URL may still be drawing
+        "before => JSON.stringify(Array.from(document.querySelectorAll("
+        "'[data-testid=\"stMain\"] [data-testid=\"stImage\"] img'), e => e.src)) !== before",
+        arg=json.dumps(before), timeout=60_000)
     wait_for_app(page)
     screenshot(page, "latent-slider-moved")
     assert exceptions_on_screen(page) == []

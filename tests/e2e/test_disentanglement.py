@@ -20,7 +20,7 @@ def test_disentanglement_page_renders_and_exports_a_gif(app_url, page):
     wait_for_app(page)  # ...and finished
     assert exceptions_on_screen(page) == []
     assert page.get_by_role("heading", name="Disentanglement").count() >= 1
-    assert "Disentanglement" in page.locator('[data-testid="stSidebarNav"]').inner_text()  # registered in app.py
+    assert "Disentanglement" in page.locator('.st-key-app_pages').inner_text()  # registered in app.py
     screenshot(page, "disentanglement")
     with page.expect_download() as download:
         button.click()

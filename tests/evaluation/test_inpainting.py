@@ -3,6 +3,7 @@ model supports, through ``python -m vizvae evaluate MODEL --task inpainting --js
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,11 +13,11 @@ import torch
 from vizvae.__main__ import main
 from vizvae.checkpoint import SHIPPED_DIR, checkpoint_dataset, load_checkpoint
 from vizvae.evaluation import get_task
-from vizvae.evaluation.inpainting import evaluate_inpainting, inpainting_masks
+from vizvae.evaluation.inpainting import InpaintingSettings, evaluate_inpainting, inpainting_masks
 from vizvae.inference.imputers import METHODS
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
-SMALL = dict(rows=16, n_samples=8, n_proposals=64, n_iterations=5)
+SMALL = InpaintingSettings(rows=16, n_samples=8, n_proposals=64, n_iterations=5)
 
 
 
@@ -39,7 +40,7 @@ def test_masks_hide_one_seeded_square_each():
 
 def test_every_method_is_scored_and_the_model_beats_the_fills(pvae):
     model, dataset = pvae
-    result = evaluate_inpainting(model, dataset, **SMALL)
+    result = evaluate_inpainting(model, dataset, SMALL)
     methods = result["methods"]
     assert list(methods) == list(METHODS)
     assert result["rows"] == 16 and result["hole"] == 14
@@ -53,7 +54,7 @@ def test_every_method_is_scored_and_the_model_beats_the_fills(pvae):
         assert methods[name]["missing_nll"] < methods["mean"]["missing_nll"], name
         assert methods[name]["mse"] < methods["zero"]["mse"], name
     # the same seed gives the same numbers
-    again = evaluate_inpainting(model, dataset, methods=("encoder",), **SMALL)
+    again = evaluate_inpainting(model, dataset, dataclasses.replace(SMALL, methods=("encoder",)))
     assert again["methods"]["encoder"] == {**methods["encoder"], "seconds": again["methods"]["encoder"]["seconds"]}
 
 

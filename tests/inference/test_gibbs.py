@@ -11,7 +11,7 @@ from tests.inference.factor_analysis import (
     MASK, N, WRONG, X, FactorAnalysis, assert_matches_exact, exact_conditional,
 )
 from vizvae.inference.gibbs import metropolis_within_gibbs, pseudo_gibbs
-from vizvae.inference.imputers import impute
+from vizvae.inference.imputers import ImputationSettings, impute
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,20 +23,22 @@ def errors_in_standard_errors(result) -> torch.Tensor:
 
 def test_pseudo_gibbs_is_exact_when_the_encoder_is_the_posterior():
     # q(z | x) = p(z | x) for complete rows (diagonal by construction): a true Gibbs sampler
-    result = impute(FactorAnalysis(), X[None], MASK[None], "pseudo_gibbs", n_samples=N, n_iterations=30, seed=3)
+    result = impute(FactorAnalysis(), X[None], MASK[None], "pseudo_gibbs",
+                    ImputationSettings(n_samples=N, n_iterations=30, seed=3))
     assert_matches_exact(result, N)
 
 
 def test_pseudo_gibbs_is_biased_when_the_encoder_is_not_and_more_sweeps_do_not_help():
     model = FactorAnalysis(**WRONG)
-    short = errors_in_standard_errors(impute(model, X[None], MASK[None], "pseudo_gibbs", n_samples=N,
-                                             n_iterations=25, seed=3))
-    long = errors_in_standard_errors(impute(model, X[None], MASK[None], "pseudo_gibbs", n_samples=N,
-                                            n_iterations=100, seed=4))
+    short = errors_in_standard_errors(impute(model, X[None], MASK[None], "pseudo_gibbs",
+                                             ImputationSettings(n_samples=N, n_iterations=25, seed=3)))
+    long = errors_in_standard_errors(impute(model, X[None], MASK[None], "pseudo_gibbs",
+                                            ImputationSettings(n_samples=N, n_iterations=100, seed=4)))
     assert short.abs().max() > 20 and long.abs().max() > 20  # tens of standard errors off
     assert torch.allclose(short, long, atol=6.0)  # the same stationary bias, not a slow start
     # on the same model, with the same encoder, Metropolis-within-Gibbs is unbiased
-    fixed = errors_in_standard_errors(impute(model, X[None], MASK[None], "mwg", n_samples=N, n_iterations=100, seed=3))
+    fixed = errors_in_standard_errors(impute(model, X[None], MASK[None], "mwg",
+                                             ImputationSettings(n_samples=N, n_iterations=100, seed=3)))
     assert fixed.abs().max() < 4
 
 

@@ -7,7 +7,7 @@ import torch
 from vizvae.data.batches import make_rule
 from vizvae.inference.global_local import (
     BatchProblem, assign_clusters, batch_classification, cluster_purity, cluster_samples, decode_with_global,
-    diagonal_path, global_local_grid, interpolation_grid, line, pca_posteriors, structured_batch_posteriors,
+    diagonal_path, global_local_grid, interpolation_grid, pca_posteriors, structured_batch_posteriors,
     svm_accuracies,
 )
 from vizvae.models import UGVAE, UGVAEConfig
@@ -27,7 +27,6 @@ def test_diagonal_and_single_dimension_paths():
     assert torch.all(path == path[:, :1])  # every dimension moves together
     single = diagonal_path(3, 2.0, 3, only=1)
     torch.testing.assert_close(single, torch.tensor([[0.0, -2.0, 0.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
-    torch.testing.assert_close(line(torch.zeros(2), torch.ones(2), 3)[1], torch.tensor([0.5, 0.5]))
 
 
 def test_grid_columns_are_centred_on_the_cluster_prior_mean(model):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vizvae.inference.hmc import (
+from vizvae.kernels.hmc import (
     HMCHyperparameters,
     HMCState,
     LogDensityCounter,

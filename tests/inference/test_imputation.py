@@ -6,7 +6,7 @@ import torch
 
 from vizvae.inference.imputation import missing_log_likelihood, predictive_target, resampled_draws
 from vizvae.models import PartialVAE, PartialVAEConfig
-from vizvae.models.hierarchical import PosteriorDraws
+from vizvae.models.base import PosteriorDraws
 
 
 def tiny():

@@ -12,14 +12,14 @@ from tests.inference.factor_analysis import (
     MASK, N, WRONG, X, FactorAnalysis, assert_matches_exact, exact_conditional, exact_missing_nll,
     prior_predictive,
 )
-from vizvae.inference.imputers import METHODS, classifier_label_probs, impute, supported_methods
-from vizvae.models import HMCVAE, HMCVAEConfig, PartialVAE, PartialVAEConfig
+from vizvae.inference.imputers import METHODS, ImputationSettings, classifier_label_probs, impute, supported_methods
+from vizvae.models import HMCVAE, UGVAE, HMCVAEConfig, PartialVAE, PartialVAEConfig, UGVAEConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(model, method, **options):
-    return impute(model, X[None], MASK[None], method, n_samples=N, seed=3, **options)
+    return impute(model, X[None], MASK[None], method, ImputationSettings(n_samples=N, seed=3, **options))
 
 
 @pytest.mark.parametrize("encoder", [{}, WRONG], ids=["exact-encoder", "wrong-encoder"])
@@ -58,8 +58,8 @@ def test_the_encoder_alone_is_off_when_it_is_wrong():
 def test_observed_entries_are_kept_and_shapes_agree():
     model = FactorAnalysis(**WRONG)
     for method in METHODS:
-        result = impute(model, X[None], MASK[None], method, n_samples=5, n_iterations=3, n_proposals=20,
-                        n_transitions=2, seed=0)
+        result = impute(model, X[None], MASK[None], method,
+                        ImputationSettings(n_samples=5, n_iterations=3, n_proposals=20, n_transitions=2, seed=0))
         assert torch.equal(result.mean[0, MASK], X[MASK]), method
         assert (result.variance[0, MASK] == 0).all(), method
         assert (result.samples[0, :, MASK] == X[MASK]).all(), method
@@ -74,7 +74,7 @@ def test_a_mask_that_hides_nothing_returns_the_image_unchanged():
     model = FactorAnalysis()
     everything = torch.ones(1, 6, dtype=torch.bool)
     for method in METHODS:
-        result = impute(model, X[None], everything, method, n_samples=4)
+        result = impute(model, X[None], everything, method, ImputationSettings(n_samples=4))
         assert torch.equal(result.mean[0], X) and (result.variance == 0).all(), method
         assert (result.samples == X).all() and float(result.missing_nll[0]) == 0.0, method
         assert "Nothing is hidden" in result.message, method
@@ -86,7 +86,8 @@ def test_a_mask_that_hides_everything_gives_prior_samples():
     mean, variance = prior_predictive()
     n = 4000
     for method in ("encoder", "hmc", "pseudo_gibbs", "mwg", "sir"):
-        result = impute(model, X[None], nothing, method, n_samples=n, seed=1, n_iterations=2, n_proposals=10)
+        result = impute(model, X[None], nothing, method,
+                        ImputationSettings(n_samples=n, seed=1, n_iterations=2, n_proposals=10))
         assert "prior" in result.message, method
         draws = result.samples[0]  # (n, 6): x ~ p(x)
         assert ((draws.mean(0) - mean).abs() < 4 * (variance / n).sqrt()).all(), method
@@ -100,7 +101,7 @@ def test_rows_of_a_batch_are_imputed_independently():
     model = FactorAnalysis()
     x = torch.stack([X, -X])
     mask = torch.stack([MASK, ~MASK])
-    result = impute(model, x, mask, "sir", n_samples=7, n_proposals=50)
+    result = impute(model, x, mask, "sir", ImputationSettings(n_samples=7, n_proposals=50))
     assert result.mean.shape == (2, 6) and result.samples.shape == (2, 7, 6)
     assert torch.equal(result.mean[1, ~MASK], -X[~MASK])  # row 2 observes the other half
     assert result.n_missing.tolist() == [3, 3]
@@ -108,11 +109,12 @@ def test_rows_of_a_batch_are_imputed_independently():
 
 def test_same_seed_same_imputation_and_unknown_truth_skips_the_scores():
     model = FactorAnalysis(**WRONG)
-    a = impute(model, X[None], MASK[None], "mwg", n_samples=8, n_iterations=5, seed=4)
-    b = impute(model, X[None], MASK[None], "mwg", n_samples=8, n_iterations=5, seed=4)
+    a = impute(model, X[None], MASK[None], "mwg", ImputationSettings(n_samples=8, n_iterations=5, seed=4))
+    b = impute(model, X[None], MASK[None], "mwg", ImputationSettings(n_samples=8, n_iterations=5, seed=4))
     assert torch.equal(a.samples, b.samples)
     hidden = torch.where(MASK, X, torch.nan)[None]  # the missing values are not known
-    blind = impute(model, hidden, MASK[None], "mwg", n_samples=8, n_iterations=5, seed=4, truth_known=False)
+    blind = impute(model, hidden, MASK[None], "mwg",
+                   ImputationSettings(n_samples=8, n_iterations=5, seed=4, truth_known=False))
     assert blind.missing_nll is None and blind.mse is None
     assert torch.equal(blind.samples, a.samples)  # what was hidden never reaches the sampler
 
@@ -124,7 +126,7 @@ def test_the_mean_fill_is_the_independent_bernoulli_baseline():
     x = torch.tensor([[1.0, 0.0, 1.0, 1.0]])
     mask = torch.tensor([[True, False, True, False]])
     means = torch.tensor([0.5, 0.2, 0.9, 0.7])
-    fill = impute(model, x, mask, "mean", feature_mean=means, n_samples=20_000, seed=0)
+    fill = impute(model, x, mask, "mean", ImputationSettings(n_samples=20_000, seed=0), feature_mean=means)
     assert torch.allclose(fill.mean, torch.tensor([[1.0, 0.2, 1.0, 0.7]]))
     assert torch.allclose(fill.variance, torch.tensor([[0.0, 0.16, 0.0, 0.21]]))
     assert float(fill.missing_nll[0]) == pytest.approx(-math.log(0.8) - math.log(0.7))
@@ -143,24 +145,28 @@ def test_models_with_a_predictor_give_label_probabilities_and_hmc_models_use_the
     mask[:, 0] = False
     for model in (PartialVAE(PartialVAEConfig(**config)), HMCVAE(HMCVAEConfig(**config, n_transitions=2))):
         for method in supported_methods(model):
-            result = impute(model, x, mask, method, n_samples=4, n_iterations=2, n_proposals=16, n_transitions=2)
+            settings = ImputationSettings(n_samples=4, n_iterations=2, n_proposals=16, n_transitions=2)
+            result = impute(model, x, mask, method, settings)
             assert result.label_probs.shape == (2, 3), method
             assert torch.allclose(result.label_probs.sum(-1), torch.ones(2)), method
     assert result.method == "sir"
-    hmc = impute(model, x, mask, "hmc", n_samples=4)
+    hmc = impute(model, x, mask, "hmc", ImputationSettings(n_samples=4))
     assert hmc.diagnostics["trained"] == 1.0 and hmc.diagnostics["transitions"] == 2.0
 
 
 def test_supported_methods_and_the_classifier_view():
     assert supported_methods(FactorAnalysis()) == tuple(METHODS)
 
-    class GroupModel(FactorAnalysis):
-        def log_joint(self, x, mask, z, y=None, y_mask=None):
-            raise NotImplementedError("a joint over a group")
-
-    assert supported_methods(GroupModel()) == ("zero", "mean")
-    result = impute(FactorAnalysis(), X[None], MASK[None], "encoder", n_samples=3)
+    group_model = UGVAE(UGVAEConfig(input_shape=(4,), latent_dim=2, global_dim=2, clusters=3, hidden_dim=4))
+    assert supported_methods(group_model) == ("zero", "mean")  # declared a group model: its joint is per group
+    result = impute(FactorAnalysis(), X[None], MASK[None], "encoder", ImputationSettings(n_samples=3))
     probs = classifier_label_probs(lambda images: images[..., :4], result)  # 4 "classes"
     assert probs.shape == (1, 4) and torch.allclose(probs.sum(-1), torch.ones(1, dtype=probs.dtype))
     with pytest.raises(ValueError, match="unknown imputation method"):
         impute(FactorAnalysis(), X[None], MASK[None], "magic")
+
+
+def test_the_settings_keep_their_documented_defaults():
+    assert ImputationSettings() == ImputationSettings(n_samples=32, seed=0, n_iterations=100, n_proposals=1000,
+                                                      n_transitions=10, n_leapfrog=5, step_scale=0.3,
+                                                      truth_known=True, predict_labels=True)

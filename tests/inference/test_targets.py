@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from vizvae.inference.hmc import hmc_sample
+from vizvae.kernels.hmc import hmc_sample
 from vizvae.inference.targets import (
     BANANA_LOG_NORMALISER,
     TOY_TARGETS,

@@ -148,3 +148,35 @@ def test_mixed_models_refuse_image_data():
 
     with pytest.raises(VizvaeError, match="mixed-type tables"):
         build_mixed_model(tiny_args("vaem"), load_dataset("digits"))
+
+
+def test_the_dependency_models_members_are_written_out_and_draw_the_codes_with_the_calls_generator(boston):
+    """Each member the mixed model takes from its dependency model has an explicit signature (no *args or
+    **kwargs), and the training objectives draw fresh marginal codes with the generator they are given
+    (eq. 5.4): the same answer as drawing the codes and then calling the dependency model with that generator."""
+    import inspect
+
+    from vizvae.models.mixed import MixedTunedHMC, MixedTypeModel
+
+    for owner in (MixedTypeModel, MixedTunedHMC):
+        for name, member in vars(owner).items():
+            if inspect.isfunction(member):
+                kinds = {p.kind for p in inspect.signature(member).parameters.values()}
+                assert not kinds & {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}, name
+    torch.manual_seed(0)
+    model = build_mixed_model(tiny_args("hhvaem"), boston).train()
+    x = torch.as_tensor(boston.x_test[:6])
+    mask = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) < 0.7
+    y = torch.as_tensor(boston.y_test[:6])
+    out = model.objective(x, mask, y, generator=torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)
+    codes = model.marginals.codes(x, mask, generator, sample=True)
+    expected = model.dependency.objective(codes, mask, y, generator=generator)
+    torch.testing.assert_close(out.loss, expected.loss, rtol=0, atol=0)
+    elbo = model.elbo(x, mask, generator=torch.Generator().manual_seed(6), y=y).elbo
+    generator = torch.Generator().manual_seed(6)
+    codes = model.marginals.codes(x, mask, generator, sample=True)
+    torch.testing.assert_close(elbo, model.dependency.elbo(codes, mask, generator=generator, y=y).elbo, rtol=0, atol=0)
+    model.eval()  # outside training the codes are the posterior means
+    torch.testing.assert_close(model.encode(x, mask, y).mean,
+                               model.dependency.encode(model.marginals.codes(x, mask), mask, y).mean, rtol=0, atol=0)

@@ -3,80 +3,21 @@ highlighted, the true value sits where it is, and the Fig. 5.5 curves carry the 
 
 import numpy as np
 
-from vizvae.data.schema import ColumnType, table_to_raw
-from vizvae.inference.acquisition import AcquisitionRun
+from vizvae.evaluation.acquisition_view import acquisition_order, raw_step
 from vizvae.viz.acquisition import (
-    ACQUIRED_COLOUR, CANDIDATE_COLOUR, OBSERVED_COLOUR, TRUTH_COLOUR, acquisition_order, acquisition_order_table,
-    class_frequencies, class_probability_figure, feature_ranges, format_value, imputation_figure,
-    imputation_table, raw_errors, raw_step, reward_figure, saia_areas_table, saia_curves_figure,
-    strategy_comparison_figure, target_histogram_figure, target_range,
+    ACQUIRED_COLOUR, CANDIDATE_COLOUR, OBSERVED_COLOUR, TRUTH_COLOUR, acquisition_order_table, class_probability_figure,
+    format_value, imputation_figure, imputation_table, revealed_value, reward_figure, saia_areas_table,
+    saia_curves_figure, strategy_comparison_figure, target_histogram_figure,
 )
-
-NAN = float("nan")
-SCHEMA = [
-    ColumnType("height", "gaussian", mean=10.0, std=2.0),
-    ColumnType("income", "loggaussian", mean=0.0, std=1.0),
-    ColumnType("zone", "categorical", categories=[1.0, 2.0, 24.0]),
-]
-TARGET = ColumnType("price", "gaussian", mean=20.0, std=5.0)
-LABEL = ColumnType("kind", "categorical", categories=[0.0, 1.0, 2.0])
+from tests.evaluation.acquisition_run import NAN, RUN_SCHEMA, RUN_TARGET, hand_written_run
 
 
-def _run() -> AcquisitionRun:
-    """A hand-written run over one row with three features: acquired 2, then 0, then 1."""
-    s = 4
-    observed = np.array([[False] * 3, [False, False, True], [True, False, True], [True] * 3])[:, None]
-    rewards = np.array([[0.1, 0.2, 0.5], [0.4, 0.3, NAN], [NAN, 0.9, NAN]])[:, None]
-    acquired = np.array([[2], [0], [1]])
-    y_samples = np.array([[-1.0, 0.0, 1.0, 2.0], [0.0, 0.5, 0.5, 1.0], [0.4, 0.6, 0.5, 0.5], [0.5] * s])[:, None]
-    y_point = np.array([[0.5], [0.5], [0.5], [0.5]])
-    imputed_mean = np.array([[0.0, np.log1p(3.0), 0.9], [0.5, 0.0, 2.0], [1.0, 0.2, 2.0], [1.0, np.log1p(4.0), 2.0]])
-    imputed_low = imputed_mean - 1.0
-    imputed_high = imputed_mean + 1.0
-    imputed_low[:, 2] = imputed_mean[:, 2]  # a category's interval: codes
-    imputed_high[:, 2] = imputed_mean[:, 2]
-    return AcquisitionRun(
-        strategy="mi", observed=observed, rewards=rewards, acquired=acquired, y_samples=y_samples, y_point=y_point,
-        y_nll=np.array([[2.0], [1.0], [0.5], [0.2]]), error=np.array([[0.4], [0.3], [0.2], [0.1]]),
-        imputed_mean=imputed_mean[:, None], imputed_low=imputed_low[:, None], imputed_high=imputed_high[:, None])
-
-
-def test_raw_step_reads_the_decision_that_led_to_the_step_in_raw_units():
-    run = _run()
-    start = raw_step(run, 0, SCHEMA, TARGET)
-    assert start.acquired == -1 and not start.observed.any()
-    assert np.allclose(start.rewards, [0.1, 0.2, 0.5])  # what the first choice is made from
-    assert np.allclose(start.centre[:2], [10.0, 3.0])  # 10 + 2·0; expm1(log1p 3)
-    assert start.centre[2] == 2.0  # code 0.9 -> the nearest category, 2
-    assert np.allclose(start.y_samples, [15.0, 20.0, 25.0, 30.0]) and start.y_point == 22.5
-    second = raw_step(run, 2, SCHEMA, TARGET)
-    assert second.acquired == 0 and list(second.observed) == [True, False, True]
-    assert np.allclose(second.rewards[:2], [0.4, 0.3]) and np.isnan(second.rewards[2])
-    assert second.low[1] == 0.0  # expm1(0.2 − 1) < 0 is shown at the edge of the support
-    assert np.allclose(second.high[0], 10.0 + 2.0 * 2.0)
-    assert (second.nll, second.error) == (0.5, 0.2)
-    assert raw_step(run, 99, SCHEMA, TARGET).step == 3  # clipped to D
-    assert acquisition_order(run) == [2, 0, 1]
-    short = _run()
-    short.acquired = np.array([[2], [-1], [-1]])  # a typed row with one value: nothing after the first
-    assert acquisition_order(short) == [2]
-
-
-def test_raw_values_errors_and_ranges():
-    assert np.allclose(table_to_raw(np.array([[1.0, 0.0, 2.0]]), SCHEMA), [[12.0, 0.0, 24.0]])
+def test_values_are_formatted_as_the_page_shows_them():
     assert format_value(4.7e-8) == "0" and format_value(24.0, discrete=True) == "24" and format_value(NAN) == "?"
     assert format_value(1234.5678) == "1235"
-    run = _run()
-    assert np.allclose(raw_errors(run, TARGET, 20.0), [2.5] * 4)  # |20 + 5·0.5 − 20|
-    assert np.isnan(raw_errors(run, TARGET, None)).all()
-    assert np.allclose(raw_errors(run, LABEL, 1.0), run.error[:, 0])  # 0/1 for a label
-    data = np.stack([np.linspace(0, 10, 1001), np.linspace(5, 6, 1001), np.full(1001, 2.0)], axis=1)
-    ranges = feature_ranges(data, truth_raw=np.array([30.0, NAN, 2.0]))
-    assert np.allclose(ranges[0], [0.05 - 0.05 * 29.95, 30.0 + 0.05 * 29.95])  # the data's 0.5–99.5 % and the truth
-    assert np.allclose(ranges[1], [5.005 - 0.05 * 0.99, 5.995 + 0.05 * 0.99])  # unknown truth: the data alone
-    assert ranges[2][0] < 2.0 < ranges[2][1]  # a constant column still gets an axis
-    low_y, high_y = target_range(np.linspace(0, 10, 1001), truth=42.0)
-    assert low_y < 0.06 and 42.0 < high_y
+    truth = np.array([12.0, 3.0, 24.0])
+    assert revealed_value(truth, 2, RUN_SCHEMA) == "24" and revealed_value(truth, 0, RUN_SCHEMA) == "12"
+    assert revealed_value(truth, -1, RUN_SCHEMA) is None  # step 0 has revealed nothing
 
 
 def test_reward_figure_highlights_the_acquired_bar_and_reveals_its_value():
@@ -114,8 +55,6 @@ def test_target_histogram_marks_the_truth_and_narrows_on_fixed_bins():
 
 
 def test_class_probabilities_for_a_label():
-    assert np.allclose(class_frequencies(np.array([0, 0, 1, 2.0]), 3), [0.5, 0.25, 0.25])
-    assert np.allclose(class_frequencies(np.array([2.0, 2.0]), 4), [0, 0, 1, 0])
     fig = class_probability_figure(["0", "1", "2"], np.array([0.2, 0.7, 0.1]), truth=0, prediction=1)
     bars = fig.data[0]
     assert list(bars.marker.color)[0] == TRUTH_COLOUR and list(bars.text) == ["true", "predicted", ""]
@@ -144,9 +83,9 @@ def test_imputation_figure_draws_intervals_for_missing_features_only():
 
 
 def test_imputation_table_says_when_each_feature_was_acquired():
-    run = _run()
-    step = raw_step(run, 2, SCHEMA, TARGET)
-    table = imputation_table([c.name for c in SCHEMA], [c.kind for c in SCHEMA], step, acquisition_order(run),
+    run = hand_written_run()
+    step = raw_step(run, 2, RUN_SCHEMA, RUN_TARGET)
+    table = imputation_table([c.name for c in RUN_SCHEMA], [c.kind for c in RUN_SCHEMA], step, acquisition_order(run),
                              truth=np.array([12.0, 3.0, 24.0]))
     assert list(table["status"]) == ["acquired at step 2", "missing", "acquired at step 1"]
     assert table.loc[1, "5–95 %"] == "0 – 2.32" and table.loc[0, "5–95 %"] == ""  # expm1(0.2 ± 1), clipped at 0

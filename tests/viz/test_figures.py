@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from vizvae.viz.figures import kl_figure, posterior_figure, projection_figure, training_curves_figure
-from vizvae.viz.latent import traversal_latents
+from vizvae.inference.latent import traversal_latents
 from vizvae.viz.tables import (
     evaluation_table, history_table, interpolation_table, posterior_table, projection_table, traversal_table,
 )

@@ -36,14 +36,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from vizvae.data.splits import Dataset, image_dataset, split_indices
 from vizvae.errors import DataError
-
-if TYPE_CHECKING:
-    from vizvae.data.datasets import Dataset
 
 IMAGE_SIZE = 32
 SUPERSAMPLE = 4
@@ -160,9 +156,6 @@ def generate_shapes(seed: int = 0, image_size: int = IMAGE_SIZE) -> tuple[np.nda
 def shapes_dataset(binarize: bool = False, seed: int = 0) -> Dataset:
     """The ``shapes`` data set: 32×32 grey images (binarised at 0.5 for Bernoulli models),
     label = shape, seeded 80/20 split, factors attached (see the module docstring)."""
-    # datasets.py registers this builder, so it is imported here rather than at the top
-    from vizvae.data.datasets import image_dataset, split_indices
-
     images, codes = generate_shapes(seed)
     dataset = image_dataset(
         "shapes", images, codes[:, 0], (1, IMAGE_SIZE, IMAGE_SIZE), test_size=TEST_SIZE, binarize=binarize,

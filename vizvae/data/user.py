@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vizvae.data.datasets import Dataset, image_dataset, table_dataset
+from vizvae.data.splits import Dataset, image_dataset, table_dataset
 from vizvae.data.schema import ColumnType
 from vizvae.errors import DataError
 

@@ -1,7 +1,8 @@
 """Evaluation tasks behind ``python -m vizvae evaluate MODEL --task T --json``.
 
 Each task is a function ``(checkpoint, options) -> dict`` (JSON-able) living in its own module;
-``TASKS`` names them lazily so the CLI imports only the task it runs.
+``TASKS`` names them lazily so the CLI imports only the task it runs. A task given ``-o save=1``
+may merge its results into the checkpoint's config.json (``saves_results``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ TASKS: dict[str, str] = {
     "saia": "vizvae.evaluation.saia:saia_task",  # Fig. 5.5: sequential feature acquisition, mixed-type tables
     "inpainting": "vizvae.evaluation.inpainting:inpainting_task",  # Fig. 5.6: square holes, every method
 }
+
+
+def saves_results(options: dict[str, Any]) -> bool:
+    """Whether a task was asked (``-o save=1``) to store its results in the checkpoint's config.json;
+    the CLI then rewrites the model card."""
+    return str(options.get("save", "0")).lower() in ("1", "true", "yes")
 
 
 def get_task(name: str) -> Callable[..., dict[str, Any]]:

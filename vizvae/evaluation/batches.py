@@ -19,6 +19,7 @@ from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.batches import domain_labels, make_rule
 from vizvae.errors import VizvaeError
 from vizvae.inference.global_local import BatchProblem, batch_classification
+from vizvae.models.capabilities import GroupModel
 
 PROBLEMS = [
     BatchProblem("even_vs_odd", [make_rule("even"), make_rule("odd")]),
@@ -30,7 +31,7 @@ PROBLEMS = [
 
 def evaluate_batches_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     model = checkpoint.model
-    if not hasattr(model, "global_posterior") or not getattr(model, "global_dim", 0):
+    if not (isinstance(model, GroupModel) and model.global_dim > 0):
         raise VizvaeError(f"{checkpoint.name} is a {checkpoint.config['model']} model; the batches task needs a "
                           "global latent variable (ugvae or mlvae)")
     dataset = checkpoint_dataset(checkpoint.config)

@@ -9,6 +9,7 @@ import torch
 from vizvae.checkpoint import Checkpoint
 from vizvae.data import load_dataset
 from vizvae.inference.importance import evaluate_bounds
+from vizvae.models.capabilities import GroupModel
 
 
 def dataset_for(checkpoint: Checkpoint):
@@ -28,7 +29,7 @@ def evaluate_bounds_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dic
     n = int(options.get("rows") or len(dataset.x_test))
     x = torch.as_tensor(dataset.x_test[:n], device=checkpoint.model.device)
     ks = tuple(int(k) for k in str(options.get("ks") or "1,5,50").split(","))
-    if hasattr(checkpoint.model, "evaluate_group_bounds"):  # UG-VAE and kin: bounds on log p(X) per group
+    if isinstance(checkpoint.model, GroupModel):  # UG-VAE and kin: bounds on log p(X) per group
         bounds = checkpoint.model.evaluate_group_bounds(x, ks=ks, seed=int(options.get("seed") or 0))
         return {"model": checkpoint.name, "dataset": dataset.name, **bounds}
     bounds = evaluate_bounds(checkpoint.model, x, None, ks=ks, seed=int(options.get("seed") or 0))

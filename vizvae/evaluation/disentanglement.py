@@ -61,14 +61,11 @@ def entropy(codes: np.ndarray) -> float:
 
 
 def mutual_information(a: np.ndarray, b: np.ndarray) -> float:
-    """Plug-in I(a; b) in nats of two paired samples of int codes, from their joint histogram."""
-    a = np.unique(np.asarray(a), return_inverse=True)[1].ravel()
-    b = np.unique(np.asarray(b), return_inverse=True)[1].ravel()
-    n_b = b.max() + 1
-    joint = np.bincount(a * n_b + b, minlength=(a.max() + 1) * n_b).reshape(-1, n_b) / len(a)
-    outer = joint.sum(1, keepdims=True) * joint.sum(0, keepdims=True)
-    nonzero = joint > 0
-    return float(max(0.0, (joint[nonzero] * np.log(joint[nonzero] / outer[nonzero])).sum()))
+    """Plug-in I(a; b) in nats of two paired samples of int codes, from their joint histogram
+    (``sklearn.metrics.mutual_info_score``)."""
+    from sklearn.metrics import mutual_info_score  # not at import: the app's pages load this module
+
+    return float(mutual_info_score(np.ravel(a), np.ravel(b)))
 
 
 def mutual_information_matrix(latent_codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -210,16 +207,10 @@ class Disentanglement:
 
 def encode_means(model, x: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """Encoder means (n, d) and per-dimension KL(q(z_j | x) ‖ N(0, 1)) (n, d) of every row."""
-    import torch
+    from vizvae.inference.latent import encode_dataset
 
-    means, kls = [], []
-    with torch.inference_mode():
-        for start in range(0, len(x), batch_size):
-            batch = torch.as_tensor(np.asarray(x[start:start + batch_size], dtype=np.float32), device=model.device)
-            posterior = model.encode(batch)
-            means.append(posterior.mean.float().cpu().numpy())
-            kls.append(posterior.kl_per_dimension().float().cpu().numpy())
-    return np.concatenate(means), np.concatenate(kls)
+    encoded = encode_dataset(model, x, batch_size)
+    return encoded.mean, encoded.kl_per_dimension
 
 
 def measure_disentanglement(model, dataset, bins: int = MIG_BINS, seed: int = 0, with_dci: bool = True,
@@ -244,7 +235,8 @@ def evaluate_disentanglement_task(checkpoint, options: dict[str, Any]) -> dict[s
     """``python -m vizvae evaluate MODEL --task disentanglement [-o bins=20] [-o trees=50] [-o seed=0] [-o save=1]``.
 
     ``save=1`` also merges the scalar metrics into the checkpoint's config.json ``evaluation``
-    and rewrites its card.md."""
+    (and the CLI then rewrites its card.md)."""
+    from vizvae.evaluation import saves_results
     from vizvae.evaluation.bounds import dataset_for
 
     dataset = dataset_for(checkpoint)
@@ -252,12 +244,10 @@ def evaluate_disentanglement_task(checkpoint, options: dict[str, Any]) -> dict[s
     scores = measure_disentanglement(checkpoint.model, dataset, bins=bins, seed=int(options.get("seed") or 0),
                                      n_estimators=int(options.get("trees") or DCI_TREES))
     summary = scores.summary()
-    if str(options.get("save", "0")).lower() in ("1", "true", "yes"):
+    if saves_results(options):
         from vizvae.checkpoint import update_config
-        from vizvae.train.commands import write_model_card
 
         update_config(checkpoint.path, evaluation=summary)
-        write_model_card(checkpoint.path)
     return {
         "model": checkpoint.name, "dataset": dataset.name, "beta": checkpoint.config.get("config", {}).get("beta"),
         **summary,

@@ -27,14 +27,16 @@ import torch
 
 from vizvae.data import Dataset, protocol_masks
 from vizvae.inference.imputation import missing_log_likelihood, predictive_target, target_log_likelihood
+from vizvae.models.capabilities import PredictorModel, TunedHMCModel
 
 SUBSET_SEED = 0
 
 
 def sampler_name(model) -> str:
-    if hasattr(model, "posterior_samples"):
+    """The model's own posterior sampler, in words (its declared ``native_sampler``)."""
+    if isinstance(model, TunedHMCModel):
         return f"HMC (T={model.hmc.n_transitions}, LF={model.hmc.n_leapfrog})"
-    if model.model_key in ("miwae", "miwaem"):
+    if type(model).native_sampler == "importance":
         return "encoder + self-normalised importance weights"
     return "Gaussian encoder"
 
@@ -57,7 +59,7 @@ def imputation_scores(model, x: torch.Tensor, y: torch.Tensor | None, mask: torc
         weights = None if draws.log_weights is None else draws.log_weights.detach()
         n_missing = (~mb).sum(-1).clamp_min(1)
         missing_nll.append(-missing_log_likelihood(model, xb, mb, samples, weights) / n_missing)
-        if y is None or not getattr(model, "has_predictor", False):
+        if y is None or not (isinstance(model, PredictorModel) and model.has_predictor):
             continue
         target_nll.append(-target_log_likelihood(model, xb, mb, y[rows], samples, weights))
         if model.target_kind == "categorical":
@@ -99,7 +101,7 @@ def imputation_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     from vizvae.errors import VizvaeError
 
     model = checkpoint.model
-    if not hasattr(model, "posterior_draws"):
+    if not isinstance(model, PredictorModel):
         raise VizvaeError(f"{checkpoint.name}: the imputation task needs a model with a predictor and masks "
                           "(pvae, hvae, miwae, hmcvae, hhvae, or the mixed-type vaem ... hhvaem)")
     dataset = checkpoint_dataset(checkpoint.config)

@@ -16,6 +16,7 @@ method, averaged over the images:
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ import torch
 from vizvae.data import Dataset
 from vizvae.data.masks import square_hole_mask
 from vizvae.evaluation.imputation import test_subset
-from vizvae.inference.imputers import LATENT_METHODS, METHODS, impute, supported_methods
+from vizvae.inference.imputers import LATENT_METHODS, METHODS, ImputationSettings, impute, supported_methods
 
 ROWS = 200
 HOLE = 14
@@ -36,41 +37,68 @@ def inpainting_masks(n: int, image_hw: tuple[int, int], hole: int = HOLE, seed: 
     return square_hole_mask(n, image_hw, hole, generator).to(device)
 
 
-def evaluate_inpainting(model, dataset: Dataset, rows: int = ROWS, hole: int = HOLE, n_samples: int = 20,
-                        n_proposals: int = 500, n_iterations: int = 50, methods: tuple[str, ...] | None = None,
-                        seed: int = 0, batch_size: int = 25) -> dict[str, Any]:
-    """The inpainting scores of every method in ``methods`` (default: all the model supports), as a
-    JSON-able dict (see the module docstring)."""
+@dataclass(frozen=True)
+class InpaintingSettings:
+    """How an inpainting evaluation is run (``python -m vizvae evaluate MODEL --task inpainting``)."""
+
+    rows: int = ROWS  # test rows (a fixed subset)
+    hole: int = HOLE  # side of the hidden square, pixels
+    n_samples: int = 20  # imputations per row
+    n_proposals: int = 500  # importance-sampling proposals
+    n_iterations: int = 50  # Gibbs-style iterations
+    methods: tuple[str, ...] | None = None  # None: every method the model supports
+    seed: int = 0  # masks and every method's draws
+    batch_size: int = 25  # rows per call of a method
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> InpaintingSettings:
+        """From the CLI's ``-o KEY=VALUE`` options (rows, hole, samples, proposals, iterations, methods, seed)."""
+        methods = tuple(m.strip() for m in str(options.get("methods") or "").split(",") if m.strip())
+        return cls(rows=int(options.get("rows") or ROWS), hole=int(options.get("hole") or HOLE),
+                   n_samples=int(options.get("samples") or 20), n_proposals=int(options.get("proposals") or 500),
+                   n_iterations=int(options.get("iterations") or 50), methods=methods or None,
+                   seed=int(options.get("seed") or 0))
+
+
+def evaluate_inpainting(model, dataset: Dataset, settings: InpaintingSettings = InpaintingSettings()) -> dict[str, Any]:
+    """The inpainting scores of every method in ``settings.methods`` (default: all the model
+    supports), as a JSON-able dict (see the module docstring)."""
     if not dataset.image_shape:
         raise ValueError(f"inpainting needs an image dataset; {dataset.name} is a table")
     available = supported_methods(model)
-    methods = available if methods is None else tuple(methods)
+    methods = available if settings.methods is None else tuple(settings.methods)
     unsupported = [m for m in methods if m not in available]
     if unsupported:
         raise ValueError(f"{', '.join(unsupported)} not supported by this model; it supports {', '.join(available)}")
     device = model.device
     model.eval()
-    index = test_subset(dataset, rows)
+    index = test_subset(dataset, settings.rows)
     x = torch.as_tensor(dataset.x_test[index], device=device)
-    mask = inpainting_masks(len(x), tuple(dataset.image_shape[1:]), hole, seed, device)
+    mask = inpainting_masks(len(x), tuple(dataset.image_shape[1:]), settings.hole, settings.seed, device)
     feature_mean = torch.as_tensor(dataset.x_train.mean(0), device=device)
-    scores: dict[str, dict[str, Any]] = {}
-    for method in methods:
-        generator = torch.Generator(device=device).manual_seed(int(seed))
-        nll, mse, seconds = [], [], 0.0
-        for start in range(0, len(x), batch_size):
-            rows_ = slice(start, start + batch_size)
-            result = impute(model, x[rows_], mask[rows_], method, n_samples=n_samples, generator=generator,
-                            n_iterations=n_iterations, n_proposals=n_proposals, feature_mean=feature_mean,
-                            predict_labels=False)
-            seconds += result.runtime_s
-            mse += result.mse.tolist()
-            if result.missing_nll is not None:
-                nll += result.missing_nll_per_entry.tolist()
-        scores[method] = {"missing_nll": round(statistics.fmean(nll), 4) if nll else None,
-                          "mse": round(statistics.fmean(mse), 4), "seconds": round(seconds, 2)}
-    return {"rows": int(len(x)), "hole": int(hole), "samples": int(n_samples), "proposals": int(n_proposals),
-            "iterations": int(n_iterations), "seed": int(seed), "methods": scores}
+    scores = {method: _method_scores(model, x, mask, method, feature_mean, settings) for method in methods}
+    return {"rows": int(len(x)), "hole": int(settings.hole), "samples": int(settings.n_samples),
+            "proposals": int(settings.n_proposals), "iterations": int(settings.n_iterations),
+            "seed": int(settings.seed), "methods": scores}
+
+
+def _method_scores(model, x: torch.Tensor, mask: torch.Tensor, method: str, feature_mean: torch.Tensor,
+                   settings: InpaintingSettings) -> dict[str, Any]:
+    """One method over all rows, ``settings.batch_size`` at a time, from one seeded generator."""
+    generator = torch.Generator(device=model.device).manual_seed(int(settings.seed))
+    imputation = ImputationSettings(n_samples=settings.n_samples, n_iterations=settings.n_iterations,
+                                    n_proposals=settings.n_proposals, predict_labels=False)
+    nll, mse, seconds = [], [], 0.0
+    for start in range(0, len(x), settings.batch_size):
+        rows = slice(start, start + settings.batch_size)
+        result = impute(model, x[rows], mask[rows], method, imputation, generator=generator,
+                        feature_mean=feature_mean)
+        seconds += result.runtime_s
+        mse += result.mse.tolist()
+        if result.missing_nll is not None:
+            nll += result.missing_nll_per_entry.tolist()
+    return {"missing_nll": round(statistics.fmean(nll), 4) if nll else None,
+            "mse": round(statistics.fmean(mse), 4), "seconds": round(seconds, 2)}
 
 
 def inpainting_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
@@ -84,18 +112,12 @@ def inpainting_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     dataset = checkpoint_dataset(checkpoint.config)
     if not dataset.image_shape:
         raise VizvaeError(f"{checkpoint.name}: inpainting needs an image model; {dataset.name} is a table")
-    methods = options.get("methods")
-    if methods:
-        methods = tuple(m.strip() for m in str(methods).split(",") if m.strip())
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            raise VizvaeError(f"unknown inpainting method(s) {unknown}; expected some of {', '.join(METHODS)}")
+    settings = InpaintingSettings.from_options(options)
+    unknown = [m for m in settings.methods or () if m not in METHODS]
+    if unknown:
+        raise VizvaeError(f"unknown inpainting method(s) {unknown}; expected some of {', '.join(METHODS)}")
     try:
-        result = evaluate_inpainting(
-            model, dataset, rows=int(options.get("rows") or ROWS), hole=int(options.get("hole") or HOLE),
-            n_samples=int(options.get("samples") or 20), n_proposals=int(options.get("proposals") or 500),
-            n_iterations=int(options.get("iterations") or 50), methods=methods or None,
-            seed=int(options.get("seed") or 0))
+        result = evaluate_inpainting(model, dataset, settings)
     except ValueError as err:
         raise VizvaeError(f"{checkpoint.name}: {err}") from None
     return {"model": checkpoint.name, "dataset": dataset.name, **result}

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from vizvae.inference.acquisition import STRATEGIES, curve_area, curve_summary, run_acquisition
+from vizvae.models.capabilities import PredictorModel, TableModel
 
 CACHE_FILE = "saia.json"
 DEFAULTS = {"samples": 100, "bins": 6, "kl_samples": 30, "seed": 0}
@@ -94,7 +95,7 @@ def saia_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     from vizvae.errors import VizvaeError
 
     model = checkpoint.model
-    if not hasattr(model, "marginals") or not model.has_predictor:
+    if not (isinstance(model, TableModel) and isinstance(model, PredictorModel) and model.has_predictor):
         raise VizvaeError(f"{checkpoint.name}: the saia task needs a mixed-type model with a predictor "
                           "(vaem, miwaem, hvaem, hmcvaem, hhvaem)")
     dataset = checkpoint_dataset(checkpoint.config)

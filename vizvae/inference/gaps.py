@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from vizvae.inference.posterior import PosteriorTarget
+from vizvae.kernels.importance import kish_ess, log_mean_exp
 from vizvae.models.distributions import DiagonalGaussian
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "best_gaussian",
     "importance_log_weights",
     "iwae_curve",
-    "importance_ess",
     "hmc_gaussian",
     "PosteriorGaps",
     "posterior_gaps",
@@ -154,16 +154,14 @@ def iwae_curve(log_weights: Tensor, ks: tuple[int, ...] = IWAE_KS) -> np.ndarray
         if groups == 0:
             raise ValueError(f"K = {k} needs at least {k} log-weights, got {len(log_weights)}")
         grouped = log_weights[: groups * k].reshape(groups, k)
-        values.append(float((torch.logsumexp(grouped, dim=1) - math.log(k)).mean()))
+        values.append(float(log_mean_exp(grouped, dim=1).mean()))
     return np.asarray(values)
 
 
-def importance_ess(log_weights: Tensor) -> float:
-    """Kish's effective sample size of importance weights, (Σ w)² / Σ w²: how many of the draws
-    carry the estimate. Far below their number means a few weights dominate and IWAE_K for K
-    near it is still noisy (single estimates can even overshoot log p(x))."""
-    log_weights = log_weights.detach().double()
-    return float(torch.exp(2 * torch.logsumexp(log_weights, 0) - torch.logsumexp(2 * log_weights, 0)))
+def _ess(log_weights: Tensor) -> float:
+    # Kish's ESS: far below the number of draws means a few weights dominate and IWAE_K for K near
+    # it is still noisy (single estimates can even overshoot log p(x))
+    return float(kish_ess(log_weights.detach().double(), dim=0))
 
 
 def hmc_gaussian(samples: Tensor, widen: float = 1.25, shrinkage: float = 0.1) -> GaussianProposal:
@@ -250,7 +248,7 @@ def posterior_gaps(target: PosteriorTarget, hmc_samples: Tensor | None = None,
     if hmc_samples is not None and len(hmc_samples) > 1:
         proposal = hmc_gaussian(hmc_samples.to(device=target.device, dtype=encoder.mean.dtype))
         hmc_weights = importance_log_weights(target, proposal, n_pool, seed + 3)
-        hmc_iwae, hmc_ess = iwae_curve(hmc_weights, ks), importance_ess(hmc_weights)
+        hmc_iwae, hmc_ess = iwae_curve(hmc_weights, ks), _ess(hmc_weights)
 
     if log_evidence_quadrature is not None:
         log_evidence, source = float(log_evidence_quadrature), "quadrature"
@@ -261,5 +259,5 @@ def posterior_gaps(target: PosteriorTarget, hmc_samples: Tensor | None = None,
     return PosteriorGaps(
         log_evidence=log_evidence, log_evidence_source=source, elbo_encoder=elbo_encoder, elbo_best=elbo_best,
         best=best_posterior, elbo_history=best.elbo_history, ks=np.asarray(ks), iwae=iwae, hmc_iwae=hmc_iwae,
-        log_evidence_quadrature=log_evidence_quadrature, iwae_ess=importance_ess(encoder_weights), hmc_ess=hmc_ess,
+        log_evidence_quadrature=log_evidence_quadrature, iwae_ess=_ess(encoder_weights), hmc_ess=hmc_ess,
     )

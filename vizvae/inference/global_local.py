@@ -9,7 +9,7 @@
 * interpolation between two groups' β and two images' z (Fig. 4.7a/c).
 
 Everything takes a model with UG-VAE's interface (``encode``, ``cluster_prior``,
-``cluster_probs``, ``global_posterior``, ``decode(z, β)``) and returns arrays; no Streamlit.
+``cluster_probs``, ``global_posterior``, ``decode_group(z, β)``) and returns arrays; no Streamlit.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from vizvae.data.batches import BatchRule, sample_batches
+from vizvae.inference.latent import lerp
+from vizvae.kernels.pca import principal_components
 from vizvae.models.distributions import DiagonalGaussian
 
 
@@ -35,12 +37,6 @@ def diagonal_path(steps: int, span: float, dim: int, only: int | None = None) ->
     path = torch.zeros(steps, dim)
     path[:, only] = values
     return path
-
-
-def line(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
-    """Straight line from start to end, both included: (steps, dim)."""
-    t = torch.linspace(0.0, 1.0, steps, dtype=start.dtype, device=start.device)[:, None]
-    return (1 - t) * start + t * end
 
 
 # -- Fig. 4.4: global rows, local columns ------------------------------------------------------------
@@ -69,7 +65,7 @@ def decode_with_global(model, z: torch.Tensor, beta: torch.Tensor) -> np.ndarray
     """Decoder means p(x | z, β): z (rows, columns, dim_z), β (rows, g) -> (rows, columns, features)."""
     z = torch.as_tensor(z, dtype=torch.float32, device=model.device)
     beta = torch.as_tensor(beta, dtype=torch.float32, device=model.device)
-    return model.decode(z, beta[:, None, :].expand(*z.shape[:-1], -1)).mean.float().cpu().numpy()
+    return model.decode_group(z, beta[:, None, :]).mean.float().cpu().numpy()
 
 
 @torch.inference_mode()
@@ -237,22 +233,15 @@ class ProjectedPosteriors:
 def pca_posteriors(mean: np.ndarray, std: np.ndarray) -> ProjectedPosteriors:
     """Project posterior means onto their first two principal axes W (g, 2); a Gaussian's
     covariance maps exactly to Wᵀ diag(σ²) W, so uncertainty survives the projection."""
-    mean = np.asarray(mean, dtype=np.float64)
-    centred = mean - mean.mean(0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    axes = vt[:2].T  # (g, 2)
-    if axes.shape[1] < 2:
-        axes = np.pad(axes, ((0, 0), (0, 2 - axes.shape[1])))
-    coords = centred @ axes
+    components = principal_components(mean, 2)
+    axes = components.axes.T  # (g, 2)
     covariances = np.einsum("gi,ng,gj->nij", axes, np.asarray(std, dtype=np.float64) ** 2, axes)
-    total = float((s ** 2).sum())
-    ratio = (s[:2] ** 2) / total if total > 0 else np.zeros(2)
-    return ProjectedPosteriors(coords, covariances, np.pad(ratio, (0, 2 - len(ratio))))
+    return ProjectedPosteriors(components.scores(mean), covariances, components.explained_variance_ratio)
 
 
 def nonlinear_posteriors(mean: np.ndarray, method: str, seed: int = 0) -> ProjectedPosteriors:
     """t-SNE or UMAP of the posterior means (imported only when asked for; no uncertainty)."""
-    from vizvae.viz.projection import project
+    from vizvae.inference.projection import project
 
     return ProjectedPosteriors(project(np.asarray(mean, dtype=np.float32), method, seed=seed).coords.astype(np.float64),
                                None)
@@ -264,8 +253,8 @@ def interpolation_grid(model, beta_start: torch.Tensor, beta_end: torch.Tensor, 
                        z_end: torch.Tensor, steps: int) -> GlobalLocalGrid:
     """Rows go from β_1 to β_2 (two groups' posterior means), columns from z_1 to z_2 (two
     images' encoder means); d plays no part (Fig. 4.7's footnote)."""
-    betas = line(torch.as_tensor(beta_start, dtype=torch.float32), torch.as_tensor(beta_end, dtype=torch.float32), steps)
-    zs = line(torch.as_tensor(z_start, dtype=torch.float32), torch.as_tensor(z_end, dtype=torch.float32), steps)
+    betas = lerp(torch.as_tensor(beta_start, dtype=torch.float32), torch.as_tensor(beta_end, dtype=torch.float32), steps)
+    zs = lerp(torch.as_tensor(z_start, dtype=torch.float32), torch.as_tensor(z_end, dtype=torch.float32), steps)
     return GlobalLocalGrid(zs[None].expand(steps, -1, -1).to(model.device), betas.to(model.device),
                            zs[:1].expand(steps, -1).to(model.device))
 

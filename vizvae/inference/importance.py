@@ -1,17 +1,18 @@
-"""Importance-weighted estimators (Burda et al. 2016; Mattei's slides, seed 003).
+"""Importance sampling of a model's posterior with its encoder as proposal (Burda et al. 2016;
+Mattei's slides, seed 003).
 
 IWAE_K(x) = log (1/K) Σ_k p(x_O, z_k) / q(z_k | x_O),  z_k ~ q(z | x_O).
 It equals the ELBO in expectation at K = 1 and grows with K towards log p(x_O).
 The same weights, normalised, give self-normalised importance sampling of p(z | x_O) and, by
-resampling, SIR draws for imputation (``importance_resample``).
+resampling, SIR draws for imputation (``importance_resample``). The estimators themselves
+(log-mean-exp, self-normalisation, Kish's ESS) live in ``vizvae.kernels.importance``.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from vizvae.kernels.importance import log_mean_exp, self_normalised
 from vizvae.models.base import LatentVariableModel
 
 
@@ -45,19 +46,9 @@ def importance_resample(model: LatentVariableModel, x: torch.Tensor, mask: torch
     approximately from p(z | x_O) when L is large.
     """
     z, log_w = importance_draws(model, x, mask, n_proposals, generator)
-    z, log_w = z.transpose(0, 1), log_w.transpose(0, 1)  # (batch, L, ·)
-    log_w = torch.nan_to_num(log_w, nan=-torch.inf, posinf=-torch.inf)  # an undefined weight counts as 0
-    hopeless = ~torch.isfinite(log_w).any(-1, keepdim=True)  # no usable draw at all: weigh them equally
-    log_w = torch.where(hopeless, torch.zeros_like(log_w), log_w)
-    log_w = log_w - torch.logsumexp(log_w, dim=-1, keepdim=True)
+    z, log_w = z.transpose(0, 1), self_normalised(log_w.transpose(0, 1))  # (batch, L, ·)
     index = torch.multinomial(log_w.exp(), n_samples, replacement=True, generator=generator)
     return z, log_w, index
-
-
-def effective_sample_size(log_weights: torch.Tensor) -> torch.Tensor:
-    """Kish's ESS = 1 / Σ w_l² of normalised weights (..., L) -> (...): L for equal weights, 1 when
-    one draw carries all the weight."""
-    return 1.0 / (2.0 * log_weights).exp().sum(-1)
 
 
 @torch.no_grad()
@@ -66,16 +57,9 @@ def iwae_bound(model: LatentVariableModel, x: torch.Tensor, mask: torch.Tensor |
                chunk_size: int = 500) -> torch.Tensor:
     """IWAE_K per data point: (batch,). Chunks the K samples so K = 5000 fits in memory."""
     proposal = model.encode(x, mask)
-    running: torch.Tensor | None = None
-    remaining = n_importance
-    while remaining > 0:
-        k = min(chunk_size, remaining)
-        log_w = log_importance_weights(model, x, mask, k, generator, proposal)
-        chunk = torch.logsumexp(log_w, dim=0)
-        running = chunk if running is None else torch.logaddexp(running, chunk)
-        remaining -= k
-    assert running is not None
-    return running - math.log(n_importance)
+    chunks = [log_importance_weights(model, x, mask, min(chunk_size, n_importance - start), generator, proposal)
+              for start in range(0, n_importance, chunk_size)]
+    return log_mean_exp(torch.cat(chunks), dim=0)
 
 
 @torch.no_grad()

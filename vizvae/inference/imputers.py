@@ -1,6 +1,6 @@
 """Imputation of the missing part of rows (inpainting, for images) under any mask, behind one call:
 
-    impute(model, x, mask, method, n_samples=32, seed=0, ...) -> Imputation
+    impute(model, x, mask, method, ImputationSettings(n_samples=32, seed=0, ...)) -> Imputation
 
 ``x`` (batch, features) holds the rows — the true values in the missing entries when they are
 known, anything (e.g. NaN) otherwise — and ``mask`` (batch, features) is True where an entry is
@@ -36,21 +36,22 @@ returns prior samples; with nothing missing the rows come back unchanged (NLL 0)
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 from vizvae.inference.gibbs import metropolis_within_gibbs, pseudo_gibbs
-from vizvae.inference.hmc import hmc_sample
-from vizvae.inference.importance import effective_sample_size, importance_resample
+from vizvae.kernels.hmc import hmc_sample
+from vizvae.inference.importance import importance_resample
 from vizvae.inference.imputation import missing_log_likelihood, predictive_target
-from vizvae.inference.posterior import trained_hmc
+from vizvae.kernels.importance import kish_ess
+from vizvae.models.capabilities import LatentModel, PredictorModel, TunedHMCModel
 from vizvae.models.distributions import BernoulliLikelihood, Likelihood
 
 __all__ = [
-    "Imputation", "ImputationMethod", "METHODS", "LATENT_METHODS", "impute", "supported_methods", "native_method",
+    "Imputation", "ImputationMethod", "ImputationSettings", "METHODS", "LATENT_METHODS", "impute", "supported_methods",
+    "native_method",
     "classifier_label_probs",
 ]
 
@@ -132,62 +133,52 @@ class _Draws:
 
 
 # -- which models ---------------------------------------------------------------------------------------------
-_SUPPORT: "weakref.WeakKeyDictionary[Any, tuple[str, ...]]" = weakref.WeakKeyDictionary()
+NATIVE_METHODS = {"encoder": "encoder", "importance": "sir", "hmc": "hmc"}  # native_sampler -> its method
 
 
 def supported_methods(model: Any) -> tuple[str, ...]:
-    """The methods ``model`` supports, in the order of ``METHODS``: all of them for a model whose
-    ``encode(x, mask)``, ``decode(z)`` and ``log_joint(x, mask, z)`` work row by row (one latent space
-    under its prior — every VAE of vizvae but UG-VAE, whose joint is over a group); the fills only
-    otherwise. Found by trying the three calls once on a blank row."""
-    if model in _SUPPORT:
-        return _SUPPORT[model]
-    methods: tuple[str, ...] = ("zero", "mean")
-    try:
-        with torch.no_grad():
-            dtype = next(model.parameters()).dtype
-            z = torch.zeros(1, model.latent_dim, dtype=dtype, device=model.device)
-            n_features = model.decode(z).mean.shape[-1]
-            x = torch.zeros(1, n_features, dtype=dtype, device=model.device)
-            mask = torch.ones(1, n_features, dtype=torch.bool, device=model.device)
-            model.encode(x, mask)
-            model.log_joint(x, mask, z)
-        methods = tuple(METHODS)
-    except Exception:  # noqa: BLE001 - a probe: any failure means "not this interface"
-        pass
-    _SUPPORT[model] = methods
-    return methods
+    """The methods ``model`` supports, in the order of ``METHODS``: all of them for a per-row latent
+    model (``LatentModel``: one latent space under its prior, every VAE of vizvae but the UG-VAE
+    family, whose joint is over a group); the fills only otherwise."""
+    return tuple(METHODS) if isinstance(model, LatentModel) else ("zero", "mean")
 
 
 def native_method(model: Any) -> str:
     """The model's own posterior sampler, the one its imputations are judged by (thesis Tables 5.3–5.5,
-    Fig. 5.6): HMC for a model with trained HMC, importance sampling for MIWAE, else the encoder."""
-    if trained_hmc(model) is not None:
-        return "hmc"
-    if getattr(model, "model_key", "") == "miwae":
-        return "sir"
-    return "encoder"
+    Fig. 5.6): the method of its declared ``native_sampler`` — HMC for a model with trained HMC,
+    importance sampling (SIR) for MIWAE and MIWAEM, else the encoder."""
+    return NATIVE_METHODS[type(model).native_sampler]
 
 
 # -- the one call ------------------------------------------------------------------------------------------------
-def impute(model: Any, x: torch.Tensor, mask: torch.Tensor | None, method: str, *, n_samples: int = 32,
-           seed: int = 0, generator: torch.Generator | None = None, n_iterations: int = 100,
-           n_proposals: int = 1000, n_transitions: int = 10, n_leapfrog: int = 5, step_scale: float = 0.3,
-           feature_mean: torch.Tensor | None = None, truth_known: bool = True,
-           predict_labels: bool = True) -> Imputation:
+@dataclass(frozen=True)
+class ImputationSettings:
+    """How ``impute`` runs a method: draws, iterations and the HMC of a model without trained HMC."""
+
+    n_samples: int = 32  # draws per row: chains for HMC and the Gibbs samplers, resampled draws for SIR
+    seed: int = 0  # seeds the draws when no generator is given
+    n_iterations: int = 100  # Gibbs sweeps
+    n_proposals: int = 1000  # importance draws for SIR
+    n_transitions: int = 10  # HMC of a model without trained hyper-parameters: T transitions
+    n_leapfrog: int = 5  # ... of LF leapfrog steps
+    step_scale: float = 0.3  # ... with step sizes this fraction of the encoder's σ
+    truth_known: bool = True  # False: no NLL and no MSE (the missing entries of x are ignored)
+    predict_labels: bool = True  # the predictor's p(y | x_O), for a model with one
+
+
+def impute(model: Any, x: torch.Tensor, mask: torch.Tensor | None, method: str,
+           settings: ImputationSettings = ImputationSettings(), *, generator: torch.Generator | None = None,
+           feature_mean: torch.Tensor | None = None) -> Imputation:
     """Impute the missing entries of ``x`` (batch, features) under ``mask`` with ``method``.
 
-    ``n_samples`` draws per row (chains for HMC and the Gibbs samplers, resampled draws for SIR);
-    ``n_iterations`` Gibbs sweeps; ``n_proposals`` importance draws for SIR; ``n_transitions``,
-    ``n_leapfrog`` and ``step_scale`` set HMC for a model without trained HMC hyper-parameters.
+    ``settings`` (``ImputationSettings``) sets the number of draws and each method's own steps.
     ``feature_mean`` (features,) is the mean fill's value (default: the row's mean observed value).
-    ``truth_known=False`` skips the NLL and the MSE (the missing entries of ``x`` are then ignored).
-    Reproducible from ``seed`` (or ``generator``, on the model's device).
+    Reproducible from ``settings.seed`` (or ``generator``, on the model's device).
     """
     if method not in METHODS:
         raise ValueError(f"unknown imputation method {method!r}; expected one of {', '.join(METHODS)}")
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    if settings.n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {settings.n_samples}")
     started = time.perf_counter()
     device, dtype = model.device, next(model.parameters()).dtype
     x = torch.as_tensor(x, device=device).to(dtype)
@@ -195,42 +186,42 @@ def impute(model: Any, x: torch.Tensor, mask: torch.Tensor | None, method: str, 
         raise ValueError(f"x must be (batch, features), got shape {tuple(x.shape)}")
     mask = torch.ones_like(x, dtype=torch.bool) if mask is None else torch.as_tensor(mask, device=device).bool()
     mask = mask.expand_as(x)
-    generator = generator or torch.Generator(device=device).manual_seed(int(seed))
+    generator = generator or torch.Generator(device=device).manual_seed(int(settings.seed))
     observed_x = torch.where(mask, x, torch.zeros((), dtype=dtype, device=device))  # NaN-free model input
-    truth = observed_x if not truth_known else torch.where(mask, x, torch.nan_to_num(x))
+    truth = observed_x if not settings.truth_known else torch.where(mask, x, torch.nan_to_num(x))
     n_missing = (~mask).sum(-1)
 
     if bool((n_missing == 0).all()):
-        return _unchanged(method, observed_x, n_missing, n_samples, started)
-
-    nothing_observed = ~mask.any(-1)  # (batch,)
-    message = None
-    if bool(nothing_observed.all()):
-        message = ("Nothing is observed, so p(z | x_O) is the prior p(z): the imputations are samples from the model "
-                   "itself." if method in LATENT_METHODS else
-                   "Nothing is observed: the fill is all there is to see.")
-    elif bool(nothing_observed.any()):
-        message = f"{int(nothing_observed.sum())} row(s) have nothing observed; their imputations target the prior."
-    elif bool((n_missing == 0).any()):
-        message = f"{int((n_missing == 0).sum())} row(s) have nothing hidden and come back unchanged."
+        return _unchanged(method, observed_x, n_missing, settings.n_samples, started)
 
     if method in ("zero", "mean"):
-        result = _fill(model, method, observed_x, truth, mask, n_samples, generator, feature_mean, truth_known,
-                       predict_labels)
+        result = _fill(model, method, observed_x, truth, mask, settings, generator, feature_mean)
     else:
-        if bool(nothing_observed.all()):
-            draws = _prior_draws(model, len(x), n_samples, generator)
+        if bool((~mask.any(-1)).all()):
+            draws = _prior_draws(model, len(x), settings.n_samples, generator)
         else:
-            draws = _LATENT[method](model, observed_x, mask, generator, n_samples=n_samples,
-                                    n_iterations=n_iterations, n_proposals=n_proposals,
-                                    n_transitions=n_transitions, n_leapfrog=n_leapfrog, step_scale=step_scale)
-        result = _summarise(model, method, draws, observed_x, truth, mask, generator, truth_known, predict_labels)
+            draws = _LATENT[method](model, observed_x, mask, generator, settings)
+        result = _summarise(model, method, draws, observed_x, truth, mask, generator, settings)
     result.n_missing = n_missing
-    result.message = message
+    result.message = _edge_message(method, mask, n_missing)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     result.runtime_s = time.perf_counter() - started
     return result
+
+
+def _edge_message(method: str, mask: torch.Tensor, n_missing: torch.Tensor) -> str | None:
+    """What an edge mask means for the result: rows with nothing observed or nothing hidden."""
+    nothing_observed = ~mask.any(-1)  # (batch,)
+    if bool(nothing_observed.all()):
+        return ("Nothing is observed, so p(z | x_O) is the prior p(z): the imputations are samples from the model "
+                "itself." if method in LATENT_METHODS else
+                "Nothing is observed: the fill is all there is to see.")
+    if bool(nothing_observed.any()):
+        return f"{int(nothing_observed.sum())} row(s) have nothing observed; their imputations target the prior."
+    if bool((n_missing == 0).any()):
+        return f"{int((n_missing == 0).sum())} row(s) have nothing hidden and come back unchanged."
+    return None
 
 
 def _unchanged(method: str, x: torch.Tensor, n_missing: torch.Tensor, n_samples: int, started: float) -> Imputation:
@@ -244,9 +235,9 @@ def _unchanged(method: str, x: torch.Tensor, n_missing: torch.Tensor, n_samples:
 
 # -- the fills -------------------------------------------------------------------------------------------------
 @torch.no_grad()
-def _fill(model: Any, method: str, x: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor, n_samples: int,
-          generator: torch.Generator, feature_mean: torch.Tensor | None, truth_known: bool,
-          predict_labels: bool) -> Imputation:
+def _fill(model: Any, method: str, x: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor,
+          settings: ImputationSettings, generator: torch.Generator, feature_mean: torch.Tensor | None) -> Imputation:
+    n_samples, truth_known = settings.n_samples, settings.truth_known
     zeros = torch.zeros((), dtype=x.dtype, device=x.device)
     missing_nll = None
     if method == "zero":
@@ -273,7 +264,7 @@ def _fill(model: Any, method: str, x: torch.Tensor, truth: torch.Tensor, mask: t
     mean = torch.where(mask, x, value)
     variance = torch.where(mask, zeros, variance)
     label_probs = None
-    if predict_labels and _has_predictor(model):
+    if settings.predict_labels and _has_predictor(model):
         everything = torch.ones_like(mask)  # what the predictor makes of the filled-in image
         z = model.encode(mean, everything).mean
         label_probs = model.predict_y(mean, everything, z)
@@ -289,7 +280,7 @@ def _bernoulli_decoder(model: Any) -> bool:
 
 
 def _has_predictor(model: Any) -> bool:
-    return bool(getattr(model, "has_predictor", False))
+    return isinstance(model, PredictorModel) and model.has_predictor
 
 
 def _mse(mean: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -310,14 +301,15 @@ def _prior_draws(model: Any, batch: int, n_samples: int, generator: torch.Genera
 
 
 @torch.no_grad()
-def _encoder_draws(model, x, mask, generator, *, n_samples, **_) -> _Draws:
-    z = model.encode(x, mask).rsample(n_samples, generator).transpose(0, 1)  # (batch, S, latent)
+def _encoder_draws(model, x, mask, generator, settings: ImputationSettings) -> _Draws:
+    z = model.encode(x, mask).rsample(settings.n_samples, generator).transpose(0, 1)  # (batch, S, latent)
     return _Draws(z, None, z)
 
 
-def _hmc_draws(model, x, mask, generator, *, n_samples, n_transitions, n_leapfrog, step_scale, **_) -> _Draws:
-    hyper = trained_hmc(model)
-    if hyper is not None and hasattr(model, "posterior_samples"):
+def _hmc_draws(model, x, mask, generator, settings: ImputationSettings) -> _Draws:
+    n_samples, n_transitions, n_leapfrog = settings.n_samples, settings.n_transitions, settings.n_leapfrog
+    if isinstance(model, TunedHMCModel):
+        hyper = model.hmc
         result = model.posterior_samples(x, mask, n_chains=n_samples, generator=generator)
         how = {"trained": 1.0, "transitions": float(hyper.n_transitions), "leapfrog": float(hyper.n_leapfrog)}
     else:
@@ -331,7 +323,7 @@ def _hmc_draws(model, x, mask, generator, *, n_samples, n_transitions, n_leapfro
         # mirrors its start and never forgets the proposal's spread.
         jitter = 0.5 + torch.rand((n_transitions, len(x), n_samples, 1), generator=generator, device=std.device,
                                   dtype=std.dtype)
-        step_sizes = step_scale * std.unsqueeze(0) * jitter  # (T, batch, chains, latent)
+        step_sizes = settings.step_scale * std.unsqueeze(0) * jitter  # (T, batch, chains, latent)
         x_rows, mask_rows = x.unsqueeze(1), mask.unsqueeze(1)  # broadcast over the chains
 
         def log_joint(z: torch.Tensor) -> torch.Tensor:  # (batch, chains, latent) -> (batch, chains)
@@ -345,10 +337,12 @@ def _hmc_draws(model, x, mask, generator, *, n_samples, n_transitions, n_leapfro
     return _Draws(z, None, z, diagnostics=diagnostics)
 
 
-def _gibbs_draws(sampler: Callable) -> Callable[..., _Draws]:
-    def draws(model, x, mask, generator, *, n_samples, n_iterations, **_) -> _Draws:
-        chains = sampler(model, x, mask, n_chains=n_samples, n_iterations=n_iterations, generator=generator)
-        diagnostics = {"iterations": float(n_iterations)}
+def _gibbs_draws(sampler: Callable) -> Callable[[Any, torch.Tensor, torch.Tensor, torch.Generator, ImputationSettings],
+                                                   _Draws]:
+    def draws(model, x, mask, generator, settings: ImputationSettings) -> _Draws:
+        chains = sampler(model, x, mask, n_chains=settings.n_samples, n_iterations=settings.n_iterations,
+                         generator=generator)
+        diagnostics = {"iterations": float(settings.n_iterations)}
         if chains.acceptance_rate is not None:
             diagnostics["acceptance_rate"] = chains.acceptance_rate
         return _Draws(chains.latents, None, chains.latents, samples=chains.completed,
@@ -357,15 +351,16 @@ def _gibbs_draws(sampler: Callable) -> Callable[..., _Draws]:
     return draws
 
 
-def _sir_draws(model, x, mask, generator, *, n_samples, n_proposals, **_) -> _Draws:
-    z, log_w, index = importance_resample(model, x, mask, n_proposals, n_samples, generator)
+def _sir_draws(model, x, mask, generator, settings: ImputationSettings) -> _Draws:
+    n_proposals = settings.n_proposals
+    z, log_w, index = importance_resample(model, x, mask, n_proposals, settings.n_samples, generator)
     chosen = torch.gather(z, 1, index.unsqueeze(-1).expand(-1, -1, z.shape[-1]))  # (batch, S, latent)
-    ess = effective_sample_size(log_w)
+    ess = kish_ess(log_w)
     return _Draws(z, log_w, chosen, diagnostics={"proposals": float(n_proposals), "ess": float(ess.mean()),
                                                  "ess_min": float(ess.min())})
 
 
-_LATENT: dict[str, Callable[..., _Draws]] = {
+_LATENT: dict[str, Callable[[Any, torch.Tensor, torch.Tensor, torch.Generator, ImputationSettings], _Draws]] = {
     "encoder": _encoder_draws,
     "hmc": _hmc_draws,
     "pseudo_gibbs": _gibbs_draws(pseudo_gibbs),
@@ -377,7 +372,7 @@ _LATENT: dict[str, Callable[..., _Draws]] = {
 # -- the shared summaries ------------------------------------------------------------------------------------
 @torch.no_grad()
 def _summarise(model: Any, method: str, draws: _Draws, x: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor,
-               generator: torch.Generator, truth_known: bool, predict_labels: bool) -> Imputation:
+               generator: torch.Generator, settings: ImputationSettings) -> Imputation:
     zeros = torch.zeros((), dtype=x.dtype, device=x.device)
     likelihood = model.decode(draws.latents)  # (batch, k, features)
     k = draws.latents.shape[1]
@@ -403,11 +398,11 @@ def _summarise(model: Any, method: str, draws: _Draws, x: torch.Tensor, truth: t
     decoded = torch.where(observed, x.unsqueeze(1), sample_likelihood.mean)
 
     missing_nll = mse = None
-    if truth_known:
+    if settings.truth_known:
         missing_nll = -missing_log_likelihood(model, truth, mask, draws.latents, draws.log_weights)
         mse = _mse(mean, truth, mask)
     label_probs = None
-    if predict_labels and _has_predictor(model):
+    if settings.predict_labels and _has_predictor(model):
         label_probs = predictive_target(model, x, mask, draws.latents, draws.log_weights)
     return Imputation(method, samples, decoded, mean, variance, missing_nll, mse, (~mask).sum(-1), 0.0,
                       latents=draws.sample_latents, label_probs=label_probs, diagnostics=draws.diagnostics)
@@ -420,7 +415,7 @@ def classifier_label_probs(classifier: Callable[[torch.Tensor], torch.Tensor], i
     predictor: its softmax averaged over the imputation's decoded samples, (batch, classes)."""
     decoded = imputation.decoded
     batch, n, features = decoded.shape
-    parameter = next(iter(getattr(classifier, "parameters", lambda: iter(()))()), None)
+    parameter = next(classifier.parameters(), None) if isinstance(classifier, torch.nn.Module) else None
     if parameter is not None:
         decoded = decoded.to(device=parameter.device, dtype=parameter.dtype)
     probs = torch.softmax(classifier(decoded.reshape(batch * n, features)), dim=-1)

@@ -28,8 +28,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vizvae.inference.hmc import HMCHyperparameters, HMCResult, init_step_sizes
 from vizvae.inference.targets import grid_logdensity, trapezoid_log_integral
+from vizvae.kernels.hmc import HMCHyperparameters, HMCResult, init_step_sizes
+from vizvae.kernels.pca import principal_components
+from vizvae.models.capabilities import TunedHMCModel
 from vizvae.models.distributions import DiagonalGaussian
 
 Limits = tuple[tuple[float, float], tuple[float, float]]
@@ -104,8 +106,7 @@ class PosteriorTarget:
 # -- HMC --------------------------------------------------------------------------------------------------
 def trained_hmc(model: Any) -> HMCHyperparameters | None:
     """The model's own trained HMC hyper-parameters (HMC-VAE, HH-VAE), or None."""
-    hyper = getattr(model, "hmc", None)
-    return hyper if isinstance(hyper, HMCHyperparameters) else None
+    return model.hmc if isinstance(model, TunedHMCModel) else None
 
 
 @dataclass
@@ -165,7 +166,7 @@ def posterior_chains(
     encoder = target.encoder_posterior()
     hyper = trained_hmc(model)
     x, mask = target._rows()
-    if hyper is not None and step_size_scale == 1.0 and hasattr(model, "posterior_samples"):
+    if hyper is not None and step_size_scale == 1.0:
         result = _first_row(model.posterior_samples(x, mask, n_chains=n_chains, generator=generator,
                                                     record_chain=True))
         step_sizes = hyper.step_sizes.detach()
@@ -355,14 +356,9 @@ def principal_axes(samples: np.ndarray | Tensor) -> tuple[PlaneView, np.ndarray]
     total variance each explains (2,). The sign of each axis is fixed (largest entry positive) so
     the view does not flip between reruns."""
     samples = samples.detach().cpu().double().numpy() if isinstance(samples, Tensor) else np.asarray(samples, float)
-    centre = samples.mean(0)
-    _, singular, vt = np.linalg.svd(samples - centre, full_matrices=False)
-    axes = vt[:2]
-    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(1)])
-    axes = axes * signs[:, None]
-    variance = singular**2
-    explained = variance[:2] / variance.sum() if variance.sum() > 0 else np.zeros(2)
-    return PlaneView(centre, axes, ("PC1 of the HMC samples", "PC2 of the HMC samples")), explained
+    components = principal_components(samples, 2)
+    view = PlaneView(components.centre, components.axes, ("PC1 of the HMC samples", "PC2 of the HMC samples"))
+    return view, components.explained_variance_ratio
 
 
 def gaussian_in_view(view: PlaneView, mean: np.ndarray | Tensor,

@@ -1,7 +1,7 @@
 """Toy targets for HMC: the 2-D densities of Fig. 5.7, a banana, and a diagonal Gaussian with known moments.
 
 Each target is an unnormalised log-density ``(..., 2) -> (...)``, log p*(z) = −U(z), batched over
-leading dimensions, usable as ``logdensity_fn`` in :mod:`vizvae.inference.hmc`.
+leading dimensions, usable as ``logdensity_fn`` in :mod:`vizvae.kernels.hmc`.
 """
 
 from __future__ import annotations

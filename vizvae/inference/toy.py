@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vizvae.inference.hmc import HMCHyperparameters, HMCResult, init_step_sizes
-from vizvae.inference.stein import HMCTrainingResult, train_hmc_hyperparameters
+from vizvae.kernels.hmc import HMCHyperparameters, HMCResult, init_step_sizes
+from vizvae.kernels.stein import HMCTrainingResult, HMCTrainingSettings, train_hmc_hyperparameters
 from vizvae.inference.targets import TOY_TARGETS, grid_logdensity, trapezoid_log_integral
 
 __all__ = ["STEP_SIZE_RANGES", "ToySetup", "toy_setup", "toy_samples", "train_toy", "toy_density"]
@@ -75,13 +75,13 @@ def train_toy(setup: ToySetup, n_iterations: int = 100, lr_step_sizes: float = 0
     of the wave is dominated by its narrow z_2, which then inflates instead of z_1 in short runs.
     The thesis' learning rates (1e-3 / 1e-2) are for 10⁴ steps; a live demo of ~100 steps needs
     larger ones, hence the defaults."""
-    return train_hmc_hyperparameters(
-        setup.logdensity, setup.proposal_mean, setup.proposal_std, n_iterations=n_iterations,
-        step_sizes=setup.step_sizes.clone(), n_leapfrog=setup.n_leapfrog, n_chains=n_chains,
-        layer_slices=None if not per_dimension else [slice(0, 1), slice(1, 2)],
-        lr_step_sizes=lr_step_sizes, lr_inflation=lr_inflation, generator=torch.Generator().manual_seed(int(seed)),
-        callback=callback,
-    )
+    step_sizes = setup.step_sizes.clone()
+    hyperparameters = HMCHyperparameters(2, len(step_sizes), setup.n_leapfrog, step_sizes=step_sizes,
+                                         layer_slices=None if not per_dimension else [slice(0, 1), slice(1, 2)])
+    settings = HMCTrainingSettings(n_iterations=n_iterations, n_chains=n_chains, lr_step_sizes=lr_step_sizes,
+                                   lr_inflation=lr_inflation)
+    return train_hmc_hyperparameters(setup.logdensity, setup.proposal_mean, setup.proposal_std, hyperparameters,
+                                     settings, generator=torch.Generator().manual_seed(int(seed)), callback=callback)
 
 
 def toy_density(target: str, n_points: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

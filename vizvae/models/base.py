@@ -1,40 +1,55 @@
-"""The interface every vizvae model shares (SPEC §3), and the one ELBO.
+"""The root of every vizvae model, the per-row latent model, and the one ELBO.
 
-A model is a config dataclass plus an ``nn.Module`` built from parts (encoder, decoder,
-prior, likelihood). Pages and estimators talk to models only through this interface:
+A model is a config dataclass plus an ``nn.Module`` composed of parts (encoder, latent transform,
+decoder with its likelihood, prior, optional predictor, posterior sampler). It says what it can do
+by naming capabilities (``vizvae.models.capabilities``) among its bases. The per-row latent model
+(``LatentVariableModel``, capability ``LatentModel``) has:
 
 * ``encode(x, mask) -> DiagonalGaussian``          q(z | x_O)
 * ``decode(z) -> Likelihood``                      p(x | z), batched over leading dims of z
 * ``log_prior(z)``, ``log_likelihood(x, mask, z)``, ``log_joint(x, mask, z)``
 * ``elbo(x, mask) -> ModelOutput``                 the training objective, per sample
-
-Models with a predictor p(y | x̂, z) (thesis §5.2.3) take the target and its mask as optional
-keywords — ``encode(x, mask, y=, y_mask=)``, ``log_joint(x, mask, z, y, y_mask)``,
-``elbo(x, mask, ..., y=, y_mask=)`` — and add ``predict_y(x, mask, z)``; without ``y`` every
-call means the same as for a model without one.
+* ``posterior_draws(x, mask, n)``                  draws of its own sampler (``native_sampler``)
 * ``sample_prior(n)``, ``generate(n)``, ``reconstruct(x, mask)``
+
+Models with a predictor p(y | x̂, z) (thesis §5.2.3, capability ``PredictorModel``) take the
+target and its mask as optional keywords — ``encode(x, mask, y=, y_mask=)``,
+``log_joint(x, mask, z, y, y_mask)``, ``elbo(x, mask, ..., y=, y_mask=)`` — and add
+``predict_y(x, mask, z)``; without ``y`` every call means the same as for a model without one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
+from vizvae.models.capabilities import LatentModel
 from vizvae.models.distributions import DiagonalGaussian, Likelihood, masked_sum, standard_normal_log_prob
 
 
 @dataclass
 class ModelOutput:
-    """What every model's ``elbo`` returns, so trainers don't care which model they hold."""
+    """What every model's ``elbo`` and ``objective`` return, so trainers don't care which model
+    they hold. ``elbo`` is always the evidence lower bound; a model trained on another bound (MIWAE's
+    L_K) reports that one in ``extras`` (``"miwae_bound"``)."""
 
     loss: torch.Tensor  # scalar to minimise (−β-weighted ELBO, averaged over the batch)
     elbo: torch.Tensor  # (batch,) the evidence lower bound (β = 1)
     log_likelihood: torch.Tensor  # (batch,) E_q log p(x_O | z)
     kl: torch.Tensor  # (batch,) KL(q(z|x_O) || p(z))
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class PosteriorDraws(NamedTuple):
+    """Draws a model's own sampler makes from p(z | x_O, y_O): ``samples`` (batch, k, latent) and
+    ``log_weights`` (batch, k), self-normalised importance weights, or None for equal weights."""
+
+    samples: torch.Tensor
+    log_weights: torch.Tensor | None = None
 
 
 @dataclass
@@ -54,7 +69,20 @@ class ModelConfig:
         return cls(**values)
 
 
-class LatentVariableModel(nn.Module):
+@dataclass
+class DataConfig(ModelConfig):
+    """A config whose first field is the shape of one data point."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)  # (C, H, W) for images, (D,) for tables
+
+    @property
+    def n_features(self) -> int:
+        return math.prod(self.input_shape)
+
+
+class VizvaeModel(nn.Module):
+    """What every model has, whatever it can do: its config, registry key and a summary."""
+
     model_key: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
 
@@ -62,7 +90,6 @@ class LatentVariableModel(nn.Module):
         super().__init__()
         self.config = config
 
-    # -- shape of the latent space -------------------------------------------------------
     @property
     def latent_dims(self) -> list[int]:
         """Sizes of the latent layers (one entry for a flat VAE)."""
@@ -75,6 +102,24 @@ class LatentVariableModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def describe(self) -> dict[str, Any]:
+        """Architecture summary for model cards: layers and parameter count."""
+        return {
+            "model": self.model_key,
+            "class": type(self).__name__,
+            "parameters": int(sum(p.numel() for p in self.parameters())),
+            "latent_dims": self.latent_dims,
+            "layers": [f"{name}: {module}" for name, module in self.named_modules()
+                       if name and not list(module.children())],
+        }
+
+
+class LatentVariableModel(VizvaeModel, LatentModel):
+    """A per-row latent model with a Gaussian encoder, a standard-normal prior and the one ELBO.
+    Its own posterior sampler is the encoder unless a model declares another."""
+
+    native_sampler: ClassVar[str] = "encoder"
 
     # -- the parts ------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> DiagonalGaussian:
@@ -90,6 +135,10 @@ class LatentVariableModel(nn.Module):
         """KL(q || p) per sample; analytic for a standard-normal prior. ``z`` lets a model
         without a closed form fall back to a Monte Carlo estimate."""
         return posterior.kl_standard_normal()
+
+    def kl_weight(self) -> float:
+        """β of the training loss when ``elbo`` is not given one (1: the plain ELBO)."""
+        return 1.0
 
     # -- derived quantities ----------------------------------------------------------------
     def log_likelihood(self, x: torch.Tensor, mask: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
@@ -110,10 +159,6 @@ class LatentVariableModel(nn.Module):
         joint = log_x + self.log_prior(z)
         return joint if log_y is None else joint + log_y
 
-    def predict_y(self, x: torch.Tensor, mask: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
-        """p(y | x̂, z): class probabilities (..., batch, classes), or the predictive mean."""
-        raise NotImplementedError(f"{type(self).__name__} has no predictor p(y | x̂, z)")
-
     def elbo(self, x: torch.Tensor, mask: torch.Tensor | None = None, n_samples: int = 1,
              beta: float | None = None, generator: torch.Generator | None = None,
              y: torch.Tensor | None = None, y_mask: torch.Tensor | None = None,
@@ -121,7 +166,7 @@ class LatentVariableModel(nn.Module):
         """ELBO = E_q[log p(x_O|z) + log p(y_O|x̂,z)] − KL(q(z|x_O,y_O) || p(z)) (eq. 5.6); the loss
         weights the KL by β. ``kl_balance`` reweights the per-layer KLs of an ε-space hierarchy
         in the loss by eq. (5.7) (standard-normal prior per layer); the returned ELBO never is."""
-        beta = getattr(self.config, "beta", 1.0) if beta is None else beta
+        beta = self.kl_weight() if beta is None else beta
         posterior = self.encode(x, mask) if y is None else self.encode(x, mask, y=y, y_mask=y_mask)
         z = posterior.rsample(n_samples, generator)  # (samples, batch, latent)
         log_x, log_y = self.log_likelihood_terms(x, mask, z, y, y_mask)
@@ -143,6 +188,11 @@ class LatentVariableModel(nn.Module):
         return ModelOutput(loss=loss, elbo=elbo.detach(), log_likelihood=log_likelihood.detach(), kl=kl.detach(),
                            extras=extras)
 
+    def posterior_draws(self, x: torch.Tensor, mask: torch.Tensor | None, n_samples: int,
+                        generator: torch.Generator | None = None) -> PosteriorDraws:
+        """This model's own posterior sampler: draws of the Gaussian encoder, (batch, k, latent)."""
+        return PosteriorDraws(self.encode(x, mask).rsample(n_samples, generator).transpose(0, 1))
+
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn((n, self.latent_dim), generator=generator, device=self.device)
 
@@ -155,17 +205,6 @@ class LatentVariableModel(nn.Module):
     def reconstruct(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder mean at the posterior mean."""
         return self.decode(self.encode(x, mask).mean).mean
-
-    def describe(self) -> dict[str, Any]:
-        """Architecture summary for model cards: layers and parameter count."""
-        return {
-            "model": self.model_key,
-            "class": type(self).__name__,
-            "parameters": int(sum(p.numel() for p in self.parameters())),
-            "latent_dims": self.latent_dims,
-            "layers": [f"{name}: {module}" for name, module in self.named_modules()
-                       if name and not list(module.children())],
-        }
 
 
 def layer_kls(posterior: DiagonalGaussian, latent_dims: list[int]) -> torch.Tensor:
@@ -188,10 +227,10 @@ def kl_balance_weights(layer_kl: torch.Tensor, latent_dims: list[int]) -> torch.
     return magnitude / magnitude.sum()
 
 
-MODEL_REGISTRY: dict[str, type[LatentVariableModel]] = {}
+MODEL_REGISTRY: dict[str, type[VizvaeModel]] = {}
 
 
-def register_model(cls: type[LatentVariableModel]) -> type[LatentVariableModel]:
+def register_model(cls: type[VizvaeModel]) -> type[VizvaeModel]:
     """Class decorator: makes the model loadable from checkpoints and trainable from the CLI."""
     MODEL_REGISTRY[cls.model_key] = cls
     return cls

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 LOG_2PI = math.log(2 * math.pi)
+LOGVAR_RANGE = (-12.0, 8.0)  # keeps an encoder's σ in [2.5e-3, 55]: avoids inf/0 early in training
 
 
 def randn_like(t: torch.Tensor, shape: tuple[int, ...] | None = None,
@@ -53,6 +54,12 @@ class DiagonalGaussian:
 
     def inflated(self, inflation: torch.Tensor | float) -> "DiagonalGaussian":
         return DiagonalGaussian(self.mean, self.std * inflation)
+
+
+def gaussian_from_logvar(mean: torch.Tensor, logvar: torch.Tensor) -> DiagonalGaussian:
+    """N(mean, diag exp(logvar)) with the log-variance clamped to ``LOGVAR_RANGE``: how every
+    Gaussian encoder head turns its outputs into a distribution."""
+    return DiagonalGaussian(mean, torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE)))
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:

@@ -32,14 +32,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel, ModelConfig, ModelOutput, register_model
-from vizvae.models.distributions import DiagonalGaussian, Likelihood, gaussian_log_prob, masked_sum, randn_like
-from vizvae.models.hierarchical import PosteriorDraws
-from vizvae.models.vae import LOGVAR_RANGE
+from vizvae.kernels.hmc import HMCHyperparameters, HMCResult
+from vizvae.kernels.stein import HMCTrainingLosses
+from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel, ModelConfig, ModelOutput, PosteriorDraws
+from vizvae.models.capabilities import PredictorModel, TableModel, TunedHMCModel
+from vizvae.models.distributions import (
+    DiagonalGaussian, Likelihood, gaussian_from_logvar, gaussian_log_prob, masked_sum, randn_like,
+)
 
 REAL_KINDS = ("gaussian", "loggaussian")
 COLUMN_KINDS = ("gaussian", "loggaussian", "bernoulli", "categorical")
 GAUSSIAN_VARIANCE = 0.1  # §5.4.1: the noise variance of every Gaussian likelihood
+Tensor = torch.Tensor
 
 
 class ColumnwiseLinear(nn.Module):
@@ -158,8 +162,7 @@ class MarginalVAEs(nn.Module):
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """q(z_d | x_d) for every column: mean and std (..., D)."""
-        mean, logvar = self.encoder(self.encoder_inputs(x)).unbind(-1)
-        return DiagonalGaussian(mean, torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE)))
+        return gaussian_from_logvar(*self.encoder(self.encoder_inputs(x)).unbind(-1))
 
     def decode(self, z: torch.Tensor) -> MixedLikelihood:
         """p(x_d | z_d) for every column: z (..., D)."""
@@ -192,8 +195,11 @@ class MixedConfig(ModelConfig):
     dependency: dict[str, Any] = field(default_factory=dict)  # the dependency model's config (JSON)
 
 
-class MixedTypeModel(LatentVariableModel):
-    """Marginal VAEs + a dependency model (``dependency_key``); see the module docstring."""
+class MixedTypeModel(LatentVariableModel, PredictorModel, TableModel):
+    """Marginal VAEs + a dependency model (``dependency_key``); see the module docstring.
+
+    Everything but data-space decoding and the marginal stage is the dependency model's, called on
+    the codes of x: each such member below is one call of the dependency model's."""
 
     config_class = MixedConfig
     dependency_key: ClassVar[str] = ""
@@ -203,13 +209,16 @@ class MixedTypeModel(LatentVariableModel):
         self.types = ColumnTypes(config.column_kinds, config.n_categories)
         self.marginals = MarginalVAEs(self.types, config.marginal_hidden)
         dependency_class = MODEL_REGISTRY[self.dependency_key]
+        if dependency_class.native_sampler != self.native_sampler:
+            raise TypeError(f"{type(self).__name__} samples by {self.native_sampler!r} but its dependency model "
+                            f"{dependency_class.__name__} by {dependency_class.native_sampler!r}")
         dependency_config = dependency_class.config_class.from_json(dict(config.dependency))
         if tuple(dependency_config.input_shape) != (len(self.types),):
             raise ValueError(f"the dependency model must take the {len(self.types)} marginal codes, "
                              f"got input_shape {dependency_config.input_shape}")
         self.dependency = dependency_class(dependency_config)
 
-    # -- the dependency model's shape and target --------------------------------------------------
+    # -- the dependency model's own members ------------------------------------------------------
     @property
     def latent_dims(self) -> list[int]:
         return self.dependency.latent_dims
@@ -222,12 +231,57 @@ class MixedTypeModel(LatentVariableModel):
     def target_kind(self) -> str | None:
         return self.dependency.target_kind
 
+    def layer_slices(self) -> list[slice]:
+        return self.dependency.layer_slices()
+
+    def generative_parameters(self) -> list[nn.Parameter]:
+        return self.dependency.generative_parameters()
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return self.dependency.encoder_parameters()
+
+    def kl_weight(self) -> float:
+        return self.dependency.kl_weight()
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.dependency.sample_prior(n, generator)
+
+    # -- the dependency model's members, on the codes of x ---------------------------------------------
+    def encode(self, x: Tensor, mask: Tensor | None = None, y: Tensor | None = None,
+               y_mask: Tensor | None = None) -> DiagonalGaussian:
+        """q(ε | z_O, y_O), z the marginal codes of x."""
+        return self.dependency.encode(self.codes(x, mask), mask, y=y, y_mask=y_mask)
+
+    def log_likelihood_terms(self, x: Tensor, mask: Tensor | None, z: Tensor, y: Tensor | None = None,
+                             y_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """(log p(z_O | h_1), log p(y_O | ẑ, h_1)), z the marginal codes of x."""
+        return self.dependency.log_likelihood_terms(self.codes(x, mask), mask, z, y=y, y_mask=y_mask)
+
+    def predict_y(self, x: Tensor, mask: Tensor | None, z: Tensor) -> Tensor:
+        return self.dependency.predict_y(self.codes(x, mask), mask, z)
+
+    def posterior_draws(self, x: Tensor, mask: Tensor | None, n_samples: int, generator: torch.Generator | None = None,
+                        *, y: Tensor | None = None, y_mask: Tensor | None = None) -> PosteriorDraws:
+        """Encoder, SNIS or HMC draws, as the dependency model's."""
+        return self.dependency.posterior_draws(self.codes(x, mask), mask, n_samples, generator=generator, y=y,
+                                               y_mask=y_mask)
+
+    def elbo(self, x: Tensor, mask: Tensor | None = None, *, n_samples: int = 1, beta: float | None = None,
+             generator: torch.Generator | None = None, y: Tensor | None = None, y_mask: Tensor | None = None,
+             kl_balance: bool = False) -> ModelOutput:
+        """The dependency ELBO (5.4); while training, the codes are drawn with ``generator``."""
+        return self.dependency.elbo(self.codes(x, mask, generator), mask, n_samples=n_samples, beta=beta,
+                                    generator=generator, y=y, y_mask=y_mask, kl_balance=kl_balance)
+
+    def objective(self, x: Tensor, mask: Tensor | None, y: Tensor | None = None, y_mask: Tensor | None = None, *,
+                  generator: torch.Generator | None = None, warmup: bool = False) -> ModelOutput:
+        """The dependency model's Stage-2 objective; while training, the codes are drawn with ``generator``."""
+        return self.dependency.objective(self.codes(x, mask, generator), mask, y=y, y_mask=y_mask,
+                                         generator=generator, warmup=warmup)
+
     @property
     def target_sigma(self) -> float:
         return float(self.dependency.config.target_sigma)
-
-    def layer_slices(self) -> list[slice]:
-        return self.dependency.layer_slices()
 
     def freeze_marginals(self) -> None:
         """End of Stage 1: the marginal VAEs are fixed from now on (Algorithm 1)."""
@@ -237,103 +291,37 @@ class MixedTypeModel(LatentVariableModel):
         # while training, fresh draws of q(z_d | x_d) (eq. 5.4); otherwise their means
         return self.marginals.codes(x, mask, generator, sample=self.training)
 
-    # -- the shared interface ------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None, y: torch.Tensor | None = None,
-               y_mask: torch.Tensor | None = None) -> DiagonalGaussian:
-        return self.dependency.encode(self.codes(x, mask), mask, y, y_mask)
-
     def decode(self, z: torch.Tensor) -> MixedLikelihood:
         """p(x | ε): the decoder mean of the codes at h_1(ε), through each column's marginal decoder."""
         return self.marginals.decode(self.dependency.decode(z).mean)
-
-    def log_likelihood_terms(self, x, mask, z, y=None, y_mask=None):
-        """(log p(z_O | h_1), log p(y_O | ẑ, h_1)): the dependency model's terms on the codes of x."""
-        return self.dependency.log_likelihood_terms(self.codes(x, mask), mask, z, y, y_mask)
-
-    def predict_y(self, x: torch.Tensor, mask: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
-        return self.dependency.predict_y(self.codes(x, mask), mask, z)
-
-    def elbo(self, x, mask=None, n_samples=1, beta=None, generator=None, y=None, y_mask=None,
-             kl_balance=False) -> ModelOutput:
-        """The dependency ELBO (5.4) on the codes of x."""
-        return self.dependency.elbo(self.codes(x, mask, generator), mask, n_samples, beta, generator, y, y_mask,
-                                    kl_balance)
-
-    def objective(self, x, mask, y=None, y_mask=None, generator=None, warmup=False) -> ModelOutput:
-        return self.dependency.objective(self.codes(x, mask, generator), mask, y, y_mask, generator, warmup)
 
     def marginal_objective(self, x: torch.Tensor, mask: torch.Tensor | None,
                            generator: torch.Generator | None = None) -> torch.Tensor:
         """Stage 1's loss: minus the mean over rows of Σ_d 1(x_d observed) ELBO_d (eq. 5.3)."""
         return -self.marginals.elbo(x, mask, generator).mean()
 
-    def posterior_draws(self, x, mask, n_samples, generator=None, y=None, y_mask=None) -> PosteriorDraws:
-        """The dependency model's own sampler on the codes of x_O (encoder, SNIS or HMC)."""
-        return self.dependency.posterior_draws(self.codes(x, mask), mask, n_samples, generator, y, y_mask)
 
-    def generative_parameters(self) -> list[nn.Parameter]:
-        return self.dependency.generative_parameters()
+class MixedTunedHMC(TunedHMCModel):
+    """The members of ``TunedHMCModel`` for a mixed-type model whose dependency model samples by
+    tuned HMC (Stage 3 of Algorithm 1): the dependency model's, on the codes of x."""
 
-    def encoder_parameters(self) -> list[nn.Parameter]:
-        return self.dependency.encoder_parameters()
-
-    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.dependency.sample_prior(n, generator)
-
-
-class MixedHMCModel(MixedTypeModel):
-    """A mixed-type model whose dependency model samples by HMC (Stage 3 of Algorithm 1)."""
+    dependency: Any
 
     @property
-    def hmc(self):
+    def hmc(self) -> HMCHyperparameters:
         return self.dependency.hmc
 
-    def posterior_samples(self, x, mask, y=None, y_mask=None, n_chains=30, generator=None, record_chain=False):
-        return self.dependency.posterior_samples(self.codes(x, mask), mask, y, y_mask, n_chains, generator,
-                                                 record_chain)
+    def posterior_samples(self, x: Tensor, mask: Tensor | None, y: Tensor | None = None,
+                          y_mask: Tensor | None = None, *, n_chains: int = 30, generator: torch.Generator | None = None,
+                          record_chain: bool = False) -> HMCResult:
+        return self.dependency.posterior_samples(self.codes(x, mask), mask, y=y, y_mask=y_mask, n_chains=n_chains,
+                                                 generator=generator, record_chain=record_chain)
 
-    def hmc_losses(self, x, mask, y=None, y_mask=None, n_chains=None, generator=None):
-        return self.dependency.hmc_losses(self.codes(x, mask, generator), mask, y, y_mask, n_chains, generator)
-
-
-@register_model
-class VAEM(MixedTypeModel):
-    """VAEM (Ma et al. 2020): one-layer Gaussian dependency VAE (key ``vaem``)."""
-
-    model_key = "vaem"
-    dependency_key = "pvae"
-
-
-@register_model
-class MIWAEM(MixedTypeModel):
-    """VAEM with the MIWAE bound and SNIS sampler (key ``miwaem``)."""
-
-    model_key = "miwaem"
-    dependency_key = "miwae"
-
-
-@register_model
-class HVAEM(MixedTypeModel):
-    """VAEM with the two-layer ε-space hierarchy (key ``hvaem``)."""
-
-    model_key = "hvaem"
-    dependency_key = "hvae"
-
-
-@register_model
-class HMCVAEM(MixedHMCModel):
-    """One-layer dependency VAE sampled by tuned HMC (key ``hmcvaem``)."""
-
-    model_key = "hmcvaem"
-    dependency_key = "hmcvae"
-
-
-@register_model
-class HHVAEM(MixedHMCModel):
-    """The thesis' model: hierarchical dependency VAE sampled by tuned HMC (key ``hhvaem``)."""
-
-    model_key = "hhvaem"
-    dependency_key = "hhvae"
+    def hmc_losses(self, x: Tensor, mask: Tensor | None, y: Tensor | None = None, y_mask: Tensor | None = None, *,
+                   n_chains: int | None = None, generator: torch.Generator | None = None) -> HMCTrainingLosses:
+        """Stage 3's losses; while training, the codes are drawn with ``generator``."""
+        return self.dependency.hmc_losses(self.codes(x, mask, generator), mask, y=y, y_mask=y_mask, n_chains=n_chains,
+                                          generator=generator)
 
 
 MIXED_MODELS = ("vaem", "miwaem", "hvaem", "hmcvaem", "hhvaem")

@@ -39,16 +39,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vizvae.models.base import LatentVariableModel, ModelConfig, ModelOutput, register_model
-from vizvae.models.distributions import LOG_2PI, DiagonalGaussian, Likelihood, masked_sum, standard_normal_log_prob
+from vizvae.kernels.importance import log_mean_exp
+from vizvae.models.base import DataConfig, ModelOutput, VizvaeModel, register_model
+from vizvae.models.capabilities import GroupModel
+from vizvae.models.distributions import (
+    LOG_2PI, LOGVAR_RANGE, DiagonalGaussian, Likelihood, gaussian_from_logvar, masked_sum, standard_normal_log_prob,
+)
 from vizvae.models.networks import LikelihoodHead, mlp
-
-LOGVAR_RANGE = (-12.0, 8.0)  # as in vae.py: σ in [2.5e-3, 55]
 
 
 @dataclass
-class UGVAEConfig(ModelConfig):
-    input_shape: tuple[int, ...] = (1, 28, 28)
+class UGVAEConfig(DataConfig):
     latent_dim: int = 20  # dim_z, the local variable
     global_dim: int = 20  # dim_β, the global variable (0: no global variable, a GMVAE)
     clusters: int = 10  # K (1: ML-VAE)
@@ -57,10 +58,6 @@ class UGVAEConfig(ModelConfig):
     sigma_mode: str = "fixed"
     sigma: float = 0.2
     group_size: int = 128  # B: the group the model was trained on; groups for sampling from the prior
-
-    @property
-    def n_features(self) -> int:
-        return math.prod(self.input_shape)
 
 
 def product_of_gaussians(mean: torch.Tensor, logvar: torch.Tensor, dim: int = -2) -> DiagonalGaussian:
@@ -82,8 +79,7 @@ def gaussian_entropy(q: DiagonalGaussian) -> torch.Tensor:
 
 def diagonal_gaussian(params: torch.Tensor, dim: int) -> DiagonalGaussian:
     """(…, 2·dim) network output -> N(first half, diag exp(second half)): mean and log-variance."""
-    mean, logvar = params[..., :dim], params[..., dim:]
-    return DiagonalGaussian(mean, torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE)))
+    return gaussian_from_logvar(params[..., :dim], params[..., dim:])
 
 
 class ClusterPriors(nn.Module):
@@ -128,11 +124,15 @@ class GroupInference:
 
 
 @register_model
-class UGVAE(LatentVariableModel):
-    """UG-VAE. ``latent_dims`` = [dim_z, dim_β]: the decoder's input is [z, β] (eq. 4.2)."""
+class UGVAE(VizvaeModel, GroupModel):
+    """UG-VAE. ``latent_dims`` = [dim_z, dim_β]: the decoder's input is [z, β] (eq. 4.2).
+
+    A group model, not a per-row one: its joint is over a group (X, Z, d, β), so it has no per-row
+    ``log_joint``; ``decode`` takes one row's [z, β] and ``decode_group`` a group's z with its β."""
 
     model_key = "ugvae"
     config_class = UGVAEConfig
+    native_sampler = "encoder"
 
     def __init__(self, config: UGVAEConfig):
         super().__init__(config)
@@ -226,13 +226,16 @@ class UGVAE(LatentVariableModel):
         factor_mean, factor_logvar = self._global_factors(features, self.cluster_probs(z))
         return product_of_gaussians(factor_mean, factor_logvar, dim=-2)
 
-    def decode(self, z: torch.Tensor, beta: torch.Tensor | None = None) -> Likelihood:
-        """p(x | z, β) (eq. 4.2). z (..., dim_z) with β (..., g), or z already [z, β] (..., dim_z + g)."""
-        if beta is not None:
-            z = torch.cat([z, beta.expand(*z.shape[:-1], -1)], -1)
+    def decode(self, z: torch.Tensor) -> Likelihood:
+        """p(x | z, β) (eq. 4.2) of rows whose latent is [z, β]: (..., dim_z + g)."""
         if z.shape[-1] != self.local_dim + self.global_dim:
             raise ValueError(f"decode takes [z, β] with {self.local_dim} + {self.global_dim} entries, got {z.shape[-1]}")
         return self.likelihood_head(self.decoder(z))
+
+    def decode_group(self, z: torch.Tensor, beta: torch.Tensor) -> Likelihood:
+        """p(x_i | z_i, β) of a group: z (..., B, dim_z) with the β it shares, broadcast against z's
+        leading dims (e.g. (..., 1, g))."""
+        return self.decode(torch.cat([z, beta.expand(*z.shape[:-1], -1)], -1))
 
     # -- the objective -----------------------------------------------------------------------------------
     def elbo(self, x: torch.Tensor, mask: torch.Tensor | None = None, n_samples: int = 1,
@@ -248,7 +251,7 @@ class UGVAE(LatentVariableModel):
         inferred = self.infer(x, mask, n_samples, generator)
         z = inferred.z  # (S, B, dz)
         beta = inferred.global_posterior.rsample(None, generator)  # (S, g)
-        log_px = masked_sum(self.decode(z, beta[..., None, :]).log_prob(x), mask)  # (S, B)
+        log_px = masked_sum(self.decode_group(z, beta[..., None, :]).log_prob(x), mask)  # (S, B)
         log_pz_d = self.cluster_log_prob(z, beta)  # (S, B, K)
         log_q_d = inferred.cluster_logits.log_softmax(-1)  # (S, B, K)
         log_p_d = -math.log(self.clusters)
@@ -281,7 +284,7 @@ class UGVAE(LatentVariableModel):
         inferred = self.infer(x, None, n_importance, generator)
         z = inferred.z  # (S, B, dz)
         beta = inferred.global_posterior.rsample(None, generator)  # (S, g)
-        log_px = self.decode(z, beta[..., None, :]).log_prob(x).sum(-1)  # (S, B)
+        log_px = self.decode_group(z, beta[..., None, :]).log_prob(x).sum(-1)  # (S, B)
         log_pz = torch.logsumexp(self.cluster_log_prob(z, beta), -1) - math.log(self.clusters)
         log_local = (log_px + log_pz - inferred.local.log_prob(z)).sum(-1)  # (S,)
         return log_local + standard_normal_log_prob(beta) - inferred.global_posterior.log_prob(beta)
@@ -299,7 +302,7 @@ class UGVAE(LatentVariableModel):
             totals["elbo"] += float(self.elbo(group, generator=generator).elbo.sum())
             for k in ks:
                 log_w = self.group_log_weights(group, k, generator)
-                totals[f"iwae_{k}"] += float(torch.logsumexp(log_w, 0) - math.log(k))
+                totals[f"iwae_{k}"] += float(log_mean_exp(log_w, dim=0))
         n = len(x)
         return {"test_elbo": round(totals["elbo"] / n, 3),
                 **{f"test_iwae_{k}": round(totals[f"iwae_{k}"] / n, 3) for k in ks}, "n_test": int(n)}
@@ -335,13 +338,15 @@ class UGVAE(LatentVariableModel):
         return torch.cat([z, beta], -1)
 
     @torch.no_grad()
+    def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means of n draws of the prior, groups of B sharing β: (n, features)."""
+        return self.decode(self.sample_prior(n, generator)).mean
+
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder mean at the encoder means and the group's global posterior mean (x is one group)."""
         beta = self.global_posterior(x, mask).mean
-        return self.decode(self.encode(x, mask).mean, beta).mean
-
-    def log_joint(self, x, mask, z, y=None, y_mask=None):  # noqa: D401 - interface guard
-        raise NotImplementedError("UG-VAE's joint is over a group (X, Z, d, β); use group_log_weights or elbo")
+        return self.decode_group(self.encode(x, mask).mean, beta).mean
 
 
 @register_model

@@ -1,46 +1,52 @@
-"""VAE and β-VAE (Kingma & Welling 2014; Higgins et al. 2017).
+"""The parts of the plain VAE and β-VAE (Kingma & Welling 2014; Higgins et al. 2017), and the one
+decoder every per-row model shares.
 
-Gaussian encoder, standard-normal prior, Bernoulli or Gaussian decoder, MLP or CNN. Missing
-entries are zero-filled at the encoder input and the mask is concatenated (partial-VAE style),
-and they are left out of the likelihood (SPEC §3).
+The VAE itself is a combination of parts (``vizvae.models.families.VAE``): the Gaussian encoder
+below (MLP or CNN), no latent transform, the ``Decoder``, a standard-normal prior, no predictor and
+the encoder as its posterior sampler. Missing entries are zero-filled at the encoder input and the
+mask is concatenated (partial-VAE style), and they are left out of the likelihood (SPEC §3).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
 
-from vizvae.models.base import LatentVariableModel, ModelConfig, register_model
-from vizvae.models.distributions import DiagonalGaussian, Likelihood
+from vizvae.models.base import DataConfig
+from vizvae.models.distributions import DiagonalGaussian, Likelihood, gaussian_from_logvar
 from vizvae.models.networks import ConvDecoderBody, ConvEncoderBody, LikelihoodHead, mlp
 
-LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ in [2.5e-3, 55]: avoids inf/0 early in training
+ARCHITECTURES = ("mlp", "cnn")
 
 
 @dataclass
-class VAEConfig(ModelConfig):
-    input_shape: tuple[int, ...] = (1, 28, 28)  # (C, H, W) for images, (D,) for tables
+class VAEConfig(DataConfig):
     latent_dim: int = 16
     hidden_dims: tuple[int, ...] = (256, 256)
     architecture: str = "mlp"  # "mlp" | "cnn"
     likelihood: str = "bernoulli"  # "bernoulli" | "gaussian"
     sigma_mode: str = "fixed"  # gaussian only: "fixed" | "global" | "learned"
     sigma: float = 0.1 ** 0.5
-    beta: float = 1.0
+    beta: float = 1.0  # the KL weight of the loss (β-VAE when > 1)
     use_mask: bool = True
 
+    # -- what the composed model reads (not fields: the saved config keeps the fields above) -----------
     @property
-    def n_features(self) -> int:
-        n = 1
-        for s in self.input_shape:
-            n *= s
-        return n
+    def latent_dims(self) -> tuple[int, ...]:
+        """One latent layer."""
+        return (self.latent_dim,)
+
+    @property
+    def decoder_hidden(self) -> tuple[int, ...]:
+        """The decoder mirrors the encoder, latent side first."""
+        return tuple(reversed(self.hidden_dims))
 
 
 class GaussianEncoder(nn.Module):
-    """x_O (zero-filled) and the mask -> q(z | x_O) = N(μ, diag σ²)."""
+    """x_O (zero-filled) and the mask -> q(z | x_O) = N(μ, diag σ²), by an MLP or a CNN."""
 
     def __init__(self, config: VAEConfig, out_dim: int):
         super().__init__()
@@ -53,7 +59,17 @@ class GaussianEncoder(nn.Module):
             self.body = mlp([n_in, *config.hidden_dims], final_activation=True)
         self.head = nn.Linear(config.hidden_dims[-1], 2 * out_dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> DiagonalGaussian:
+    @classmethod
+    def from_config(cls, config: VAEConfig) -> "GaussianEncoder":
+        if config.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be 'mlp' or 'cnn', got {config.architecture!r}")
+        if config.architecture == "cnn" and len(config.input_shape) != 3:
+            raise ValueError("a CNN needs an image input_shape (C, H, W)")
+        return cls(config, config.latent_dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, y: torch.Tensor | None = None,
+                y_mask: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z | x_O): (batch, latent). A VAE has no target, so ``y`` is not an input."""
         if mask is not None:
             x = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
         if self.use_mask:
@@ -61,54 +77,42 @@ class GaussianEncoder(nn.Module):
             # channel-wise concatenation keeps the CNN's image layout: (B, 2C*H*W)
             x = torch.cat([x, m], dim=-1)
         mean, logvar = self.head(self.body(x)).chunk(2, dim=-1)
-        std = torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE))
-        return DiagonalGaussian(mean, std)
+        return gaussian_from_logvar(mean, logvar)
+
+
+class IdentityTransform(nn.Module):
+    """The latent transform of a one-layer VAE: the decoder sees z itself."""
+
+    @classmethod
+    def from_config(cls, config: DataConfig) -> "IdentityTransform":
+        return cls()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z
 
 
 class Decoder(nn.Module):
-    """z -> p(x | z); batched over any leading dimensions of z."""
+    """z -> p(x | z); batched over any leading dimensions of z. ``hidden_dims`` run from the latent
+    side to the data side; a CNN uses the first as the width of its linear layer."""
 
-    def __init__(self, config: VAEConfig, in_dim: int):
+    def __init__(self, input_shape: Sequence[int], in_dim: int, hidden_dims: Sequence[int], likelihood: str,
+                 sigma_mode: str = "fixed", sigma: float = 0.1 ** 0.5, architecture: str = "mlp"):
         super().__init__()
-        is_image = len(config.input_shape) == 3
+        is_image = len(input_shape) == 3
+        n_features = DataConfig(tuple(input_shape)).n_features
         self.head = LikelihoodHead(
-            config.likelihood, config.n_features, config.sigma_mode, config.sigma,
-            mean_activation="sigmoid" if (is_image and config.likelihood == "gaussian") else None,
+            likelihood, n_features, sigma_mode, sigma,
+            mean_activation="sigmoid" if (is_image and likelihood == "gaussian") else None,
         )
-        n_out = config.n_features * self.head.n_outputs_per_feature
-        if config.architecture == "cnn":
-            c, h, w = config.input_shape
+        n_out = n_features * self.head.n_outputs_per_feature
+        if architecture == "cnn":
+            c, h, w = input_shape
             self.body: nn.Module = ConvDecoderBody(in_dim, (c, h, w), c * self.head.n_outputs_per_feature,
-                                                   hidden=config.hidden_dims[-1])
+                                                   hidden=hidden_dims[0])
         else:
-            self.body = mlp([in_dim, *reversed(config.hidden_dims), n_out])
+            self.body = mlp([in_dim, *hidden_dims, n_out])
 
     def forward(self, z: torch.Tensor) -> Likelihood:
         lead = z.shape[:-1]
         out = self.body(z.reshape(-1, z.shape[-1]))
         return self.head(out.reshape(*lead, -1))
-
-
-@register_model
-class VAE(LatentVariableModel):
-    model_key = "vae"
-    config_class = VAEConfig
-
-    def __init__(self, config: VAEConfig):
-        super().__init__(config)
-        if config.architecture not in ("mlp", "cnn"):
-            raise ValueError(f"architecture must be 'mlp' or 'cnn', got {config.architecture!r}")
-        if config.architecture == "cnn" and len(config.input_shape) != 3:
-            raise ValueError("a CNN needs an image input_shape (C, H, W)")
-        self.encoder = GaussianEncoder(config, config.latent_dim)
-        self.decoder = Decoder(config, config.latent_dim)
-
-    @property
-    def latent_dims(self) -> list[int]:
-        return [self.config.latent_dim]
-
-    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> DiagonalGaussian:
-        return self.encoder(x, mask)
-
-    def decode(self, z: torch.Tensor) -> Likelihood:
-        return self.decoder(z)

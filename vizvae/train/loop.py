@@ -1,9 +1,11 @@
-"""Training loops. One loop for every model that returns a ``ModelOutput`` from ``elbo``."""
+"""The training loop. ``run_steps`` is the one loop every trainer in vizvae runs (``fit`` here, the
+stages of Algorithm 1 in ``stages.py``); ``fit`` trains any model that returns a ``ModelOutput``
+from ``elbo``."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -11,7 +13,15 @@ from vizvae.data import Dataset, protocol_masks
 from vizvae.data.batches import domain_sizes, random_groups
 from vizvae.inference.importance import evaluate_bounds
 from vizvae.models.base import LatentVariableModel
-from vizvae.train.progress import ProgressBar
+from vizvae.models.capabilities import GroupModel
+from vizvae.progress import Progress, TrainingLog
+
+# one optimiser step -> its raw scalars (smoothed by the log)
+StepFn = Callable[[int], Mapping[str, float | None]]
+# the smoothed scalars -> the history entries of a logged step
+RecordFn = Callable[[dict[str, float]], dict[str, Any]]
+# after every step (e.g. a test evaluation): (step, smoothed scalars)
+AfterStepFn = Callable[[int, dict[str, float]], None]
 
 
 @dataclass
@@ -32,8 +42,41 @@ def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gen
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def fit(model: LatentVariableModel, dataset: Dataset, settings: TrainSettings,
-        progress: ProgressBar | None = None,
+def run_steps(model: torch.nn.Module, log: TrainingLog, train_step: StepFn, record: RecordFn,
+              shown: Mapping[str, str], after_step: AfterStepFn | None = None) -> dict[str, list]:
+    """Run ``log.total`` steps of ``train_step`` with the model in training mode, and return the history.
+
+    After each step its scalars are smoothed; on every ``log.every``-th step (and the last) the
+    step number and ``record(smoothed)`` join the history; then ``after_step`` runs, and the bar
+    shows the smoothed scalars named in ``shown`` (bar label -> scalar name)."""
+    model.train()
+    for step in range(1, log.total + 1):
+        smoothed = log.smooth(**train_step(step))
+        if log.due(step):
+            log.record(step=step, **record(smoothed))
+        if after_step is not None:
+            after_step(step, smoothed)
+        log.advance(**{label: smoothed.get(name) for label, name in shown.items()})
+    log.close()
+    model.eval()
+    return log.history
+
+
+def held_out_elbo(model: LatentVariableModel, x_eval: torch.Tensor) -> float:
+    """Mean ELBO of fully observed test rows at a fixed seed (the running test curve)."""
+    model.eval()
+    with torch.no_grad():
+        value = float(model.elbo(x_eval, generator=seeded_generator(0, x_eval.device)).elbo.mean())
+    model.train()
+    return value
+
+
+def every_nth(total: int, times: int) -> int:
+    """The interval that gives about ``times`` entries over ``total`` steps."""
+    return max(1, total // times)
+
+
+def fit(model: LatentVariableModel, dataset: Dataset, settings: TrainSettings, progress: Progress | None = None,
         callback: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, list[float]]:
     """Adam on mini-batches of the train split; returns the history saved in the checkpoint."""
     torch.manual_seed(settings.seed)
@@ -42,15 +85,14 @@ def fit(model: LatentVariableModel, dataset: Dataset, settings: TrainSettings,
     x_train = torch.as_tensor(dataset.x_train, device=device)
     x_eval = torch.as_tensor(dataset.x_test[: settings.eval_rows], device=device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    n = len(x_train)
-    eval_every = settings.eval_every or max(1, settings.steps // 10)
-    log_every = max(1, settings.steps // 200)
-    history: dict[str, list[float]] = {"step": [], "loss": [], "train_elbo": [], "eval_step": [], "test_elbo": []}
+    eval_every = settings.eval_every or every_nth(settings.steps, 10)
+    log = (progress or Progress(enabled=False)).log(
+        settings.steps, every=every_nth(settings.steps, 200),
+        history_keys=("step", "loss", "train_elbo", "eval_step", "test_elbo"))
     # one batch is one group (UG-VAE); a mixed-domain data set gets an equal share from each domain
-    groups = random_groups(n, settings.batch_size, generator, device, domain_sizes(dataset, "train"))
-    running_loss = running_elbo = None
-    model.train()
-    for step in range(1, settings.steps + 1):
+    groups = random_groups(len(x_train), settings.batch_size, generator, device, domain_sizes(dataset, "train"))
+
+    def train_step(step: int) -> dict[str, float]:
         batch = x_train[next(groups)]
         mask = None
         if settings.missing == "protocol":
@@ -59,32 +101,24 @@ def fit(model: LatentVariableModel, dataset: Dataset, settings: TrainSettings,
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
-        loss, elbo = float(out.loss.detach()), float(out.elbo.mean())
-        running_loss = loss if running_loss is None else 0.95 * running_loss + 0.05 * loss
-        running_elbo = elbo if running_elbo is None else 0.95 * running_elbo + 0.05 * elbo
-        if step % log_every == 0 or step == settings.steps:
-            history["step"].append(step)
-            history["loss"].append(round(running_loss, 4))
-            history["train_elbo"].append(round(running_elbo, 4))
+        return {"loss": float(out.loss.detach()), "elbo": float(out.elbo.mean())}
+
+    def evaluate(step: int, smoothed: dict[str, float]) -> None:
         if step % eval_every == 0 or step == settings.steps:
-            model.eval()
-            with torch.no_grad():
-                test_elbo = float(model.elbo(x_eval, generator=seeded_generator(0, device)).elbo.mean())
-            model.train()
-            history["eval_step"].append(step)
-            history["test_elbo"].append(round(test_elbo, 4))
+            value = held_out_elbo(model, x_eval)
+            log.record(eval_step=step, test_elbo=round(value, 4))
             if callback:
-                callback(step, {"loss": running_loss, "test_elbo": test_elbo})
-        if progress:
-            progress.update(step, loss=running_loss, ELBO=running_elbo)
-    model.eval()
-    return history
+                callback(step, {"loss": smoothed["loss"], "test_elbo": value})
+
+    return run_steps(model, log, train_step,
+                     lambda smoothed: {"loss": round(smoothed["loss"], 4), "train_elbo": round(smoothed["elbo"], 4)},
+                     shown={"loss": "loss", "ELBO": "elbo"}, after_step=evaluate)
 
 
 def evaluate_model(model: LatentVariableModel, dataset: Dataset, seed: int = 0) -> dict[str, float]:
     """Test-set ELBO and IWAE bounds (nats per data point) for the model card."""
     x_test = torch.as_tensor(dataset.x_test, device=model.device)
-    if hasattr(model, "evaluate_group_bounds"):  # UG-VAE bounds log p(X) group by group
+    if isinstance(model, GroupModel):  # UG-VAE bounds log p(X) group by group
         return model.evaluate_group_bounds(x_test, ks=(5, 50), seed=seed)
     bounds = evaluate_bounds(model, x_test, None, ks=(5, 50), seed=seed)
     return {"test_elbo": round(bounds["elbo"], 3), "test_iwae_5": round(bounds["iwae_5"], 3),

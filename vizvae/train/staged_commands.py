@@ -11,17 +11,25 @@ stages (``stages.py``), evaluate (bounds + imputation, and SAIA curves for table
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vizvae.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from vizvae.data import Dataset
+from vizvae.device import resolve_device
+from vizvae.errors import VizvaeError
 from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel
+from vizvae.models.capabilities import TunedHMCModel
 from vizvae.models.mixed import MIXED_MODELS  # the staged models on marginal VAEs' codes
+from vizvae.progress import Progress
+from vizvae.train.cards import write_model_card
+from vizvae.train.loop import evaluate_model
+from vizvae.train.options import dataset_from_args, progress_from_args, recorded_command, training_steps
+from vizvae.train.stages import StageSettings, train_stages
 
 STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
 # Mixed-type models on tables, where the command line leaves them open (thesis §5.4.1): latent [10, 5]
@@ -88,10 +96,11 @@ def staged_model_options(args: argparse.Namespace, dataset: Dataset, defaults: A
         options.update(target="categorical", n_classes=int(dataset.n_classes))
     else:
         options["target"] = "gaussian"
-    if hasattr(defaults, "n_transitions"):
+    fields = {field.name for field in dataclasses.fields(defaults)}
+    if "n_transitions" in fields:  # a model with trained HMC hyper-parameters
         options.update(n_transitions=args.n_transitions, n_leapfrog=args.n_leapfrog, sksd_chains=args.sksd_chains,
                        hmc_seed=args.seed)
-    if hasattr(defaults, "n_importance"):
+    if "n_importance" in fields:  # MIWAE's training bound
         options["n_importance"] = args.importance
     return options
 
@@ -104,8 +113,6 @@ def table_latent_dims(n_features: int, n_layers: int) -> str:
 def build_mixed_model(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel:
     """Marginal VAEs for the table's column types + the dependency model on their D codes, with a
     fixed-variance (0.1, §5.4.1) Gaussian decoder of the codes."""
-    from vizvae.errors import VizvaeError
-
     if dataset.kind != "table" or not dataset.schema:
         raise VizvaeError(f"--model {args.model} is for mixed-type tables (boston, diabetes, wine or a .csv with a "
                           f"schema), not the {dataset.kind} dataset {dataset.name!r}")
@@ -126,11 +133,8 @@ def build_mixed_model(args: argparse.Namespace, dataset: Dataset) -> LatentVaria
 def counterpart_start(args: argparse.Namespace, device: torch.device) -> tuple[LatentVariableModel, dict[str, Any]]:
     """An HMC model holding the trained weights of its Gaussian counterpart (``--init-from``): the same
     architecture, read from the counterpart's config.json, plus fresh HMC hyper-parameters."""
-    from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
-    from vizvae.errors import VizvaeError
-
     cls = MODEL_REGISTRY[args.model]
-    if not hasattr(cls, "hmc_losses"):
+    if cls.native_sampler != "hmc":
         raise VizvaeError(f"--init-from starts Stage 3, which only HMC models (hmcvae, hhvae) have, not {args.model}")
     source = load_checkpoint(resolve_checkpoint(args.init_from), device=device)
     if source.config["model"] != GAUSSIAN_COUNTERPARTS[args.model]:
@@ -156,78 +160,57 @@ def counterpart_start(args: argparse.Namespace, device: torch.device) -> tuple[L
     return model, source.config
 
 
-def train_staged_command(args: argparse.Namespace) -> int:
-    from vizvae.checkpoint import save_checkpoint
-    from vizvae.device import resolve_device
-    from vizvae.train.commands import dataset_from_args, write_model_card
-    from vizvae.train.loop import evaluate_model
-    from vizvae.train.progress import ProgressBar
-    from vizvae.train.stages import StageSettings, train_stages
+def stage_settings(args: argparse.Namespace, model: LatentVariableModel, dataset: Dataset) -> StageSettings:
+    """The stages' lengths and learning rates from the command line, with the thesis' defaults for
+    mixed-type tables (``TABLE_DEFAULTS``). A model started ``--init-from`` its counterpart skips
+    Stages 1 and 2."""
+    is_table_model = args.model in MIXED_MODELS
+    steps = 0 if args.init_from else training_steps(args, dataset, TABLE_DEFAULTS["steps"] if is_table_model else None)
+    hmc_steps = 0
+    if isinstance(model, TunedHMCModel):
+        hmc_steps = args.hmc_steps if args.hmc_steps is not None else (TABLE_DEFAULTS["hmc_steps"] if is_table_model else 0)
+    lr_stage3 = TABLE_DEFAULTS["lr_stage3"] if args.lr_stage3 is None and is_table_model else args.lr_stage3
+    return StageSettings(steps=steps, marginal_steps=args.marginal_steps if is_table_model and not args.init_from else 0,
+                         hmc_steps=hmc_steps, batch_size=args.batch_size, hmc_batch_size=args.hmc_batch_size, lr=args.lr,
+                         lr_inflation=args.lr_inflation, lr_stage3=lr_stage3, lr_step_sizes=args.lr_step_sizes,
+                         kl_balance_fraction=args.kl_balance_fraction, seed=args.seed)
 
-    torch.manual_seed(args.seed)
-    dataset = dataset_from_args(args)
-    device = resolve_device(args.device)
-    source_config: dict[str, Any] | None = None
-    if args.init_from:
-        model, source_config = counterpart_start(args, device)
-        steps = 0
-    else:
-        build = build_mixed_model if args.model in MIXED_MODELS else build_staged_model
-        model = build(args, dataset).to(device)
-        steps_per_epoch = max(1, len(dataset.x_train) // args.batch_size)
-        default_steps = TABLE_DEFAULTS["steps"] if args.model in MIXED_MODELS else 50 * steps_per_epoch
-        steps = args.steps if args.steps else (args.epochs * steps_per_epoch if args.epochs else default_steps)
-    default_hmc_steps = TABLE_DEFAULTS["hmc_steps"] if args.model in MIXED_MODELS else 0
-    hmc_steps = (default_hmc_steps if args.hmc_steps is None else args.hmc_steps) if hasattr(model, "hmc_losses") else 0
-    marginal_steps = args.marginal_steps if args.model in MIXED_MODELS and not args.init_from else 0
-    settings = StageSettings(steps=steps, marginal_steps=marginal_steps, hmc_steps=hmc_steps, batch_size=args.batch_size,
-                             hmc_batch_size=args.hmc_batch_size, lr=args.lr, lr_inflation=args.lr_inflation,
-                             lr_stage3=(TABLE_DEFAULTS["lr_stage3"] if args.lr_stage3 is None and args.model in MIXED_MODELS
-                                        else args.lr_stage3), lr_step_sizes=args.lr_step_sizes,
-                             kl_balance_fraction=args.kl_balance_fraction, seed=args.seed)
 
-    def progress(total: int, name: str) -> ProgressBar:
-        return ProgressBar(total, label=f"{args.model} {name}", enabled=not args.quiet)
-
-    announce = ProgressBar(1, enabled=not args.quiet)
+def announce_stages(progress: Progress, args: argparse.Namespace, model: LatentVariableModel, dataset: Dataset,
+                    settings: StageSettings, device: torch.device) -> None:
     start = f"from {args.init_from}, " if args.init_from else ""
-    announce.message(f"training {args.model} (latent {model.latent_dims}) on {dataset.name} "
+    progress.message(f"training {args.model} (latent {model.latent_dims}) on {dataset.name} "
                      f"({len(dataset.x_train)} rows, §5.4 missingness), {start}"
-                     + (f"{marginal_steps} marginal + " if marginal_steps else "") + f"{steps} VI"
-                     + (f" + {hmc_steps} HMC" if hmc_steps else "") + f" steps on {device}")
-    started = time.perf_counter()
-    stages = train_stages(model, dataset, settings, progress)
-    seconds = time.perf_counter() - started
-    if source_config is not None:  # Stage 2 is the counterpart's: keep its record and history
-        source_training = source_config.get("training") or {}
-        inherited = [dict(stage, source=source_config.get("name")) for stage in source_training.get("stages", [])
-                     if stage.get("steps")]
-        stages = inherited + [stage for stage in stages if stage["steps"]]
+                     + (f"{settings.marginal_steps} marginal + " if settings.marginal_steps else "")
+                     + f"{settings.steps} VI" + (f" + {settings.hmc_steps} HMC" if settings.hmc_steps else "")
+                     + f" steps on {device}")
+
+
+def with_inherited_stages(stages: list[dict[str, Any]], source_config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A model started from its counterpart keeps the counterpart's stage records (Stage 2 is its)."""
+    if source_config is None:
+        return stages
+    source_training = source_config.get("training") or {}
+    inherited = [dict(stage, source=source_config.get("name")) for stage in source_training.get("stages", [])
+                 if stage.get("steps")]
+    return inherited + [stage for stage in stages if stage["steps"]]
+
+
+def staged_evaluation(args: argparse.Namespace, model: LatentVariableModel, dataset: Dataset,
+                      progress: Progress) -> dict[str, Any]:
+    """Test bounds, and the imputation evaluation unless ``--imputation-rows 0``."""
     evaluation = evaluate_model(model, dataset, seed=args.seed)
     if args.imputation_rows:
         from vizvae.evaluation.imputation import evaluate_imputation
 
-        announce.message(f"imputation evaluation on {args.imputation_rows} test rows ...")
+        progress.message(f"imputation evaluation on {args.imputation_rows} test rows ...")
         evaluation.update(evaluate_imputation(model, dataset, rows=args.imputation_rows,
                                               n_samples=args.imputation_samples,
                                               seeds=tuple(int(s) for s in args.imputation_seeds.split(","))))
-    out = Path(args.out)
-    command = ("python -m vizvae train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-               if sys.argv[1:2] == ["train"] else "")
-    save_checkpoint(
-        model, out, name=args.name or out.name, dataset=dataset.describe(),
-        training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
-                  "history": next((s["history"] for s in stages if s["name"].startswith("stage 2")),
-                                  stages[0]["history"]), "stages": stages, "command": command,
-                  "init_from": (source_config or {}).get("name")},
-        evaluation=evaluation,
-    )
-    if args.model in MIXED_MODELS and args.saia_rows:
-        from vizvae.evaluation.saia import write_saia_cache
+    return evaluation
 
-        announce.message("SAIA curves (mi, kl, random) on the test rows ...")
-        write_saia_cache(out, model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows, seed=args.seed)
-    write_model_card(out)
+
+def evaluation_summary(evaluation: dict[str, Any], dataset: Dataset) -> str:
     summary = f"test ELBO {evaluation['test_elbo']:.2f} nats"
     if "missing_nll" in evaluation:
         unit = "pixel" if dataset.kind == "image" else "feature"
@@ -236,5 +219,42 @@ def train_staged_command(args: argparse.Namespace) -> int:
             summary += f", target NLL {evaluation['target_nll']:.3f}"
         if "target_accuracy" in evaluation:
             summary += f", accuracy {evaluation['target_accuracy']:.3f}"
-    announce.message(f"{summary}; saved {out}")
+    return summary
+
+
+def train_staged_command(args: argparse.Namespace) -> int:
+    """Build (or start ``--init-from`` a counterpart), train in stages, evaluate, save, write the card."""
+    torch.manual_seed(args.seed)
+    dataset = dataset_from_args(args)
+    device = resolve_device(args.device)
+    source_config: dict[str, Any] | None = None
+    if args.init_from:
+        model, source_config = counterpart_start(args, device)
+    else:
+        build = build_mixed_model if args.model in MIXED_MODELS else build_staged_model
+        model = build(args, dataset).to(device)
+    settings = stage_settings(args, model, dataset)
+    progress = progress_from_args(args, args.model)
+    announce_stages(progress, args, model, dataset, settings, device)
+    started = time.perf_counter()
+    stages = train_stages(model, dataset, settings, progress)
+    seconds = time.perf_counter() - started
+    stages = with_inherited_stages(stages, source_config)
+    evaluation = staged_evaluation(args, model, dataset, progress)
+    out = Path(args.out)
+    history = next((s["history"] for s in stages if s["name"].startswith("stage 2")), stages[0]["history"])
+    save_checkpoint(
+        model, out, name=args.name or out.name, dataset=dataset.describe(),
+        training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
+                  "history": history, "stages": stages, "command": recorded_command(),
+                  "init_from": (source_config or {}).get("name")},
+        evaluation=evaluation,
+    )
+    if args.model in MIXED_MODELS and args.saia_rows:
+        from vizvae.evaluation.saia import write_saia_cache
+
+        progress.message("SAIA curves (mi, kl, random) on the test rows ...")
+        write_saia_cache(out, model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows, seed=args.seed)
+    write_model_card(out)
+    progress.message(f"{evaluation_summary(evaluation, dataset)}; saved {out}")
     return 0

@@ -7,7 +7,7 @@ the label independently with probability r.
 * Stage 2 — VI: encoder, transform, decoder and predictor by the model's ``objective`` (the ELBO
   5.6, KL-balanced by 5.7 for the first ``kl_balance_fraction`` of the steps; the MIWAE bound for
   MIWAE).
-* Stage 3 — HMC (models with ``hmc_losses``): per step, the encoder by the ELBO; the generative
+* Stage 3 — HMC (models with trained HMC hyper-parameters, ``TunedHMCModel``): per step, the encoder by the ELBO; the generative
   parameters (transform, decoder, predictor) and the step sizes by the HMC objective (5.9); the
   inflation by SKSD (5.10) — each loss reaching only its own parameters via ``backward(inputs=)``.
 """
@@ -21,9 +21,11 @@ from typing import Any, Callable, Iterator
 import torch
 
 from vizvae.data import Dataset, protocol_masks
+from vizvae.kernels.hmc import scrub_non_finite_grads
 from vizvae.models.base import LatentVariableModel
-from vizvae.train.loop import seeded_generator
-from vizvae.train.progress import ProgressBar
+from vizvae.models.capabilities import TableModel, TunedHMCModel
+from vizvae.progress import Progress
+from vizvae.train.loop import every_nth, held_out_elbo, run_steps, seeded_generator
 
 
 @dataclass
@@ -43,9 +45,6 @@ class StageSettings:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-ProgressFactory = Callable[[int, str], ProgressBar | None]
 
 
 class ProtocolBatches:
@@ -75,104 +74,75 @@ class ProtocolBatches:
         return x, mask, y, (None if y is None else y_mask)
 
 
-def _smooth(previous: float | None, value: float) -> float:
-    return value if previous is None else 0.95 * previous + 0.05 * value
-
-
-def _test_elbo(model: LatentVariableModel, x_eval: torch.Tensor) -> float:
-    """ELBO of fully observed test rows without labels (the same meaning as the plain VAE's)."""
-    model.eval()
-    with torch.no_grad():
-        value = float(model.elbo(x_eval, generator=seeded_generator(0, x_eval.device)).elbo.mean())
-    model.train()
-    return value
+STAGE_1, STAGE_2, STAGE_3 = "stage 1: marginal VAEs", "stage 2: VI", "stage 3: HMC"
+QUIET = Progress(enabled=False)
+StageFn = Callable[[LatentVariableModel, Dataset, StageSettings, Progress], dict[str, list]]
 
 
 def train_vi_stage(model: LatentVariableModel, dataset: Dataset, settings: StageSettings,
-                   progress: ProgressBar | None = None) -> dict[str, list[float]]:
+                   progress: Progress = QUIET) -> dict[str, list[float]]:
     """Stage 2: Adam on ``model.objective`` over every parameter but the HMC hyper-parameters."""
     device = model.device
     generator = seeded_generator(settings.seed, device)
     batches = ProtocolBatches(dataset, settings.batch_size, generator, device)
     x_eval = torch.as_tensor(dataset.x_test[: settings.eval_rows], device=device)
-    hmc = getattr(model, "hmc", None)
-    excluded = set() if hmc is None else {id(p) for p in hmc.parameters()}
+    excluded = {id(p) for p in model.hmc.parameters()} if isinstance(model, TunedHMCModel) else set()
     trained = [p for p in model.parameters() if id(p) not in excluded and p.requires_grad]  # not frozen marginals
     optimizer = torch.optim.Adam(trained, lr=settings.lr)
     warmup_steps = int(settings.kl_balance_fraction * settings.steps)
-    eval_every = max(1, settings.steps // 10)
-    log_every = max(1, settings.steps // 200)
-    history: dict[str, list[float]] = {"step": [], "loss": [], "train_elbo": [], "log_target": [],
-                                       "eval_step": [], "test_elbo": []}
-    running: dict[str, float | None] = {"loss": None, "elbo": None, "log_target": None}
-    model.train()
-    for step in range(1, settings.steps + 1):
+    eval_every = every_nth(settings.steps, 10)
+    log = progress.log(settings.steps, every=every_nth(settings.steps, 200), stage=STAGE_2,
+                       history_keys=("step", "loss", "train_elbo", "log_target", "eval_step", "test_elbo"))
+
+    def train_step(step: int) -> dict[str, float | None]:
         x, mask, y, y_mask = next(batches)
         out = model.objective(x, mask, y, y_mask, generator=generator, warmup=step <= warmup_steps)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
-        running["loss"] = _smooth(running["loss"], float(out.loss.detach()))
-        running["elbo"] = _smooth(running["elbo"], float(out.elbo.mean()))
-        if "log_target" in out.extras:
-            running["log_target"] = _smooth(running["log_target"], float(out.extras["log_target"].mean()))
-        if step % log_every == 0 or step == settings.steps:
-            history["step"].append(step)
-            history["loss"].append(round(running["loss"], 4))
-            history["train_elbo"].append(round(running["elbo"], 4))
-            history["log_target"].append(round(running["log_target"] or 0.0, 4))
+        log_target = out.extras.get("log_target")
+        return {"loss": float(out.loss.detach()), "elbo": float(out.elbo.mean()),
+                "log_target": None if log_target is None else float(log_target.mean())}
+
+    def record(smoothed: dict[str, float]) -> dict[str, float]:
+        return {"loss": round(smoothed["loss"], 4), "train_elbo": round(smoothed["elbo"], 4),
+                "log_target": round(smoothed.get("log_target") or 0.0, 4)}
+
+    def evaluate(step: int, smoothed: dict[str, float]) -> None:
         if step % eval_every == 0 or step == settings.steps:
-            history["eval_step"].append(step)
-            history["test_elbo"].append(round(_test_elbo(model, x_eval), 4))
-        if progress:
-            progress.update(step, loss=running["loss"], ELBO=running["elbo"])
-    model.eval()
-    return history
+            log.record(eval_step=step, test_elbo=round(held_out_elbo(model, x_eval), 4))
+
+    return run_steps(model, log, train_step, record, shown={"loss": "loss", "ELBO": "elbo"}, after_step=evaluate)
 
 
-def train_marginal_stage(model: LatentVariableModel, dataset: Dataset, settings: StageSettings,
-                         progress: ProgressBar | None = None) -> dict[str, list[float]]:
+def train_marginal_stage(model: TableModel, dataset: Dataset, settings: StageSettings,
+                         progress: Progress = QUIET) -> dict[str, list[float]]:
     """Stage 1: Adam on the marginal VAEs alone (eq. 5.3) under the training masks, then freeze them."""
     device = model.device
     generator = seeded_generator(settings.seed + 2, device)
     batches = ProtocolBatches(dataset, settings.batch_size, generator, device)
     optimizer = torch.optim.Adam(model.marginals.parameters(), lr=settings.lr)
-    log_every = max(1, settings.marginal_steps // 100)
-    history: dict[str, list[float]] = {"step": [], "loss": [], "train_elbo": []}
-    running: float | None = None
-    model.train()
-    for step in range(1, settings.marginal_steps + 1):
+    log = progress.log(settings.marginal_steps, every=every_nth(settings.marginal_steps, 100), stage=STAGE_1,
+                       history_keys=("step", "loss", "train_elbo"))
+
+    def train_step(step: int) -> dict[str, float]:
         x, mask, _, _ = next(batches)
         loss = model.marginal_objective(x, mask, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        running = _smooth(running, float(loss.detach()))
-        if step % log_every == 0 or step == settings.marginal_steps:
-            history["step"].append(step)
-            history["loss"].append(round(running, 4))
-            history["train_elbo"].append(round(-running, 4))
-        if progress:
-            progress.update(step, loss=running)
+        return {"loss": float(loss.detach())}
+
+    history = run_steps(model, log, train_step,
+                        lambda smoothed: {"loss": round(smoothed["loss"], 4), "train_elbo": round(-smoothed["loss"], 4)},
+                        shown={"loss": "loss"})
     model.freeze_marginals()
-    model.eval()
     return history
 
 
-def _finite_grads(parameters: list[torch.nn.Parameter]) -> None:
-    # A divergent chain is rejected in the forward pass, but 0 · NaN can still reach the backward
-    # pass: drop such entries rather than poison Adam's state.
-    for p in parameters:
-        if p.grad is not None:
-            torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0)
-
-
-def train_hmc_stage(model: LatentVariableModel, dataset: Dataset, settings: StageSettings,
-                    progress: ProgressBar | None = None) -> dict[str, list]:
-    """Stage 3 of Algorithm 1 (see the module docstring); returns its history."""
-    device = model.device
-    generator = seeded_generator(settings.seed + 1, device)
-    batches = ProtocolBatches(dataset, settings.batch_size, generator, device)
+def _stage3_optimizers(model: TunedHMCModel, settings: StageSettings) -> tuple[list[torch.optim.Optimizer], list, list, list]:
+    """Adam for the encoder (ψ), the generative parameters with the step sizes (θ, φ) and the
+    inflation (s); and those three parameter lists."""
     encoder_params = model.encoder_parameters()
     hmc_params = model.generative_parameters() + [model.hmc.log_step_sizes]
     inflation_params = [model.hmc.log_inflation]
@@ -182,13 +152,22 @@ def train_hmc_stage(model: LatentVariableModel, dataset: Dataset, settings: Stag
                   torch.optim.Adam([{"params": hmc_params[:-1]},
                                     {"params": hmc_params[-1:], "lr": lr_step_sizes}], lr=lr_networks),
                   torch.optim.Adam(inflation_params, lr=settings.lr_inflation)]
-    log_every = max(1, settings.hmc_steps // 100)
-    history: dict[str, list] = {"step": [], "train_elbo": [], "hmc_objective": [], "sksd": [],
-                                "mean_acceptance": [], "divergences": [], "inflation": [], "mean_step_size": []}
-    running: dict[str, float | None] = {"elbo": None, "hmc": None, "sksd": None, "acceptance": None}
-    divergences = 0
-    model.train()
-    for step in range(1, settings.hmc_steps + 1):
+    return optimizers, encoder_params, hmc_params, inflation_params
+
+
+def train_hmc_stage(model: TunedHMCModel, dataset: Dataset, settings: StageSettings,
+                    progress: Progress = QUIET) -> dict[str, list]:
+    """Stage 3 of Algorithm 1 (see the module docstring); returns its history."""
+    generator = seeded_generator(settings.seed + 1, model.device)
+    batches = ProtocolBatches(dataset, settings.batch_size, generator, model.device)
+    optimizers, encoder_params, hmc_params, inflation_params = _stage3_optimizers(model, settings)
+    log = progress.log(settings.hmc_steps, every=every_nth(settings.hmc_steps, 100), stage=STAGE_3,
+                       history_keys=("step", "train_elbo", "hmc_objective", "sksd", "mean_acceptance",
+                                     "divergences", "inflation", "mean_step_size"))
+    divergences = 0  # running count over the stage
+
+    def train_step(step: int) -> dict[str, float]:
+        nonlocal divergences
         x, mask, y, y_mask = next(batches)
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
@@ -199,50 +178,49 @@ def train_hmc_stage(model: LatentVariableModel, dataset: Dataset, settings: Stag
                                   None if y_mask is None else y_mask[rows], generator=generator)
         losses.hmc_objective.neg().backward(inputs=hmc_params, retain_graph=True)  # θ, φ ← HMC objective (5.9)
         losses.sksd.backward(inputs=inflation_params)  # s ← SKSD (5.10)
-        _finite_grads(encoder_params + hmc_params + inflation_params)
+        scrub_non_finite_grads(encoder_params + hmc_params + inflation_params)
         for optimizer in optimizers:
             optimizer.step()
-        running["elbo"] = _smooth(running["elbo"], float(out.elbo.mean()))
-        running["hmc"] = _smooth(running["hmc"], float(losses.hmc_objective.detach()))
-        running["sksd"] = _smooth(running["sksd"], float(losses.sksd.detach()))
-        running["acceptance"] = _smooth(running["acceptance"], losses.result.acceptance_rate())
         divergences += losses.result.n_divergences()
-        if step % log_every == 0 or step == settings.hmc_steps:
-            history["step"].append(step)
-            history["train_elbo"].append(round(running["elbo"], 4))
-            history["hmc_objective"].append(round(running["hmc"], 4))
-            history["sksd"].append(round(running["sksd"], 4))
-            history["mean_acceptance"].append(round(running["acceptance"], 4))
-            history["divergences"].append(divergences)
-            history["inflation"].append([round(v, 4) for v in model.hmc.inflation.detach().tolist()])
-            history["mean_step_size"].append(round(float(model.hmc.step_sizes.detach().mean()), 5))
-        if progress:
-            progress.update(step, ELBO=running["elbo"], HMC=running["hmc"], SKSD=running["sksd"],
-                            acc=running["acceptance"])
-    model.eval()
-    return history
+        return {"elbo": float(out.elbo.mean()), "hmc": float(losses.hmc_objective.detach()),
+                "sksd": float(losses.sksd.detach()), "acceptance": losses.result.acceptance_rate()}
+
+    def record(smoothed: dict[str, float]) -> dict[str, Any]:
+        return {"train_elbo": round(smoothed["elbo"], 4), "hmc_objective": round(smoothed["hmc"], 4),
+                "sksd": round(smoothed["sksd"], 4), "mean_acceptance": round(smoothed["acceptance"], 4),
+                "divergences": divergences,
+                "inflation": [round(v, 4) for v in model.hmc.inflation.detach().tolist()],
+                "mean_step_size": round(float(model.hmc.step_sizes.detach().mean()), 5)}
+
+    return run_steps(model, log, train_step, record,
+                     shown={"ELBO": "elbo", "HMC": "hmc", "SKSD": "sksd", "acc": "acceptance"})
 
 
-def train_stages(model: LatentVariableModel, dataset: Dataset, settings: StageSettings,
-                 progress: ProgressFactory | None = None) -> list[dict[str, Any]]:
-    """Run Stage 1 (mixed-type models), Stage 2 and, for HMC models with ``hmc_steps > 0``, Stage 3. One record per stage:
-    name, steps, seconds and history (saved in config.json under ``training.stages``)."""
-    torch.manual_seed(settings.seed)
-    stages: list[tuple[str, int, Callable]] = []
-    if hasattr(model, "marginals"):
+def planned_stages(model: LatentVariableModel, settings: StageSettings) -> list[tuple[str, int, StageFn]]:
+    """The stages this model runs under these settings: (name, steps, trainer)."""
+    stages: list[tuple[str, int, StageFn]] = []
+    if isinstance(model, TableModel):
         if settings.marginal_steps > 0:
-            stages.append(("stage 1: marginal VAEs", settings.marginal_steps, train_marginal_stage))
+            stages.append((STAGE_1, settings.marginal_steps, train_marginal_stage))
         else:
             model.freeze_marginals()  # continuing from trained marginals
     if settings.steps > 0:
-        stages.append(("stage 2: VI", settings.steps, train_vi_stage))
-    if hasattr(model, "hmc_losses") and settings.hmc_steps > 0:
-        stages.append(("stage 3: HMC", settings.hmc_steps, train_hmc_stage))
+        stages.append((STAGE_2, settings.steps, train_vi_stage))
+    if isinstance(model, TunedHMCModel) and settings.hmc_steps > 0:
+        stages.append((STAGE_3, settings.hmc_steps, train_hmc_stage))
+    return stages
+
+
+def train_stages(model: LatentVariableModel, dataset: Dataset, settings: StageSettings,
+                 progress: Progress = QUIET) -> list[dict[str, Any]]:
+    """Run Stage 1 (mixed-type models), Stage 2 and, for HMC models with ``hmc_steps > 0``, Stage 3.
+    One record per stage: name, steps, seconds and history (saved in config.json under
+    ``training.stages``)."""
+    torch.manual_seed(settings.seed)
     records = []
-    for name, steps, run in stages:
-        bar = progress(steps, name) if progress else None
+    for name, steps, run in planned_stages(model, settings):
         started = time.perf_counter()
-        history = run(model, dataset, settings, bar)
+        history = run(model, dataset, settings, progress)
         records.append({"name": name, "steps": steps, "seconds": round(time.perf_counter() - started, 1),
                         "history": history})
     return records

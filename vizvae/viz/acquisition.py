@@ -1,22 +1,23 @@
 """Figures and tables of the Acquisition page: one row's sequential active information acquisition
 (SAIA, thesis §5.3) step by step, and the dataset-level curves of Fig. 5.5.
 
-``raw_step`` turns step t of an ``AcquisitionRun`` (model space) into what a person reads: raw units
-for every feature and for the target. The builders take those arrays and return plotly figures or
-pandas tables; nothing here runs a model.
+The builders take arrays in raw units (``vizvae.evaluation.acquisition_view.raw_step`` turns a step
+of an ``AcquisitionRun`` into them) and return plotly figures or pandas tables; nothing here runs a
+model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vizvae.data.schema import table_to_raw
-from vizvae.viz.figures import CLASS_COLOURS
+from vizvae.viz.figures import CLASS_COLOURS, apply_layout
+
+if TYPE_CHECKING:
+    from vizvae.evaluation.acquisition_view import RawStep
 
 STRATEGY_COLOURS = {"mi": "#00CC96", "kl": "#636EFA", "random": "#8C8C8C"}
 CANDIDATE_COLOUR = "#A6BDDB"  # a still-missing feature's reward
@@ -28,12 +29,6 @@ IMPUTED_COLOUR = "#636EFA"
 QUANTILES = (5, 95)  # the imputation interval, in per cent (AcquisitionRun's imputed_low / imputed_high)
 
 
-def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      template="plotly_white")
-    return fig
-
-
 def format_value(value: float, discrete: bool = False) -> str:
     """A raw value as shown on the page: categories as they are, reals to 4 significant digits."""
     if value is None or not np.isfinite(value):
@@ -43,107 +38,9 @@ def format_value(value: float, discrete: bool = False) -> str:
     return f"{value:g}" if discrete else f"{value:.4g}"
 
 
-# -- one step of one row, in raw units --------------------------------------------------------------------------
-@dataclass
-class RawStep:
-    """Step ``step`` of a run (``step`` features acquired) for one row, in raw units.
-
-    ``observed`` (D,) — the features known when y is predicted; ``acquired`` — the feature this step
-    revealed (−1 at step 0); ``rewards`` (D,) — the rewards that chose it (at step 0, those the first
-    choice will be made from), NaN for non-candidates; ``centre``, ``low``, ``high`` (D,) — p(x_j | x_O)'s
-    mean (mapped from model space) and 5 %/95 % quantiles, the value itself where observed;
-    ``y_samples`` (S,) — draws of p(y | x_O); ``y_point`` — the prediction; ``nll`` and ``error`` in
-    model units (NaN where y is unknown)."""
-
-    step: int
-    observed: np.ndarray
-    acquired: int
-    rewards: np.ndarray
-    centre: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    y_samples: np.ndarray
-    y_point: float
-    nll: float
-    error: float
-
-
-def raw_step(run: Any, step: int, schema: Sequence[Any], target: Any, row: int = 0) -> RawStep:
-    """Step ``step`` (clipped to 0..D) of row ``row`` of an ``AcquisitionRun``, in raw units."""
-    last = run.observed.shape[0] - 1
-    step = int(min(max(step, 0), last))
-    decision = max(step - 1, 0)  # the rewards that led here (step 0: those of the first choice)
-    rewards = run.rewards[decision, row] if run.rewards.shape[0] else np.full(len(schema), np.nan)
-    return RawStep(
-        step=step,
-        observed=run.observed[step, row].astype(bool),
-        acquired=int(run.acquired[step - 1, row]) if step > 0 else -1,
-        rewards=np.asarray(rewards, dtype=float),
-        centre=table_to_raw(run.imputed_mean[step, row], schema),
-        low=table_to_raw(run.imputed_low[step, row], schema),
-        high=table_to_raw(run.imputed_high[step, row], schema),
-        y_samples=target.to_raw(run.y_samples[step, row]),
-        y_point=float(target.to_raw(np.array([run.y_point[step, row]]))[0]),
-        nll=float(run.y_nll[step, row]),
-        error=float(run.error[step, row]),
-    )
-
-
-def acquisition_order(run: Any, row: int = 0) -> list[int]:
-    """The features a run acquired for one row, in order (stops where no candidate was left)."""
-    order = []
-    for feature in run.acquired[:, row]:
-        if feature < 0:
-            break
-        order.append(int(feature))
-    return order
-
-
-def raw_errors(run: Any, target: Any, y_raw: float | None, row: int = 0) -> np.ndarray:
-    """(D+1,) error of the prediction after each step in raw units: |prediction − y| for a real target
-    (the prediction mapped from model space), 0/1 for a wrong class; NaN where y is unknown."""
-    steps = run.y_point.shape[0]
-    if y_raw is None or not np.isfinite(y_raw):
-        return np.full(steps, np.nan)
-    if target.is_discrete:
-        return np.asarray(run.error[:, row], dtype=float)
-    return np.abs(target.to_raw(run.y_point[:, row]) - y_raw)
-
-
-def padded_range(values: np.ndarray, pad: float = 0.05) -> tuple[float, float]:
-    """[min, max] of the finite values, widened by ``pad`` of the span on each side (never empty)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return (0.0, 1.0)
-    low, high = float(values.min()), float(values.max())
-    span = high - low if high > low else max(abs(high), 1.0)
-    return (low - pad * span, high + pad * span)
-
-
-def feature_ranges(data_raw: np.ndarray, truth_raw: np.ndarray | None = None) -> np.ndarray:
-    """(D, 2) raw-unit axis ranges, one fixed axis per feature: the 0.5–99.5 % span of the data (e.g. the
-    train split) and the true value. Fixed across steps, so an interval visibly narrows as features are
-    acquired; an interval wider than the data is cut at the axis rather than squashing everything else."""
-    data_raw = np.asarray(data_raw, dtype=float)
-    ranges = []
-    for j in range(data_raw.shape[1]):
-        column = data_raw[:, j][np.isfinite(data_raw[:, j])]
-        kept = list(np.percentile(column, [0.5, 99.5])) if column.size else []
-        if truth_raw is not None and np.isfinite(truth_raw[j]):
-            kept.append(float(truth_raw[j]))
-        ranges.append(padded_range(np.asarray(kept)))
-    return np.array(ranges)
-
-
-def target_range(y_samples_raw: np.ndarray, truth: float | None = None) -> tuple[float, float]:
-    """A fixed axis for p(y | x_O) over all steps: the 0.5–99.5 % span of every step's draws and the truth."""
-    values = np.asarray(y_samples_raw, dtype=float).ravel()
-    values = values[np.isfinite(values)]
-    kept = [np.percentile(values, [0.5, 99.5])] if values.size else []
-    if truth is not None and np.isfinite(truth):
-        kept.append(np.array([truth]))
-    return padded_range(np.concatenate(kept)) if kept else (0.0, 1.0)
+def revealed_value(truth_raw: np.ndarray, acquired: int, schema: Sequence[Any]) -> str | None:
+    """The raw value a step's acquisition revealed, as shown on the page (None before the first step)."""
+    return format_value(truth_raw[acquired], schema[acquired].is_discrete) if acquired >= 0 else None
 
 
 # -- the step view ---------------------------------------------------------------------------------------------
@@ -173,7 +70,7 @@ def reward_figure(feature_names: Sequence[str], rewards: np.ndarray, acquired: i
                            ay=-30, font=dict(color=ACQUIRED_COLOUR), bgcolor="rgba(255,255,255,0.85)")
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=names, range=[-0.5, len(names) - 0.5])
     fig.update_yaxes(title_text=reward_label, zeroline=True)
-    _layout(fig, title, 380)
+    apply_layout(fig, title, 380)
     fig.update_layout(showlegend=False)
     return fig
 
@@ -201,18 +98,10 @@ def target_histogram_figure(samples: np.ndarray, x_range: tuple[float, float], t
                                      hovertemplate=name + " %{x:.4g}<extra></extra>"))
     fig.update_xaxes(title_text=target_name, range=list(x_range))
     fig.update_yaxes(title_text="density")
-    _layout(fig, title, 340)
+    apply_layout(fig, title, 340)
     fig.update_layout(bargap=0.02, legend=dict(orientation="h", x=0, y=-0.25, yanchor="top"),
                       height=380, margin=dict(b=10))
     return fig
-
-
-def class_frequencies(codes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Relative frequency of each class code 0..n_classes-1 among draws of a label."""
-    codes = np.asarray(codes, dtype=float)
-    codes = np.rint(codes[np.isfinite(codes)]).astype(int).clip(0, n_classes - 1)
-    counts = np.bincount(codes, minlength=n_classes).astype(float)
-    return counts / max(counts.sum(), 1.0)
 
 
 def class_probability_figure(class_names: Sequence[str], probabilities: np.ndarray, truth: int | None = None,
@@ -231,7 +120,7 @@ def class_probability_figure(class_names: Sequence[str], probabilities: np.ndarr
                            hovertemplate=target_name + " = %{x}<br>p = %{y:.3f}<extra></extra>"))
     fig.update_xaxes(title_text=target_name, type="category")
     fig.update_yaxes(title_text="probability", range=[0, 1.12])
-    _layout(fig, title, 340)
+    apply_layout(fig, title, 340)
     fig.update_layout(showlegend=False)
     return fig
 
@@ -282,7 +171,7 @@ def imputation_figure(feature_names: Sequence[str], centre: np.ndarray, low: np.
         fig.layout[f"xaxis{axis}"].update(range=[float(ranges[j][0]), float(ranges[j][1])], nticks=4)
         fig.layout[f"yaxis{axis}"].update(visible=False, range=[-1, 1], fixedrange=True)
     fig.update_annotations(font_size=12)
-    _layout(fig, title, 80 + 115 * rows)
+    apply_layout(fig, title, 80 + 115 * rows)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.15 / rows, x=0),
                       margin=dict(t=(40 if title else 10) + 40))
     return fig
@@ -330,7 +219,7 @@ def strategy_comparison_figure(errors: Mapping[str, np.ndarray], nlls: Mapping[s
         for col in (1, 2):
             fig.add_vline(x=current_step, line=dict(color="#BBBBBB", dash="dot"), row=1, col=col)
     fig.update_xaxes(title_text="features acquired", dtick=1)
-    _layout(fig, title, 360)
+    apply_layout(fig, title, 360)
     fig.update_layout(margin=dict(t=(40 if title else 10) + 30),
                       legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0))
     return fig
@@ -377,7 +266,7 @@ def saia_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float]]],
                           row=1, col=col)
     fig.update_xaxes(title_text="features acquired")
     fig.update_yaxes(title_text=y_title, row=1, col=1)
-    _layout(fig, title, 400)
+    apply_layout(fig, title, 400)
     fig.update_layout(margin=dict(t=(40 if title else 10) + 30))
     return fig
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vizvae.viz.figures import apply_layout
 from vizvae.viz.images import image_grid, png_bytes
 
 LABEL_FONT_SIZE = 13
@@ -117,9 +118,7 @@ def mutual_information_heatmap(normalized_mi: np.ndarray, factor_names: Sequence
         hovertemplate="%{y}<br>%{x}: I(z; v) / H(v) = %{z:.3f}<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=title, height=70 + 48 * len(rows), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      template="plotly_white")
-    return fig
+    return apply_layout(fig, title, 70 + 48 * len(rows))
 
 
 def metrics_against_beta_figure(betas: Sequence[float], metrics: dict[str, Sequence[float]],
@@ -133,9 +132,8 @@ def metrics_against_beta_figure(betas: Sequence[float], metrics: dict[str, Seque
                                  hovertemplate=f"{name}<br>β = %{{x:g}}: %{{y:.3f}}<extra></extra>"))
     fig.update_xaxes(type="log", title_text="β (KL weight)", tickvals=betas, ticktext=[f"{b:g}" for b in betas])
     fig.update_yaxes(title_text="score", rangemode="tozero")
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.3))
-    return fig
+    fig.update_layout(legend=dict(orientation="h", y=-0.3))
+    return apply_layout(fig, title, 320)
 
 
 def metrics_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -16,7 +16,8 @@ CLASS_COLOURS = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
 SELECTED_COLOUR = "#111111"
 
 
-def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+def apply_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
+    """The look every figure shares: its title, height, narrow margins and the white template."""
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       template="plotly_white")
     return fig
@@ -38,7 +39,7 @@ def training_curves_figure(history: dict[str, Sequence[float]], title: str | Non
         fig.add_trace(go.Scatter(x=list(history["eval_step"]), y=list(history["test_elbo"]), mode="lines+markers",
                                  name="test ELBO"), row=1, col=2)
     fig.update_xaxes(title_text="step")
-    _layout(fig, title, 360)
+    apply_layout(fig, title, 360)
     fig.update_layout(margin=dict(t=70 if title else 40))  # room for the subplot titles
     return fig
 
@@ -87,7 +88,7 @@ def projection_figure(coords: np.ndarray, labels: np.ndarray | None = None, labe
     fig.update_xaxes(title_text=axis_titles[0])
     fig.update_yaxes(title_text=axis_titles[1])
     fig.update_layout(showlegend=False)  # Streamlit picks dragmode/clickmode so that a click selects
-    return _layout(fig, title, 520)
+    return apply_layout(fig, title, 520)
 
 
 def posterior_figure(mean: np.ndarray, std: np.ndarray, title: str | None = "Encoder posterior q(z | x)") -> go.Figure:
@@ -100,7 +101,7 @@ def posterior_figure(mean: np.ndarray, std: np.ndarray, title: str | None = "Enc
     for level in (-1.0, 1.0):
         fig.add_hline(y=level, line=dict(dash="dot", color="grey", width=1))
     fig.update_yaxes(title_text="z")
-    return _layout(fig, title, 320)
+    return apply_layout(fig, title, 320)
 
 
 def kl_figure(average_kl: np.ndarray, title: str | None = "Average KL per latent dimension") -> go.Figure:
@@ -109,4 +110,4 @@ def kl_figure(average_kl: np.ndarray, title: str | None = "Average KL per latent
     fig = go.Figure(go.Bar(x=[f"z{j}" for j in range(len(average_kl))], y=average_kl,
                            hovertemplate="%{x}: %{y:.3f} nats<extra></extra>"))
     fig.update_yaxes(title_text="KL (nats)")
-    return _layout(fig, title, 280)
+    return apply_layout(fig, title, 280)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vizvae.viz.figures import CLASS_COLOURS, _layout
+from vizvae.viz.figures import CLASS_COLOURS, apply_layout
 
 
 def ellipse_points(center: np.ndarray, covariance: np.ndarray, radius: float = 2.0, n: int = 40) -> np.ndarray:
@@ -52,7 +52,7 @@ def posterior_map_figure(coords: np.ndarray, kinds: np.ndarray, kind_names: Sequ
     fig.update_xaxes(title_text=axis_titles[0])
     fig.update_yaxes(title_text=axis_titles[1], scaleanchor="x", scaleratio=1)
     fig.update_layout(legend=dict(orientation="h", y=-0.15))
-    return _layout(fig, title, 520)
+    return apply_layout(fig, title, 520)
 
 
 def cluster_label_figure(counts: np.ndarray, label_names: Sequence[str] | None = None,
@@ -68,7 +68,7 @@ def cluster_label_figure(counts: np.ndarray, label_names: Sequence[str] | None =
     ))
     fig.update_xaxes(title_text="label", type="category")
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, title, 80 + 32 * k)
+    return apply_layout(fig, title, 80 + 32 * k)
 
 
 def batch_classification_table(results: dict, problems: Sequence) -> pd.DataFrame:

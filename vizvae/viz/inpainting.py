@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vizvae.viz.figures import apply_layout
 from vizvae.viz.images import image_grid, png_bytes
 
 HIDDEN_RGB = (0.16, 0.42, 0.85)  # the colour of a hidden pixel
@@ -163,9 +164,7 @@ def label_probabilities_figure(labels: Sequence[str], probs: np.ndarray, classes
                                hovertemplate="%{y}<br>p(y = %{x} | x_O) = %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="label", type="category")
-    fig.update_layout(title=title, height=80 + 32 * len(labels), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      template="plotly_white")
-    return fig
+    return apply_layout(fig, title, 80 + 32 * len(labels))
 
 
 def scores_table(rows: Sequence[dict]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vizvae.viz.figures import _layout
+from vizvae.viz.figures import apply_layout
 from vizvae.viz.global_local import ellipse_points
 
 Limits = tuple[tuple[float, float], tuple[float, float]]
@@ -99,7 +99,7 @@ def posterior_plane_figure(chain: np.ndarray, step: int, encoder: tuple[np.ndarr
     fig.update_xaxes(title_text=axis_titles[0])
     fig.update_yaxes(title_text=axis_titles[1])
     fig.update_layout(legend=dict(orientation="h", y=-0.18), uirevision="posterior-plane")
-    return _layout(fig, title, 560)
+    return apply_layout(fig, title, 560)
 
 
 def _normal_pdf(grid: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -147,7 +147,7 @@ def marginals_figure(samples: np.ndarray, encoder_mean: np.ndarray, encoder_std:
     # the legend above the panels, in pixels, so it never meets the tick labels whatever the rows
     fig.update_layout(barmode="overlay", legend=dict(orientation="h", yref="container", y=1.0, yanchor="top",
                                                      x=0.0, xanchor="left"))
-    _layout(fig, title, 70 + panel * rows)
+    apply_layout(fig, title, 70 + panel * rows)
     fig.update_layout(margin=dict(t=90 if title else 70))
     return fig
 
@@ -185,7 +185,7 @@ def corner_figure(samples: np.ndarray, encoder_mean: np.ndarray, encoder_std: np
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(legend=dict(orientation="h", y=-0.08))
-    return _layout(fig, title, 120 + 150 * k)
+    return apply_layout(fig, title, 120 + 150 * k)
 
 
 def acceptance_figure(acceptance: np.ndarray, divergences: np.ndarray, title: str | None = None) -> go.Figure:
@@ -213,7 +213,7 @@ def acceptance_figure(acceptance: np.ndarray, divergences: np.ndarray, title: st
     fig.update_yaxes(title_text="divergent chains", range=[0, max(1, n_chains)], secondary_y=True, showgrid=False,
                      tickmode="auto", nticks=5, tickformat="d")
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
-    return _layout(fig, title, 340)
+    return apply_layout(fig, title, 340)
 
 
 def step_size_heatmap(step_sizes: np.ndarray, title: str | None = None) -> go.Figure:
@@ -226,7 +226,7 @@ def step_size_heatmap(step_sizes: np.ndarray, title: str | None = None) -> go.Fi
     ))
     fig.update_xaxes(title_text="latent dimension", type="category")
     fig.update_yaxes(title_text="transition t", autorange="reversed", dtick=1)
-    return _layout(fig, title, 340)
+    return apply_layout(fig, title, 340)
 
 
 def ess_rhat_figure(ess: np.ndarray, rhat: np.ndarray, n_draws: int, title: str | None = None) -> go.Figure:
@@ -246,7 +246,7 @@ def ess_rhat_figure(ess: np.ndarray, rhat: np.ndarray, n_draws: int, title: str 
         fig.add_hline(y=level, line=dict(dash="dot", color="grey", width=1), row=1, col=2)
     fig.update_xaxes(type="category")
     fig.update_layout(showlegend=False)
-    _layout(fig, title, 320)
+    apply_layout(fig, title, 320)
     fig.update_layout(margin=dict(t=60 if title else 40))
     return fig
 
@@ -276,7 +276,7 @@ def iwae_curve_figure(ks: np.ndarray, iwae: np.ndarray, hmc_iwae: np.ndarray | N
     fig.update_xaxes(type="log", title_text="K (importance samples)")
     fig.update_yaxes(title_text="nats")
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
-    return _layout(fig, title, 400)
+    return apply_layout(fig, title, 400)
 
 
 def gaps_figure(approximation_gap: float, amortisation_gap: float, title: str | None = None) -> go.Figure:
@@ -289,7 +289,7 @@ def gaps_figure(approximation_gap: float, amortisation_gap: float, title: str | 
                              hovertemplate=f"{name}: %{{x:.3f}} nats<extra></extra>"))
     fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.5))
     fig.update_xaxes(title_text="nats")
-    return _layout(fig, title, 220)
+    return apply_layout(fig, title, 220)
 
 
 def gaps_table(rows: dict[str, float]) -> pd.DataFrame:
@@ -336,7 +336,7 @@ def toy_target_figure(z1: np.ndarray, z2: np.ndarray, density: np.ndarray, sampl
     fig.update_xaxes(title_text="z1")
     fig.update_yaxes(title_text="z2")
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
-    return _layout(fig, title, 460)
+    return apply_layout(fig, title, 460)
 
 
 def hmc_training_figure(history: dict[str, np.ndarray], title: str | None = None) -> go.Figure:
@@ -377,6 +377,6 @@ def hmc_training_figure(history: dict[str, np.ndarray], title: str | None = None
     fig.update_yaxes(range=[0, max(1.0, float(divergences.max(initial=0.0)) * 1.1)], row=2, col=3)
     fig.update_xaxes(title_text="training iteration", row=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.15))
-    _layout(fig, title, 560)
+    apply_layout(fig, title, 560)
     fig.update_layout(margin=dict(t=70 if title else 40))
     return fig

@@ -1,6 +1,7 @@
 """Latent-space quantities for looking inside a trained model (SPEC §1.1): the encoded data
-set, the KL each latent dimension carries, traversals, interpolations and the decoded manifold
-of a 2-D latent plane.
+set, the KL each latent dimension carries, traversals, interpolations, the decoded manifold of a
+2-D latent plane, prior samples and reconstructions, and the small choices the latent-space page
+makes (the labels to colour by, the point a traversal moves around).
 
 Everything is pure torch on the model's shared interface (``encode``, ``decode``), so it works
 for every model with a flat Gaussian latent. Decoding is always one batched call under
@@ -27,27 +28,23 @@ class EncodedData:
 
     @property
     def average_kl(self) -> np.ndarray:
-        """(latent,) KL per dimension averaged over the data set: how much each dimension is used."""
+        """(latent,) E_x KL(q(z_j | x) || N(0, 1)): how much each dimension is used. Dimensions with
+        ≈ 0 KL are collapsed (the decoder ignores them); sorting by it puts the informative ones first."""
         return self.kl_per_dimension.mean(0)
 
 
 @torch.inference_mode()
 def encode_dataset(model, x: np.ndarray | torch.Tensor, batch_size: int = 1000) -> EncodedData:
-    """Encoder means, standard deviations and per-dimension KLs of every row of ``x``."""
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=model.device)
+    """Encoder means, standard deviations and per-dimension KLs of every row of ``x``, moved to the
+    model's device one batch at a time."""
     means, stds, kls = [], [], []
     for start in range(0, len(x), batch_size):
-        posterior: DiagonalGaussian = model.encode(x[start:start + batch_size])
+        batch = torch.as_tensor(np.asarray(x[start:start + batch_size], dtype=np.float32), device=model.device)
+        posterior: DiagonalGaussian = model.encode(batch)
         means.append(posterior.mean.float().cpu())
         stds.append(posterior.std.float().cpu())
         kls.append(posterior.kl_per_dimension().float().cpu())
     return EncodedData(torch.cat(means).numpy(), torch.cat(stds).numpy(), torch.cat(kls).numpy())
-
-
-def kl_per_dimension(model, x: np.ndarray | torch.Tensor, batch_size: int = 1000) -> np.ndarray:
-    """(latent,) E_x KL(q(z_j | x) || N(0, 1)) over a data set. Dimensions with ≈ 0 KL are
-    collapsed (the decoder ignores them); sorting by it puts the informative ones first."""
-    return encode_dataset(model, x, batch_size).average_kl
 
 
 def dimensions_by_kl(average_kl: np.ndarray) -> list[int]:
@@ -55,18 +52,21 @@ def dimensions_by_kl(average_kl: np.ndarray) -> list[int]:
     return [int(j) for j in np.argsort(-np.asarray(average_kl), kind="stable")]
 
 
-def traversal_latents(base: torch.Tensor, dims_order: list[int] | torch.Tensor,
-                      values: torch.Tensor) -> torch.Tensor:
+def traversal_latents(base: torch.Tensor | np.ndarray, dims_order: list[int] | torch.Tensor,
+                      values: torch.Tensor, around_base: bool = False) -> torch.Tensor:
     """Row r sets dimension ``dims_order[r]`` of ``base`` to each of its values in turn and
     keeps every other dimension at ``base``.
 
-    base (latent,); values (columns,) shared by all rows, or (rows, columns), e.g.
-    ``base[dims][:, None] + offsets`` to traverse around the base point -> (rows, columns, latent).
+    base (latent,); values (columns,) shared by all rows, or (rows, columns). With
+    ``around_base`` the values are offsets from the base's own coordinate, so the row runs
+    through ``base[dims_order[r]] + values`` -> (rows, columns, latent).
     """
     base = torch.as_tensor(base)
     dims = torch.as_tensor(dims_order, dtype=torch.long, device=base.device)
     values = torch.as_tensor(values, dtype=base.dtype, device=base.device)
     values = values.expand(len(dims), values.shape[-1])
+    if around_base:
+        values = base[dims][:, None] + values
     grid = base.expand(len(dims), values.shape[-1], base.shape[-1]).clone()
     grid[torch.arange(len(dims), device=base.device), :, dims] = values
     return grid
@@ -154,3 +154,38 @@ def examples_per_class(labels: np.ndarray | None, per_class: int, seed: int = 0,
         chosen.append(rng.choice(rows, size=min(per_class, len(rows)), replace=False))
     order = [column[k] for k in range(per_class) for column in chosen if k < len(column)]
     return np.asarray(order, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ClassLabels:
+    """A test set's class labels: ``codes`` (n,) indexes ``names``; ``per_point`` names each row."""
+
+    codes: np.ndarray
+    names: list[str]
+
+    @property
+    def per_point(self) -> list[str]:
+        return [self.names[code] for code in self.codes]
+
+
+def class_labels(y_test: np.ndarray | None, categories: list[float] | None) -> ClassLabels | None:
+    """The test rows' labels as category codes and printable names ('7', not '7.0'); None for a
+    data set without a categorical target."""
+    if y_test is None or categories is None:
+        return None
+    return ClassLabels(np.asarray(y_test).astype(int), [f"{c:g}" for c in categories])
+
+
+def traversal_base(means: np.ndarray, selection: list[int], around_selected: bool) -> tuple[np.ndarray, int | None]:
+    """The latent point a traversal moves around: the encoder mean of the first selected row when
+    asked for and there is one, else the origin (the prior's mode). Returns (z, row or None)."""
+    if around_selected and selection:
+        return np.asarray(means[selection[0]], dtype=np.float32), selection[0]
+    return np.zeros(means.shape[1], dtype=np.float32), None
+
+
+def moved(base: np.ndarray, dim: int, offset: float) -> np.ndarray:
+    """``base`` with dimension ``dim`` moved by ``offset`` (a copy, float32)."""
+    z = np.asarray(base, dtype=np.float32).copy()
+    z[dim] += offset
+    return z

@@ -1,11 +1,12 @@
+"""2-D projections (vizvae/inference/projection.py): PCA against a known low-rank answer, and the disk cache."""
 
 import numpy as np
 import pytest
 import torch
 
 from vizvae.models import VAE, VAEConfig
-from vizvae.viz import projection
-from vizvae.viz.projection import Projection, cache_folder, pca, project, weights_digest
+from vizvae.inference import projection
+from vizvae.inference.projection import Projection, cache_folder, pca, project, weights_digest
 
 
 def low_rank(n=400, seed=0):

@@ -18,7 +18,7 @@ random draw takes an explicit ``torch.Generator`` (on that same device) or ``Non
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -41,6 +41,8 @@ __all__ = [
     "hmc_sample",
     "init_step_sizes",
     "layer_slices_from_sizes",
+    "zero_non_finite",
+    "scrub_non_finite_grads",
 ]
 
 
@@ -118,7 +120,7 @@ def logdensity_and_grad(
             # by all chains one NaN would void their whole gradient. Only that chain's entries are hit
             # (chains are independent) and its true contribution is 0: zero them there. Registered
             # after the score is taken, so the score itself is left as computed.
-            position_in.register_hook(_zero_non_finite)
+            position_in.register_hook(zero_non_finite)
     if grad is None:  # log-density constant in z
         grad = torch.zeros_like(position_in)
     if not create_graph:
@@ -126,8 +128,20 @@ def logdensity_and_grad(
     return position_in, logdensity, grad
 
 
-def _zero_non_finite(grad: Tensor) -> Tensor:
+def zero_non_finite(grad: Tensor) -> Tensor:
+    """``grad`` with every NaN and ±inf entry set to 0 (a new tensor)."""
     return torch.where(torch.isfinite(grad), grad, torch.zeros((), dtype=grad.dtype, device=grad.device))
+
+
+def scrub_non_finite_grads(parameters: Iterable[Tensor]) -> None:
+    """Set the non-finite entries of each parameter's ``.grad`` to 0, in place.
+
+    A divergent chain is rejected in the forward pass, but 0 · NaN can still reach the backward
+    pass through it; its true contribution is 0, so drop such entries rather than poison the
+    optimiser's state (every trainer of HMC hyper-parameters calls this before its step)."""
+    for parameter in parameters:
+        if parameter.grad is not None:
+            torch.nan_to_num_(parameter.grad, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def hmc_init(position: Tensor, logdensity_fn: LogDensityFn, create_graph: bool = False) -> HMCState:

@@ -1,6 +1,6 @@
 """2-D projections of encoded data (PCA, UMAP, t-SNE) and their on-disk cache.
 
-PCA is instant (one SVD). UMAP and t-SNE take seconds to a minute on a CPU, so their results
+PCA is instant (one SVD, ``vizvae.kernels.pca``). UMAP and t-SNE take seconds to a minute on a CPU, so their results
 are stored as ``.npy`` beside the checkpoint (``<checkpoint>/cache/``, git-ignored) — or in the
 user cache directory when that folder is read-only — keyed by method, model weights and
 settings, and read back in well under a millisecond afterwards.
@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from vizvae.kernels.pca import principal_components
+
 ProgressFn = Callable[[str], None]
 
 
@@ -34,21 +36,11 @@ class Projection:
 
 
 def pca(x: np.ndarray, n_components: int = 2) -> Projection:
-    """Principal components of the centred data by SVD; coordinates are the scores
-    U Σ (sign fixed so that each component's largest loading is positive, for stable plots)."""
-    x = np.asarray(x, dtype=np.float64)
-    centred = x - x.mean(0)
-    u, s, vt = np.linalg.svd(centred, full_matrices=False)
-    k = min(n_components, vt.shape[0])
-    signs = np.sign(vt[np.arange(k), np.abs(vt[:k]).argmax(1)])
-    signs[signs == 0] = 1.0
-    scores = u[:, :k] * s[:k] * signs
-    if k < n_components:  # a 1-D latent: pad with zeros so the plot still has two axes
-        scores = np.concatenate([scores, np.zeros((len(x), n_components - k))], axis=1)
-    total = float((s ** 2).sum())
-    ratio = (s[:k] ** 2) / total if total > 0 else np.zeros(k)
-    ratio = np.concatenate([ratio, np.zeros(n_components - k)])
-    return Projection(scores.astype(np.float32), "pca", explained_variance_ratio=ratio)
+    """Principal-component scores of the data (``vizvae.kernels.pca``: each component signed so that
+    its largest loading is positive, for stable plots; a 1-D latent is padded with a zero axis)."""
+    components = principal_components(x, n_components)
+    return Projection(components.scores(x).astype(np.float32), "pca",
+                      explained_variance_ratio=components.explained_variance_ratio)
 
 
 def umap(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> Projection:

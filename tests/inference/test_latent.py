@@ -1,3 +1,6 @@
+"""Latent-space quantities: encoded data, KL per dimension, traversals, interpolations, the decoded
+manifold, prior samples and reconstructions, and the latent-space page's labels and base point."""
+
 import math
 
 import numpy as np
@@ -5,9 +8,10 @@ import torch
 from scipy import stats
 
 from vizvae.models import VAE, VAEConfig
-from vizvae.viz.latent import (
-    decode_mean, dimensions_by_kl, encode_dataset, examples_per_class, kl_per_dimension, lerp, manifold_grid, normal_quantiles,
-    prior_samples, slerp, traversal_latents, traversal_values,
+from vizvae.inference.latent import (
+    class_labels, decode_mean, dimensions_by_kl, encode_dataset, examples_per_class, lerp,
+    manifold_grid, moved, normal_quantiles, prior_samples, reconstruct, slerp, traversal_base, traversal_latents,
+    traversal_values,
 )
 
 
@@ -80,8 +84,9 @@ def test_kl_per_dimension_matches_the_closed_form():
     posterior = model.encode(x)
     mean, var = posterior.mean.detach(), posterior.std.detach() ** 2
     expected = (0.5 * (mean ** 2 + var - 1 - var.log())).mean(0)
-    np.testing.assert_allclose(kl_per_dimension(model, x.numpy(), batch_size=7), expected.numpy(), rtol=1e-5)
     encoded = encode_dataset(model, x.numpy(), batch_size=7)
+    np.testing.assert_allclose(encoded.average_kl, expected.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(encoded.std, var.sqrt().numpy(), rtol=1e-5)
     np.testing.assert_allclose(encoded.mean, mean.numpy(), rtol=1e-5)
     # the per-dimension KLs add up to the model's total KL
     np.testing.assert_allclose(encoded.kl_per_dimension.sum(1), posterior.kl_standard_normal().detach().numpy(),
@@ -100,6 +105,16 @@ def test_decode_is_batched_over_a_grid():
     np.testing.assert_allclose(images[2, 3], model.decode(grid[2, 3]).mean.detach().numpy(), rtol=1e-5)
     assert prior_samples(model, 5, seed=3).shape == (5, 36)
     np.testing.assert_array_equal(prior_samples(model, 5, seed=3), prior_samples(model, 5, seed=3))
+    # a prior sample is the decoder mean at z ~ N(0, I) drawn from the seeded generator
+    z = torch.randn(5, 2, generator=torch.Generator().manual_seed(3))
+    np.testing.assert_allclose(prior_samples(model, 5, seed=3), model.decode(z).mean.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_reconstruction_is_the_decoder_mean_at_the_encoder_mean():
+    model = tiny()
+    x = torch.rand(4, 36, generator=torch.Generator().manual_seed(2))
+    expected = model.decode(model.encode(x).mean).mean.detach().numpy()
+    np.testing.assert_allclose(reconstruct(model, x.numpy()), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_a_16d_traversal_grid_decodes_in_one_batched_forward_pass():
@@ -132,3 +147,40 @@ def test_traversal_around_the_base_point():
     torch.testing.assert_close(grid[0, :, 1], torch.tensor([-3.0, -2.0, -1.0]))
     torch.testing.assert_close(grid[1, :, 2], torch.tensor([-0.5, 0.5, 1.5]))
     torch.testing.assert_close(grid[:, 1], base.expand(2, 3))  # the middle column is the base
+    # offsets from the base's own coordinates give the same grid
+    torch.testing.assert_close(traversal_latents(base, dims, offsets, around_base=True), grid, rtol=0, atol=0)
+
+
+def test_labels_are_codes_into_printable_names():
+    labels = class_labels(np.array([2.0, 0.0, 1.0]), [0.0, 1.0, 7.0])
+    assert labels.codes.tolist() == [2, 0, 1] and labels.codes.dtype.kind == "i"
+    assert labels.names == ["0", "1", "7"]
+    assert labels.per_point == ["7", "0", "1"]
+    assert class_labels(None, [0.0]) is None and class_labels(np.zeros(3), None) is None
+
+
+def test_the_base_is_the_first_selected_mean_or_the_origin():
+    means = np.arange(12, dtype=np.float64).reshape(4, 3)
+    z, row = traversal_base(means, [2, 0], around_selected=True)
+    assert row == 2 and z.tolist() == [6.0, 7.0, 8.0] and z.dtype == np.float32
+    for selection, around in (([], True), ([1], False)):
+        z, row = traversal_base(means, selection, around_selected=around)
+        assert row is None and z.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_each_row_moves_one_dimension_evenly_around_the_base():
+    base = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    grid = traversal_latents(base, [2, 0], traversal_values(1.0, 5), around_base=True)  # (rows, steps, latent)
+    assert grid.shape == (2, 5, 3) and grid.dtype == torch.float32
+    offsets = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    torch.testing.assert_close(grid[0, :, 2], 2.0 + offsets)
+    torch.testing.assert_close(grid[1, :, 0], 0.5 + offsets)
+    torch.testing.assert_close(grid[0, :, :2], torch.tensor([0.5, -1.0]).expand(5, 2))
+    torch.testing.assert_close(grid[1, :, 1:], torch.tensor([-1.0, 2.0]).expand(5, 2))
+    torch.testing.assert_close(grid[:, 2], torch.as_tensor(base).expand(2, 3))  # the middle column is the base
+
+
+def test_moving_one_dimension_leaves_the_base_alone():
+    base = np.array([1.0, 2.0], dtype=np.float32)
+    z = moved(base, 1, -0.25)
+    assert z.tolist() == [1.0, 1.75] and base.tolist() == [1.0, 2.0]

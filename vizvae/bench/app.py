@@ -16,14 +16,14 @@ import time
 import numpy as np
 import torch
 
-from bench.timing import interleaved_medians
+from vizvae.bench.timing import interleaved_medians
 
 SHIPPED_16D = "mnist-vae-16d"
 
 
 def traversal_grid_ms(repeats: int = 15) -> float:
     from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
-    from vizvae.viz.latent import decode_mean, traversal_latents, traversal_values
+    from vizvae.inference.latent import decode_mean, traversal_latents, traversal_values
 
     model = load_checkpoint(resolve_checkpoint(SHIPPED_16D), device="cpu").model
     base = torch.zeros(model.latent_dim)
@@ -40,8 +40,8 @@ def projection_cached_ms(repeats: int = 15) -> tuple[float, float]:
     """(median cached load in ms, seconds the first computation took if it was not cached yet)."""
     from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
     from vizvae.data import load_dataset
-    from vizvae.viz.latent import encode_dataset
-    from vizvae.viz.projection import cache_folder, project, weights_digest
+    from vizvae.inference.latent import encode_dataset
+    from vizvae.inference.projection import cache_folder, project, weights_digest
 
     path = resolve_checkpoint(SHIPPED_16D)
     model = load_checkpoint(path, device="cpu").model
@@ -61,13 +61,25 @@ def projection_cached_ms(repeats: int = 15) -> tuple[float, float]:
     return 1000 * interleaved_medians({"load": load}, repeats=repeats)["load"], first
 
 
+def browser_harness():
+    """The repository's browser-test harness (``tests/e2e/harness.py``, with playwright), or None
+    where vizvae runs without its repository or without playwright: then there is no cold start
+    to measure."""
+    try:
+        from tests.e2e import harness
+    except ImportError:
+        return None
+    return harness if harness.CHROMIUM is not None else None
+
+
 def cold_start_s(starts: int = 3) -> tuple[float, list[str]]:
+    harness = browser_harness()
+    if harness is None:
+        return float("nan"), []
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e.harness import CHROMIUM, free_port, launch_chromium, start_streamlit, wait_for_app
-
-    if CHROMIUM is None:
-        return float("nan"), []
+    free_port, launch_chromium, start_streamlit, wait_for_app = (
+        harness.free_port, harness.launch_chromium, harness.start_streamlit, harness.wait_for_app)
     times = []
     heavy: list[str] = []
     with sync_playwright() as playwright:

@@ -9,18 +9,20 @@ the HMC part of Algorithm 1 (§5.2.5–5.2.6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
 
-from vizvae.inference.hmc import HMCHyperparameters, HMCResult, LogDensityFn, init_step_sizes
+from vizvae.kernels.hmc import HMCHyperparameters, HMCResult, LogDensityFn, zero_non_finite
+from vizvae.progress import TrainingLog
 
 __all__ = [
     "median_bandwidth",
     "sksd",
     "HMCTrainingLosses",
     "HMCTrainingResult",
+    "HMCTrainingSettings",
     "hmc_training_losses",
     "train_hmc_hyperparameters",
 ]
@@ -133,134 +135,108 @@ class HMCTrainingResult:
     hyperparameters: HMCHyperparameters
 
 
+@dataclass(frozen=True)
+class HMCTrainingSettings:
+    """How long and how fast ``train_hmc_hyperparameters`` trains; defaults follow the thesis
+    (30 chains, learning rates 1e-3 for log φ and 1e-2 for log s, §5.4.1)."""
+
+    n_iterations: int = 500
+    n_chains: int = 30
+    lr_step_sizes: float = 1e-3
+    lr_inflation: float = 1e-2
+    train_step_sizes: bool = True
+    train_inflation: bool = True
+
+
+HISTORY_KEYS = ("hmc_objective", "sksd", "mean_acceptance", "divergences", "inflation", "step_sizes")
+CALLBACK_KEYS = ("hmc_objective", "sksd", "mean_acceptance", "divergences")
+
+
 def _grad_or_zeros(loss: Tensor, parameter: Tensor, retain_graph: bool) -> Tensor:
     (grad,) = torch.autograd.grad(loss, parameter, retain_graph=retain_graph, allow_unused=True)
     if grad is None:
         return torch.zeros_like(parameter)
-    # A divergent chain can put NaN into the backward pass even though its forward value was
-    # rejected (0 · NaN): drop such entries rather than poison the optimiser state.
-    return torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+    return zero_non_finite(grad)  # a rejected divergent chain can still send 0 · NaN backwards
+
+
+def _update(hyperparameters: HMCHyperparameters, losses: HMCTrainingLosses, settings: HMCTrainingSettings,
+            step_optimizer: torch.optim.Optimizer, inflation_optimizer: torch.optim.Optimizer) -> None:
+    """One Adam step on log φ (maximise eq. 5.9) and one on log s (minimise eq. 5.10), each loss
+    reaching only its own parameter."""
+    if settings.train_step_sizes:
+        hyperparameters.log_step_sizes.grad = _grad_or_zeros(
+            -losses.hmc_objective, hyperparameters.log_step_sizes, retain_graph=settings.train_inflation)
+        step_optimizer.step()
+    if settings.train_inflation:
+        hyperparameters.log_inflation.grad = _grad_or_zeros(losses.sksd, hyperparameters.log_inflation,
+                                                            retain_graph=False)
+        inflation_optimizer.step()
+    step_optimizer.zero_grad(set_to_none=True)
+    inflation_optimizer.zero_grad(set_to_none=True)
+
+
+def _history_tensors(history: dict[str, list], hyperparameters: HMCHyperparameters,
+                     dtype: torch.dtype) -> dict[str, Tensor]:
+    """The recorded lists as tensors: scalars (n_iter,), inflation (n_iter, L), step sizes (n_iter, T, dim)."""
+    tensors = {key: torch.tensor(history[key], dtype=torch.long if key == "divergences" else dtype)
+               for key in CALLBACK_KEYS}
+    tensors["inflation"] = (torch.stack(history["inflation"]) if history["inflation"]
+                            else torch.empty(0, len(hyperparameters.layer_slices)))
+    tensors["step_sizes"] = (torch.stack(history["step_sizes"]) if history["step_sizes"]
+                             else torch.empty(0, *hyperparameters.log_step_sizes.shape))
+    return tensors
 
 
 def train_hmc_hyperparameters(
     logdensity_fn: LogDensityFn,
     proposal_mean: Tensor | Callable[[], Tensor],
     proposal_std: Tensor | Callable[[], Tensor],
+    hyperparameters: HMCHyperparameters,
+    settings: HMCTrainingSettings = HMCTrainingSettings(),
     *,
-    n_iterations: int = 500,
-    n_transitions: int = 10,
-    n_leapfrog: int = 5,
-    step_sizes: Tensor | None = None,
-    inflation: Tensor | float | Sequence[float] = 1.0,
-    layer_slices: Sequence[slice] | None = None,
-    hyperparameters: HMCHyperparameters | None = None,
-    n_chains: int = 30,
-    lr_step_sizes: float = 1e-3,
-    lr_inflation: float = 1e-2,
-    train_step_sizes: bool = True,
-    train_inflation: bool = True,
     inverse_mass: Tensor | float | None = None,
     generator: torch.Generator | None = None,
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> HMCTrainingResult:
-    """Tune step sizes (eq. 5.9) and per-layer inflation (eq. 5.10) for a fixed target.
+    """Tune the step sizes (eq. 5.9) and per-layer inflation (eq. 5.10) of ``hyperparameters``, in
+    place, for a fixed target.
 
-    Each iteration draws ``n_chains`` chains per data point from N(μ, s_l·σ), runs T transitions
-    of LF leapfrog steps with gradients through the leapfrog updates (not the accept step), then
-    takes one Adam step on log φ to *maximise* E[log p*(ε_T)] — the entropy term of eq. 5.8 is
-    dropped as intractable — and one on log s to *minimise* SKSD between the chains and the
-    target. Defaults follow the thesis (LF = 5, T = 10, 30 chains, learning rates 1e-3 / 1e-2).
+    Each iteration draws ``settings.n_chains`` chains per data point from N(μ, s_l·σ), runs T
+    transitions of LF leapfrog steps with gradients through the leapfrog updates (not the accept
+    step), then takes one Adam step on log φ to *maximise* E[log p*(ε_T)] — the entropy term of
+    eq. 5.8 is dropped as intractable — and one on log s to *minimise* SKSD between the chains and
+    the target.
 
     ``proposal_mean``/``proposal_std`` ``(..., dim)`` are tensors, or zero-argument callables
     re-evaluated each iteration (e.g. an encoder trained elsewhere); they are detached.
-    ``layer_slices`` maps latent dimensions to layers (default: one layer). Pass an existing
-    ``hyperparameters`` module to train it in place (then ``n_transitions``, ``n_leapfrog``,
-    ``step_sizes``, ``inflation`` and ``layer_slices`` are taken from it). ``callback(iteration,
-    record)`` is called after every iteration with that iteration's scalars (hmc_objective, sksd,
-    mean_acceptance, divergences, mean_step_size) — e.g. to drive a progress bar.
+    ``callback(iteration, record)`` is called after every iteration with that iteration's scalars
+    (hmc_objective, sksd, mean_acceptance, divergences, mean_step_size) — e.g. to drive a progress bar.
     """
 
     def current(value: Tensor | Callable[[], Tensor]) -> Tensor:
         return (value() if callable(value) else value).detach()
 
     mean0 = current(proposal_mean)
-    if hyperparameters is None:
-        if step_sizes is None:  # drawn from the caller's generator, on the caller's device
-            step_sizes = init_step_sizes(
-                n_transitions,
-                mean0.shape[-1],
-                generator=generator,
-                device=mean0.device,
-                dtype=mean0.dtype,
-            )
-        hyperparameters = HMCHyperparameters(
-            mean0.shape[-1],
-            n_transitions=step_sizes.shape[0],
-            n_leapfrog=n_leapfrog,
-            layer_slices=layer_slices,
-            step_sizes=step_sizes.detach(),
-            inflation=inflation,
-        )
     hyperparameters.to(device=mean0.device, dtype=mean0.dtype)
-
-    step_optimizer = torch.optim.Adam([hyperparameters.log_step_sizes], lr=lr_step_sizes)
-    inflation_optimizer = torch.optim.Adam([hyperparameters.log_inflation], lr=lr_inflation)
-    history: dict[str, list] = {
-        "hmc_objective": [], "sksd": [], "mean_acceptance": [], "divergences": [], "inflation": [],
-        "step_sizes": [],
-    }
-    for iteration in range(n_iterations):
-        losses = hmc_training_losses(
-            hyperparameters,
-            logdensity_fn,
-            current(proposal_mean),
-            current(proposal_std),
-            n_chains=n_chains,
-            inverse_mass=inverse_mass,
-            generator=generator,
-        )
-        if train_step_sizes:
-            hyperparameters.log_step_sizes.grad = _grad_or_zeros(
-                -losses.hmc_objective, hyperparameters.log_step_sizes, retain_graph=train_inflation
-            )
-            step_optimizer.step()
-        if train_inflation:
-            hyperparameters.log_inflation.grad = _grad_or_zeros(
-                losses.sksd, hyperparameters.log_inflation, retain_graph=False
-            )
-            inflation_optimizer.step()
-        step_optimizer.zero_grad(set_to_none=True)
-        inflation_optimizer.zero_grad(set_to_none=True)
-
-        history["hmc_objective"].append(float(losses.hmc_objective.detach()))
-        history["sksd"].append(float(losses.sksd.detach()))
-        history["mean_acceptance"].append(losses.result.acceptance_rate())
-        history["divergences"].append(losses.result.n_divergences())
-        history["inflation"].append(hyperparameters.inflation.detach().cpu())
-        history["step_sizes"].append(hyperparameters.step_sizes.detach().cpu())
-        if callback is not None:
-            keys = ("hmc_objective", "sksd", "mean_acceptance", "divergences")
-            record = {key: history[key][-1] for key in keys}
-            callback(iteration, {**record, "mean_step_size": float(history["step_sizes"][-1].mean())})
-
-    dtype = mean0.dtype
-    history_tensors = {
-        key: torch.tensor(values, dtype=dtype if key != "divergences" else torch.long)
-        for key, values in history.items()
-        if key not in ("inflation", "step_sizes")
-    }
-    n_layers = len(hyperparameters.layer_slices)
-    history_tensors["inflation"] = (
-        torch.stack(history["inflation"]) if history["inflation"] else torch.empty(0, n_layers)
-    )
-    history_tensors["step_sizes"] = (
-        torch.stack(history["step_sizes"])
-        if history["step_sizes"]
-        else torch.empty(0, *hyperparameters.log_step_sizes.shape)
-    )
+    step_optimizer = torch.optim.Adam([hyperparameters.log_step_sizes], lr=settings.lr_step_sizes)
+    inflation_optimizer = torch.optim.Adam([hyperparameters.log_inflation], lr=settings.lr_inflation)
+    with TrainingLog(settings.n_iterations, "hmc", history_keys=HISTORY_KEYS, enabled=False) as log:
+        for iteration in range(settings.n_iterations):
+            losses = hmc_training_losses(hyperparameters, logdensity_fn, current(proposal_mean),
+                                         current(proposal_std), n_chains=settings.n_chains,
+                                         inverse_mass=inverse_mass, generator=generator)
+            _update(hyperparameters, losses, settings, step_optimizer, inflation_optimizer)
+            record = {"hmc_objective": float(losses.hmc_objective.detach()), "sksd": float(losses.sksd.detach()),
+                      "mean_acceptance": losses.result.acceptance_rate(),
+                      "divergences": losses.result.n_divergences()}
+            step_sizes = hyperparameters.step_sizes.detach().cpu()
+            log.record(**record, inflation=hyperparameters.inflation.detach().cpu(), step_sizes=step_sizes)
+            log.advance(SKSD=log.smooth(sksd=record["sksd"])["sksd"])
+            if callback is not None:
+                callback(iteration, {**record, "mean_step_size": float(step_sizes.mean())})
     return HMCTrainingResult(
         step_sizes=hyperparameters.step_sizes.detach(),
         inflation=hyperparameters.inflation.detach(),
-        history=history_tensors,
+        history=_history_tensors(log.history, hyperparameters, mean0.dtype),
         hyperparameters=hyperparameters,
     )

@@ -1,0 +1,52 @@
+"""The HMC lab's numbers: chains summarised once, what training changed, the history table."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from vizvae.inference.toy import toy_samples, toy_setup
+from vizvae.inference.toy_lab import history_table, toy_chains, toy_training
+
+
+def test_toy_chains_summarise_the_same_run_as_toy_samples():
+    setup = toy_setup("banana", 0.1, (0.02, 0.05), 5, seed=3)
+    chains = toy_chains(setup, n_chains=40, seed=3)
+    result = toy_samples(setup, n_chains=40, seed=3)
+    assert np.array_equal(chains.samples, result.samples.numpy()) and chains.samples.shape == (40, 2)
+    assert chains.acceptance == result.acceptance_rate() and chains.n_divergences == result.n_divergences()
+
+
+def test_training_summary_repeats_a_shared_inflation_and_measures_the_step_size_change():
+    setup = SimpleNamespace(step_sizes=torch.full((5, 2), 0.03))
+    sksd = torch.tensor([9.0, 9.0, 1.0, 2.0, 3.0, 4.0, 5.0])  # the last five average to 3
+    shared = SimpleNamespace(inflation=torch.tensor([2.5]), step_sizes=torch.full((5, 2), 0.13),
+                             history={"sksd": sksd})
+    summary = toy_training(setup, shared)
+    assert summary.inflation.tolist() == [2.5, 2.5] and summary.inflation_values.tolist() == [2.5]
+    assert summary.mean_step_size == pytest.approx(0.13) and summary.step_size_change == pytest.approx(0.10)
+    assert summary.final_sksd == pytest.approx(3.0)
+    per_dimension = SimpleNamespace(inflation=torch.tensor([1.5, 3.0]), step_sizes=torch.full((5, 2), 0.03),
+                                    history={"sksd": sksd})
+    summary = toy_training(setup, per_dimension)
+    assert summary.inflation.tolist() == [1.5, 3.0] and summary.step_size_change == pytest.approx(0.0)
+
+
+def test_the_history_table_has_one_line_per_iteration_and_the_mean_step_size_per_dimension():
+    iterations, transitions = 4, 3
+    step_sizes = np.arange(iterations * transitions * 2, dtype=float).reshape(iterations, transitions, 2)
+    history = {"mean_acceptance": np.linspace(0.2, 0.8, iterations), "hmc_objective": -np.arange(iterations),
+               "sksd": np.ones(iterations), "divergences": np.zeros(iterations), "step_sizes": step_sizes,
+               "inflation": np.ones((iterations, 1)) * 1.5}
+    table = history_table(history)
+    assert list(table.columns) == ["iteration", "mean_acceptance", "hmc_objective", "sksd", "divergences",
+                                   "mean_step_size_z1", "mean_step_size_z2", "inflation"]
+    assert table["iteration"].tolist() == [1, 2, 3, 4]
+    assert table["mean_step_size_z1"].tolist() == [2.0, 8.0, 14.0, 20.0]  # mean of 0, 2, 4; of 6, 8, 10; ...
+    assert table["mean_step_size_z2"].tolist() == [3.0, 9.0, 15.0, 21.0]
+    history["inflation"] = np.stack([np.ones(iterations), 2 * np.ones(iterations)], 1)
+    table = history_table(history)
+    assert table["inflation_z1"].tolist() == [1.0] * 4 and table["inflation_z2"].tolist() == [2.0] * 4

@@ -1,0 +1,70 @@
+"""The numbers the HMC lab shows about a toy run (thesis Figs 5.7–5.8): the chains before and after
+training summarised once, what training changed, and its per-iteration history as a table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from vizvae.inference.toy import ToySetup, toy_samples
+
+if TYPE_CHECKING:
+    from vizvae.kernels.hmc import HMCHyperparameters
+    from vizvae.kernels.stein import HMCTrainingResult
+
+FINAL_ITERATIONS = 5  # the "final SKSD" is the mean over this many last iterations
+
+
+@dataclass(frozen=True)
+class ToyChains:
+    """The last states of ``n_chains`` HMC runs from the (inflated) proposal, with how they went."""
+
+    samples: np.ndarray  # (n_chains, 2)
+    acceptance: float  # mean acceptance probability over chains and transitions
+    n_divergences: int
+
+
+def toy_chains(setup: ToySetup, hyperparameters: HMCHyperparameters | None = None, n_chains: int = 500, seed: int = 0) -> ToyChains:
+    """``toy_samples`` summarised: the initial hyper-parameters when ``hyperparameters`` is None."""
+    result = toy_samples(setup, hyperparameters, n_chains=n_chains, seed=seed)
+    return ToyChains(result.samples.numpy(), result.acceptance_rate(), result.n_divergences())
+
+
+@dataclass(frozen=True)
+class ToyTraining:
+    """What training changed: the inflation per dimension (one shared value repeated), the mean step
+    size and its change from the initial one, and the SKSD at the end of training."""
+
+    inflation: np.ndarray  # (2,)
+    inflation_values: np.ndarray  # (L,): one per inflated slice, as trained
+    mean_step_size: float
+    step_size_change: float
+    final_sksd: float
+
+
+def toy_training(setup: ToySetup, result: HMCTrainingResult) -> ToyTraining:
+    inflation = result.inflation.numpy()
+    mean_step_size = float(result.step_sizes.mean())
+    return ToyTraining(
+        inflation=inflation * np.ones(2), inflation_values=inflation, mean_step_size=mean_step_size,
+        step_size_change=mean_step_size - float(setup.step_sizes.mean()),
+        final_sksd=float(result.history["sksd"][-FINAL_ITERATIONS:].mean()))
+
+
+def history_table(history: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One line per training iteration: mean acceptance, HMC objective, SKSD, divergences, the mean step
+    size of each dimension over the T transitions, and the inflation(s)."""
+    step_sizes = np.asarray(history["step_sizes"])  # (iterations, T, dim)
+    table = pd.DataFrame({"iteration": np.arange(1, len(history["mean_acceptance"]) + 1),
+                          "mean_acceptance": np.asarray(history["mean_acceptance"]),
+                          "hmc_objective": np.asarray(history["hmc_objective"]), "sksd": np.asarray(history["sksd"]),
+                          "divergences": np.asarray(history["divergences"])})
+    inflation = np.asarray(history["inflation"]).reshape(len(step_sizes), -1)  # (iterations, L)
+    for d in range(step_sizes.shape[2]):
+        table[f"mean_step_size_z{d + 1}"] = step_sizes[:, :, d].mean(1)
+    for d in range(inflation.shape[1]):
+        table[f"inflation_z{d + 1}" if inflation.shape[1] > 1 else "inflation"] = inflation[:, d]
+    return table
