@@ -19,6 +19,7 @@ Query parameter: ``model``.
 from __future__ import annotations
 
 import hashlib
+import runpy
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -28,6 +29,7 @@ import streamlit as st
 from vizvae.checkpoint import CONFIG, WEIGHTS, Checkpoint, load_checkpoint, read_config, resolve_checkpoint, shipped_checkpoints
 from vizvae.errors import VizvaeError
 
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"  # the entry point a bare page run hands over to
 MODEL_KEY = "model_picker"
 USER_MODELS_KEY = "user_checkpoints"
 ERROR_KEY = "checkpoint_error"
@@ -48,10 +50,9 @@ def run_app() -> None:
     every page file starts with ``if __name__ == "__main__": run_app()``, before its imports:
     app.py's ``st.navigation`` then replaces the legacy list before the browser draws it, and
     serves the page and view the URL names. Inside the app pages are functions, never
-    ``__main__``, so this runs only in that first, bare run."""
-    from app import main
-
-    main()
+    ``__main__``, so this runs only in that first, bare run. app.py is run as the script it is
+    (not imported), so the pages and the entry point never import each other."""
+    runpy.run_path(str(APP_SCRIPT), run_name="__main__")
     st.stop()  # the app has drawn the page: nothing of the bare file is left to run
 
 

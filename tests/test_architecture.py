@@ -26,6 +26,7 @@ LAYERS = [
     ("vizvae.viz",),
     ("vizvae.train",),
     ("vizvae.bench", "vizvae.__main__"),
+    ("pages", "app"),
 ]
 MAX_FUNCTION_LINES = 80
 
@@ -47,7 +48,8 @@ def layer_of(module: str) -> int:
 
 
 def sources() -> list[Path]:
-    return sorted(PACKAGE.rglob("*.py"))
+    """The library, the pages and the entry point."""
+    return sorted(PACKAGE.rglob("*.py")) + sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]
 
 
 def imported_modules(path: Path) -> set[str]:
