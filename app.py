@@ -35,9 +35,16 @@ def page_renderer(name: str) -> Callable[[], None]:
     return render
 
 
-def navigation_pages() -> list[st.Page]:
-    return [st.Page(page_renderer(name), title=title, icon=icon, url_path=name, default=i == 0)
-            for i, (name, title, icon) in enumerate(PAGES)]
+def navigation_pages() -> tuple[list[st.Page], list[st.Page]]:
+    """(every page st.navigation knows, the pages the sidebar lists).
+
+    The first page is the default, served at /. Streamlit serves a default page only there, so a
+    hidden twin under its own name keeps a link to /model working too."""
+    listed = [st.Page(page_renderer(name), title=title, icon=icon, url_path=name if i else "home", default=i == 0)
+              for i, (name, title, icon) in enumerate(PAGES)]
+    name, title, icon = PAGES[0]
+    twin = st.Page(page_renderer(name), title=title, icon=icon, url_path=name, visibility="hidden")
+    return listed + [twin], listed
 
 
 def main() -> None:
@@ -47,11 +54,11 @@ def main() -> None:
     .streamlit/config.toml), so Streamlit's legacy list of pages/ never shows, even for a fresh
     server's first request."""
     st.set_page_config(page_title="vizvae", page_icon=":material/blur_on:", layout="wide")
-    pages = navigation_pages()
+    pages, listed = navigation_pages()
     page = st.navigation(pages, position="hidden")
     with st.sidebar.container(key="app_pages"):
-        for listed in pages:
-            st.page_link(listed)
+        for entry in listed:
+            st.page_link(entry)
     model_picker()
     page.run()
 

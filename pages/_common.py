@@ -7,13 +7,17 @@
 * ``require_model``: a page states what kind of model it needs, and offers the compatible
   shipped ones when the selected model does not fit;
 * URL state: ``url_bound`` draws a widget whose value lives in ``st.query_params``, so that a URL
-  reproduces a view.
+  reproduces a view;
+* long work: ``background_task`` runs it in a thread (``vizvae.jobs``) and draws its progress, the
+  time left and a Cancel button while the rest of the page stays usable.
 
 Session-state keys (stable: the AppTests and browser tests use them):
 ``model_picker`` (the selected checkpoint reference: a shipped name or a folder path),
 ``user_checkpoints`` (reference -> label), ``checkpoint_error`` (the last loader message),
-``checkpoint_path`` / ``checkpoint_path_open`` / ``checkpoint_upload`` (the sidebar widgets).
-Query parameter: ``model``.
+``checkpoint_path`` / ``checkpoint_path_open`` / ``checkpoint_upload`` (the sidebar widgets),
+``_vizvae_jobs`` (the session's ``JobRunner``); a background task ``name`` draws its bar in the
+container ``{name}_progress`` with the button ``{name}_cancel``, and after a cancel the container
+``{name}_cancelled`` with the button ``{name}_again``. Query parameter: ``model``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import streamlit as st
 
 from vizvae.checkpoint import CONFIG, WEIGHTS, Checkpoint, load_checkpoint, read_config, resolve_checkpoint, shipped_checkpoints
 from vizvae.errors import VizvaeError
+from vizvae.jobs import RESULTS, JobRefused, JobRunner, check_cap
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"  # the entry point a bare page run hands over to
 MODEL_KEY = "model_picker"
@@ -38,6 +43,8 @@ PATH_BUTTON_KEY = "checkpoint_path_open"
 UPLOAD_KEY = "checkpoint_upload"
 MODEL_PARAM = "model"
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "vizvae-uploads"
+JOBS_KEY = "_vizvae_jobs"
+JOB_POLL_S = 0.5  # how often a running job's bar is redrawn
 
 
 # -- the app frame --------------------------------------------------------------------------------
@@ -364,3 +371,90 @@ def download_png(label: str, png: bytes, file_name: str, key: str) -> None:
 def download_csv(label: str, csv: bytes, file_name: str, key: str) -> None:
     st.download_button(label, csv, file_name=file_name, mime="text/csv", key=key, on_click="ignore",
                        icon=":material/download:")
+
+
+# -- long work ------------------------------------------------------------------------------------
+def job_runner() -> JobRunner:
+    """This session's background jobs (one per name)."""
+    if JOBS_KEY not in st.session_state:
+        st.session_state[JOBS_KEY] = JobRunner()
+    return st.session_state[JOBS_KEY]
+
+
+def background_task(name: str, *, key: Any, work: Callable[..., Any], args: tuple = (),
+                    kwargs: dict | None = None, label: str = "Working", units: float | None = None,
+                    seconds_per_unit: float | None = None, share: bool = True) -> Any | None:
+    """Run ``work(report, *args, **kwargs)`` in a background thread and return its result once it
+    is done; until then (and after a cancel or a failure, which are shown) return None.
+
+    ``key`` holds the inputs (hashable, compared with ``==``): the same key finds the same job,
+    another key cancels the old job and starts a new one. While it runs, a fragment redraws a
+    progress bar with the time left and a Cancel button every ``JOB_POLL_S``, so the rest of the
+    page stays usable, and reruns the page when the job ends. ``units`` (the work's size) times
+    the rate measured on this name's earlier jobs (or ``seconds_per_unit`` before there is one)
+    estimates its time: over the cap (``vizvae.jobs.max_job_seconds``) it is refused before it
+    starts. With ``share`` a finished result is kept for every session (``vizvae.jobs.RESULTS``):
+    the key must then name everything the result depends on. The work runs outside the script
+    thread: give it models and arrays, never Streamlit calls or cached functions."""
+    if share and (name, key) in RESULTS:
+        return RESULTS.get(name, key)
+    runner = job_runner()
+    job = runner.get(name)
+    if job is None or job.key != key:
+        try:
+            check_cap(runner.estimate(name, units, seconds_per_unit), what=label)
+        except JobRefused as err:
+            runner.forget(name)
+            st.warning(f"{err}.", icon=":material/timer_off:")
+            return None
+        job = runner.submit(name, key, work, args, kwargs, units=units)
+    return _job_outcome(name, job, label, share)
+
+
+def restart_task(name: str) -> None:
+    """Forget the name's cancelled or failed job, so that its next ``background_task`` starts it again."""
+    job = job_runner().get(name)
+    if job is not None and job.state in ("cancelled", "failed"):
+        job_runner().forget(name)
+
+
+def _job_outcome(name: str, job: Any, label: str, share: bool) -> Any | None:
+    """The result of a finished job; else its progress, its failure or its cancel, drawn."""
+    state = job.state
+    if state == "done":
+        if share:
+            RESULTS.put(name, job.key, job.result())
+        return job.result()
+    if state == "failed":
+        st.error(f"{label} failed: {type(job.error).__name__}: {job.error}", icon=":material/error:")
+        with st.expander("Traceback"):
+            st.code(job.error_trace, language=None)
+    elif state == "cancelled" and job.finished:
+        _cancelled_note(name, label, job)
+    else:
+        _job_progress(name, label)
+    return None
+
+
+def _cancelled_note(name: str, label: str, job: Any) -> None:
+    with st.container(key=f"{name}_cancelled"):
+        st.info(f"{label}: {job.reason}.", icon=":material/cancel:")
+        st.button("Run again", key=f"{name}_again", on_click=job_runner().forget, args=(name,),
+                  icon=":material/replay:")
+
+
+@st.fragment(run_every=JOB_POLL_S)
+def _job_progress(name: str, label: str) -> None:
+    """The running job's bar, time left and Cancel button; reruns the page once the job ends. A
+    cancel is answered here at once (a fragment's rerun, not the page's), and the page reruns when
+    the work has stopped at the end of its chunk."""
+    job = job_runner().get(name)
+    if job is not None and job.state == "cancelled" and not job.finished:
+        _cancelled_note(name, label, job)
+        return
+    if job is None or job.state != "running":
+        st.rerun()
+    progress = job.progress()
+    with st.container(key=f"{name}_progress"):
+        st.progress(progress.fraction, text=f"{label}: {progress.text}")
+        st.button("Cancel", key=f"{name}_cancel", on_click=job.cancel, icon=":material/cancel:")

@@ -5,8 +5,9 @@ best one is acquired (its true value revealed). The page shows the rewards, p(y 
 truth, and the imputations of what is still missing; then the three strategies on the same row, and the
 dataset-level curves of Fig. 5.5 from every shipped mixed model of the same table.
 
-A whole run (all D + 1 steps) is computed once per (model, row, strategy, draws, seed) and cached; the
-stepper only picks step t out of it.
+The runs of all three strategies (all D + 1 steps each) are computed together, once per (model, row, draws,
+seed), in a background job that a new row cancels at once; a test row's runs are stored with the
+checkpoint's results (the default view ships with each table model), and the stepper only picks step t.
 
 Widget / session-state keys (used by the tests): ``acq_source`` (``test`` / ``typed`` / ``upload``),
 ``acq_row``, ``acq_value_<j>`` (typed value of feature j; ``acq_value_y`` the target), ``acq_fill`` /
@@ -34,7 +35,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_csv, load_model, offer_compatible, require_model,
+    background_task, checkpoint_stamp, current_ref, download_csv, load_model, offer_compatible, require_model,
     shipped_models, url_bound, url_value,
 )
 from vizvae.checkpoint import WEIGHTS, Checkpoint, checkpoint_dataset
@@ -43,8 +44,8 @@ from vizvae.data.schema import table_to_raw
 from vizvae.data.user import rows_from_csv, rows_from_frame
 from vizvae.errors import VizvaeError
 from vizvae.evaluation.acquisition_view import (
-    AcquisitionRow, acquire_row, acquisition_order, acquisition_row, class_frequencies, feature_ranges, raw_errors,
-    raw_step, target_range,
+    AcquisitionRow, acquire_row_all, acquisition_order, acquisition_row, class_frequencies, feature_ranges, raw_errors,
+    raw_step, store_test_row_runs, stored_test_row_runs, target_range,
 )
 from vizvae.evaluation.saia import CACHE_FILE, read_saia_cache
 from vizvae.inference.acquisition import STRATEGIES, STRATEGY_LABELS, AcquisitionRun
@@ -60,6 +61,7 @@ MIXED_KINDS = ("vaem", "miwaem", "hvaem", "hmcvaem", "hhvaem")
 SOURCES = {"test": "a test row", "typed": "type values", "upload": "upload a CSV"}
 SAMPLE_COUNTS = (20, 50, 100, 200, 500)
 REWARD_LABELS = {"mi": "Î(y; x_i | x_O) (nats)", "kl": "EDDI reward (nats)", "random": "random score"}
+STRATEGY_SHORT = {"mi": "MI (eq. 5.13)", "kl": "KL (EDDI)", "random": "random"}  # fits the select box
 PLAY_INTERVAL = 1.2  # seconds between auto-play steps
 PLAY_NEXT_KEY = "_acq_play_next"
 TYPED_KEY = "_acq_typed"  # typed values, kept while the text boxes are not drawn
@@ -72,11 +74,19 @@ def _in_range(low: int, high: int):
 
 
 # -- cached numbers ----------------------------------------------------------------------------------------------
-@st.cache_data(show_spinner="Acquiring feature after feature: every step samples the posterior and scores the "
-               "missing features…", max_entries=64)
-def _run(ref: str, stamp: tuple, row: AcquisitionRow, strategy: str, samples: int, seed: int) -> AcquisitionRun:
-    """The whole run over all D + 1 steps for one row."""
-    return acquire_row(load_model(ref).model, row, strategy, samples, seed)
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stored_runs(folder: str, stamp: tuple, index: int, samples: int, seed: int) -> dict[str, AcquisitionRun] | None:
+    """A test row's runs stored for these weights: shipped with the model, or kept from an earlier visit."""
+    return stored_test_row_runs(folder, index, samples, seed)
+
+
+def _acquire(report, model, row: AcquisitionRow, samples: int, seed: int, folder: str,
+             index: int | None) -> dict[str, AcquisitionRun]:
+    """The background job: every strategy's run on the row; a test row's runs are kept for next time."""
+    runs = acquire_row_all(model, row, samples, seed, progress=report)
+    if index is not None:
+        store_test_row_runs(folder, index, samples, seed, runs)
+    return runs
 
 
 def _cache_stamp(folder: str) -> tuple:
@@ -233,8 +243,9 @@ def row_controls(ref: str, dataset: Dataset) -> tuple[AcquisitionRow | None, str
                        valid=lambda s: s in SOURCES, options=list(SOURCES), format_func=SOURCES.get, horizontal=True)
     url_value("acq_row", param="row", default=0, parse=int, valid=_in_range(0, len(dataset.x_test) - 1))
     strategy = url_bound(controls[2].selectbox, "Strategy", key="acq_strategy", param="strategy", default="mi",
-                         valid=lambda s: s in STRATEGIES, options=STRATEGIES, format_func=STRATEGY_LABELS.get,
-                         help="Which reward picks the next feature. Predictions always use the model's own sampler.")
+                         valid=lambda s: s in STRATEGIES, options=STRATEGIES, format_func=STRATEGY_SHORT.get,
+                         help="Which reward picks the next feature: " + "; ".join(STRATEGY_LABELS.values())
+                         + ". Predictions always use the model's own sampler.")
     samples = url_bound(controls[3].select_slider, "Draws per step", key="acq_samples", param="samples", default=200,
                         parse=int, valid=lambda s: s in SAMPLE_COUNTS, options=SAMPLE_COUNTS,
                         help="S joint draws of (x, y) per step: the histogram estimator (5.13) and p(y | x_O).")
@@ -305,11 +316,12 @@ def step_charts(run: AcquisitionRun, row: AcquisitionRow, t: int, strategy: str,
     revealed = revealed_value(row.truth_raw, now.acquired, schema)
     left, right = st.columns(2)
     with left:
-        note = ("before the first step: the highest will be acquired first" if t == 0
-                else f"step {t}: acquired {names[now.acquired]}")
+        note = ("Before the first step: the feature with the highest reward is acquired first." if t == 0
+                else f"Step {t}: acquired {names[now.acquired]}, the highest reward.")
         st.plotly_chart(reward_figure(names, now.rewards, now.acquired, now.observed, revealed,
-                                      REWARD_LABELS[strategy], title=f"Rewards of the missing features — {note}"),
+                                      REWARD_LABELS[strategy], title="Rewards of the missing features"),
                         key="acq_rewards")
+        st.caption(note)  # under the chart: in its title it was cut off
     with right:
         title = f"p({target.name} | x_O) after {t} acquired"
         if target.is_discrete:
@@ -338,12 +350,9 @@ def step_charts(run: AcquisitionRun, row: AcquisitionRow, t: int, strategy: str,
         download_csv("Step table (CSV)", csv_bytes(table), f"{name}-acquisition-step{t}.csv", key="acq_step_csv")
 
 
-def comparison_view(runs: dict[str, AcquisitionRun] | str, row: AcquisitionRow, t: int, dataset: Dataset) -> None:
-    """The three strategies on the same row (``runs`` is the error message when they could not run)."""
+def comparison_view(runs: dict[str, AcquisitionRun], row: AcquisitionRow, t: int, dataset: Dataset) -> None:
+    """The three strategies on the same row."""
     st.header("Strategies on this row")
-    if isinstance(runs, str):
-        st.error(f"The model could not run every strategy on {row.label} ({runs}).", icon=":material/error:")
-        return
     target = dataset.target
     if row.y_raw is not None:
         error_title = ("wrong class (1) or right (0)" if target.is_discrete
@@ -417,15 +426,23 @@ def dataset_view(checkpoint: Checkpoint, dataset: Dataset) -> None:
 
 
 # -- the page -------------------------------------------------------------------------------------------------------
-def row_runs(ref: str, row: AcquisitionRow, samples: int, seed: int) -> dict[str, AcquisitionRun] | str:
-    """Every strategy's run on the row, or the error that stopped them."""
-    try:
-        return {s: _run(ref, checkpoint_stamp(ref), row, s, samples, seed) for s in STRATEGIES}
-    except Exception as err:  # noqa: BLE001 - e.g. values so far out of range that the model overflows
-        return f"{type(err).__name__}: {err}"
+def row_runs(ref: str, checkpoint: Checkpoint, row: AcquisitionRow, samples: int,
+             seed: int) -> dict[str, AcquisitionRun] | None:
+    """Every strategy's run on the row: stored, else from a background job (None while it runs, which
+    draws its own progress and Cancel; another row cancels it)."""
+    index = int(st.session_state["acq_row"]) if st.session_state.get("acq_source", "test") == "test" else None
+    folder = str(checkpoint.path)
+    if index is not None:
+        stored = _stored_runs(folder, _cache_stamp(folder), index, samples, seed)
+        if stored is not None:
+            return stored
+    key = (ref, checkpoint_stamp(ref), row.label, row.x.tobytes(), row.y, samples, seed)
+    return background_task("acquisition", key=key, work=_acquire,
+                           args=(checkpoint.model, row, samples, seed, folder, index),
+                           label=f"Acquiring features for {row.label} under every strategy")
 
 
-def run_view(ref: str, name: str, row: AcquisitionRow, strategy: str, samples: int, seed: int,
+def run_view(ref: str, checkpoint: Checkpoint, row: AcquisitionRow, strategy: str, samples: int, seed: int,
              dataset: Dataset) -> int | None:
     """The chosen strategy's run step by step, then the three strategies; returns the step shown (None
     when nothing ran)."""
@@ -434,24 +451,23 @@ def run_view(ref: str, name: str, row: AcquisitionRow, strategy: str, samples: i
         st.warning(f"{_sentence(row.label)} has no usable feature value, so there is nothing to acquire. "
                    "Fill in at least one.", icon=":material/edit_off:")
         return None
-    try:
-        run = _run(ref, checkpoint_stamp(ref), row, strategy, samples, seed)
-    except Exception as err:  # noqa: BLE001 - e.g. values so far out of range that the model overflows
-        st.error(f"The model could not run on {row.label} ({type(err).__name__}: {err}). Values far outside "
-                 "the training data can overflow it; check the row.", icon=":material/error:")
+    runs = row_runs(ref, checkpoint, row, samples, seed)
+    if runs is None:
         return None
+    run = runs[strategy]
     st.caption(f"{_sentence(row.label)}, {STRATEGY_LABELS[strategy]}, {samples} draws per step, seed {seed}"
                + ("" if row.n_acquirable == d else f"; {row.n_acquirable} of {d} features can be acquired (the "
                   "others are unknown)") + ".")
     st.header("Step through")
     t = stepper(row.n_acquirable)
     step_metrics(run, row, t, dataset)
-    step_charts(run, row, t, strategy, dataset, name)
-    comparison_view(row_runs(ref, row, samples, seed), row, t, dataset)
+    step_charts(run, row, t, strategy, dataset, checkpoint.name)
+    comparison_view(runs, row, t, dataset)
     return t
 
 
 def render() -> None:
+    started = time.monotonic()
     ref = current_ref()
     checkpoint, dataset = mixed_model(ref)
     target = dataset.target
@@ -461,10 +477,11 @@ def render() -> None:
                "one feature per step, the one with the highest reward, until all are known (SAIA, thesis §5.3).")
     row, strategy, samples, seed = row_controls(ref, dataset)
     st.divider()
-    step = None if row is None else run_view(ref, checkpoint.name, row, strategy, samples, seed, dataset)
+    step = None if row is None else run_view(ref, checkpoint, row, strategy, samples, seed, dataset)
     dataset_view(checkpoint, dataset)
     if step is not None and st.session_state.get("acq_play") and step < row.n_acquirable:
-        time.sleep(PLAY_INTERVAL)  # let the step be seen, then take the next
+        # the promised pace: the time this run took drawing the step counts towards the interval
+        time.sleep(max(0.0, PLAY_INTERVAL - (time.monotonic() - started)))
         st.session_state[PLAY_NEXT_KEY] = True
         st.rerun()
 

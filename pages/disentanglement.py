@@ -34,9 +34,12 @@ from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.shapes import GroundTruthFactors, ground_truth_factors
 from vizvae.errors import VizvaeError
 from vizvae.evaluation.disentanglement import (
-    ACTIVE_KL_THRESHOLD, Disentanglement, best_factor_per_latent, encode_means, measure_disentanglement,
+    ACTIVE_KL_THRESHOLD, Disentanglement, best_factor_per_latent, cached_information, encode_means,
+    measure_disentanglement,
 )
-from vizvae.evaluation.disentanglement_view import central_test_row, code_size, inactive_dimensions, traversal_dimensions
+from vizvae.evaluation.disentanglement_view import (
+    against_beta_sentence, central_test_row, code_size, inactive_dimensions, traversal_dimensions,
+)
 from vizvae.inference.latent import decode_mean, dimensions_by_kl, traversal_latents, traversal_values
 from vizvae.models.capabilities import GroupModel
 from vizvae.viz.disentanglement import (
@@ -65,8 +68,10 @@ class TraversalView:
 # -- cached numbers (vizvae computes, the page shows) ---------------------------------------------------
 @st.cache_data(show_spinner="Measuring the information each latent carries about each factor…", max_entries=16)
 def _information(ref: str, stamp: tuple) -> Disentanglement:
+    """Shipped with the shapes models (``python -m vizvae precompute``), else measured once and kept in the
+    checkpoint cache."""
     checkpoint = load_model(ref)
-    return measure_disentanglement(checkpoint.model, checkpoint_dataset(checkpoint.config), with_dci=False)
+    return cached_information(checkpoint.path, checkpoint.model, checkpoint_dataset(checkpoint.config))[0]
 
 
 @st.cache_data(show_spinner="Computing MIG, DCI and active units (not stored in this checkpoint)…", max_entries=16)
@@ -260,23 +265,24 @@ def beta_section(by_beta: list[str], view: TraversalView, image_shape: tuple[int
         return
     st.caption(f"The same start image (test #{view.base_row}) and range (±{view.span:g}) for every shipped shapes "
                "model; each model's own active latents, labelled by the factor they carry.")
-    for column, name in zip(st.columns(len(by_beta)), by_beta):
+    for name in by_beta:  # one model a row: a third of the page would shrink the row labels past reading
         stamp = checkpoint_stamp(name)
         dims, labels = _rows(_information(name, stamp), view.show_inactive)
         images = _traversal(name, stamp, view.base_row, view.span, tuple(dims))
         metrics = _metrics(name)
-        with column:
-            st.markdown(f"**β = {_beta(name):g}** · MIG {metrics['mig']:.3f} · {metrics['active_units']} active")
-            st.image(traversal_png(images, image_shape, labels, scale=2), caption=name)
+        about, picture = st.columns([1, 3], vertical_alignment="center")
+        about.markdown(f"**β = {_beta(name):g}**  \nMIG {metrics['mig']:.3f}  \n{metrics['active_units']} active  \n"
+                       f"{name}")
+        picture.image(traversal_png(images, image_shape, labels, scale=2))
     rows = [_metrics(name) for name in by_beta]
-    st.plotly_chart(metrics_against_beta_figure([_beta(name) for name in by_beta], {
-        "MIG": [r["mig"] for r in rows],
-        "DCI disentanglement": [r["dci_disentanglement"] for r in rows],
-        "DCI informativeness": [r["dci_informativeness"] for r in rows],
-    }, title="Disentanglement against β"), key="disentanglement_beta_chart")
+    betas = [_beta(name) for name in by_beta]
+    scores = {"MIG": [r["mig"] for r in rows], "DCI disentanglement": [r["dci_disentanglement"] for r in rows],
+              "DCI informativeness": [r["dci_informativeness"] for r in rows]}
+    st.plotly_chart(metrics_against_beta_figure(betas, scores, title="Disentanglement against β"),
+                    key="disentanglement_beta_chart")
     st.caption("A larger β trades reconstruction for a code whose dimensions follow independent factors "
-               "(Higgins et al. 2017); Berger Ch. 7 reads β as tempering the observation model. Past some β the "
-               "model stops encoding the subtle factors (rotation, then shape) and informativeness drops.")
+               "(Higgins et al. 2017); Berger Ch. 7 reads β as tempering the observation model. "
+               + against_beta_sentence(betas, scores))
 
 
 def table_section(names: list[str], grouped: list[str], n_images: int) -> None:

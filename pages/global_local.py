@@ -32,14 +32,16 @@ import torch
 from pages._common import (
     checkpoint_stamp, current_ref, download_png, load_model, require_model, shipped_models, url_bound,
 )
-from vizvae.checkpoint import checkpoint_dataset
-from vizvae.data.batches import domain_labels, make_rule
+from vizvae.checkpoint import checkpoint_dataset, read_config
+from vizvae.data.batches import domain_labels
 from vizvae.errors import VizvaeError
 from vizvae.evaluation.classifier import default_classifier_folder
 from vizvae.inference.global_local import (
-    BatchProblem, assign_clusters, batch_classification, cluster_purity, cluster_samples, decode_with_global,
-    diagonal_path, global_local_grid, nonlinear_posteriors, pca_posteriors, random_batch_centre,
-    structured_batch_posteriors,
+    assign_clusters, cluster_purity, cluster_samples, decode_with_global, diagonal_path, nonlinear_posteriors,
+    pca_posteriors,
+)
+from vizvae.inference.global_local_store import (
+    batch_rule, cached_batch_centre, cached_batch_study, default_batch_kinds, grid_decoded, stored_grid,
 )
 from vizvae.inference.global_local_view import (
     CLUSTER_BETAS, cluster_beta, cluster_sizes, group_interpolation, interpolation_groups, shared_dimension,
@@ -101,47 +103,38 @@ def _assignments(ref: str, stamp: tuple):
 @st.cache_data(show_spinner=False, max_entries=16)
 def _batch_centre(ref: str, stamp: tuple) -> torch.Tensor:
     checkpoint = load_model(ref)
-    return random_batch_centre(checkpoint.model, checkpoint_dataset(checkpoint.config).x_test)
+    return cached_batch_centre(checkpoint.path, checkpoint.model, checkpoint_dataset(checkpoint.config).x_test)
 
 
 @st.cache_data(show_spinner="Drawing batches and their global posteriors…", max_entries=32)
 def _batch_study(ref: str, stamp: tuple, kinds: tuple[str, ...], digit: int, digits: tuple[int, ...],
                  n_batches: int, batch_size: int, seed: int):
+    """The default kinds' study is shipped with the model (``python -m vizvae precompute``); any other is
+    computed once and kept in the checkpoint cache."""
     checkpoint = load_model(ref)
-    dataset = checkpoint_dataset(checkpoint.config)
-    rules = [_rule(kind, digit, digits) for kind in kinds]
-    test_domains = domain_labels(dataset, "test")
-    shown = structured_batch_posteriors(checkpoint.model, dataset.x_test, dataset.y_test, rules, n_batches,
-                                        batch_size, seed=seed, domains=test_domains)
-    problems = [BatchProblem("selected", rules)]
-    if "random" in kinds and len(kinds) >= 3:
-        problems.insert(0, BatchProblem("without_random", [r for k, r in zip(kinds, rules) if k != "random"]))
-    accuracies = batch_classification(
-        checkpoint.model, (dataset.x_train, dataset.y_train), (dataset.x_test, dataset.y_test), problems,
-        n_train_batches=n_batches, n_test_batches=n_batches, batch_size=batch_size, seed=seed,
-        train_domains=domain_labels(dataset, "train"), test_domains=test_domains)
-    return shown, batch_classification_table(accuracies, problems)
+    study, _ = cached_batch_study(checkpoint.path, checkpoint.model, checkpoint_dataset(checkpoint.config), kinds,
+                                  digit, digits, n_batches, batch_size, seed)
+    return study.shown, batch_classification_table(study.accuracies, study.problems)
 
 
 @st.cache_data(show_spinner="Scoring samples with the digit classifier…", max_entries=8)
 def _fd_rows(names: tuple[str, ...], stamps: tuple, repetitions: int):
-    from vizvae.evaluation.classifier import load_classifier
-    from vizvae.evaluation.fd import fd_repetitions
+    """Shipped models' distances come with them (``python -m vizvae precompute``); others are
+    computed once and kept in the checkpoint cache."""
+    from vizvae.evaluation.fd import cached_fd
 
-    classifier = load_classifier(default_classifier_folder())
     rows = []
     for (method, name) in names:
         checkpoint = load_model(name)
         real = checkpoint_dataset(checkpoint.config).x_test
-        result = fd_repetitions(checkpoint.model, classifier, real, n=1000, repetitions=repetitions, seed=0)
+        result = cached_fd(checkpoint.path, checkpoint.model, default_classifier_folder(), real, n=1000,
+                           repetitions=repetitions, seed=0)
         rows.append((method, name, result.mean, result.std, repetitions))
     return fd_table(rows)
 
 
 def _rule(kind: str, digit: int, digits: tuple[int, ...]):
-    if kind.startswith("domain:"):
-        return make_rule("random", domain=kind.split(":", 1)[1])
-    return make_rule(kind, digit=digit, digits=digits)
+    return batch_rule(kind, digit, digits)
 
 
 def _shipped_names() -> set[str]:
@@ -177,20 +170,30 @@ def grid_section(subject: Subject, shipped: set[str]) -> None:
     with left:
         ugvae_grid(subject, view, batch_centre)
     with middle:
-        if ML_VAE in shipped:
+        if _counterpart(ML_VAE, "ML-VAE", shipped, subject.image_shape):
             mlvae_grid(load_model(ML_VAE).model, view, subject.image_shape)
-        else:
-            st.info(f"The ML-VAE counterpart is not built: `python -m vizvae rebuild --only {ML_VAE}`.")
     with right:
-        if BETA_VAE in shipped:
+        if _counterpart(BETA_VAE, "β-VAE", shipped, subject.image_shape):
             beta_vae = load_model(BETA_VAE).model
             row = diagonal_path(view.steps, view.beta_span, beta_vae.latent_dim,
                                 shared_dimension(view.z_dim, beta_vae.latent_dim))
             st.image(grid_png(decode_mean(beta_vae, row)[None], subject.image_shape),
                      caption=f"β-VAE ({BETA_VAE}, β = 10): one row, z from −{view.beta_span:g} to +{view.beta_span:g} "
                      "— no global space, so content and style share one z (Fig. 4.5)")
-        else:
-            st.info(f"The β-VAE counterpart is not built: `python -m vizvae rebuild --only {BETA_VAE}`.")
+
+
+def _counterpart(name: str, family: str, shipped: set[str], image_shape: tuple[int, ...]) -> bool:
+    """Whether the shipped counterpart ``name`` can be drawn beside this model (built, and of images of the
+    same shape); if not, says why."""
+    if name not in shipped:
+        st.info(f"The {family} counterpart is not built: `python -m vizvae rebuild --only {name}`.")
+        return False
+    folder = next(info["path"] for info in shipped_models() if info["name"] == name)
+    dataset = read_config(folder, check_model=False).get("dataset") or {}  # (its config only: no weights loaded)
+    if tuple(dataset.get("image_shape") or ()) != tuple(image_shape):
+        st.info(f"The {family} counterpart ({name}) models {dataset.get('name', 'other')} images, not these.")
+        return False
+    return True
 
 
 def grid_controls(subject: Subject) -> GridView:
@@ -227,11 +230,9 @@ def grid_controls(subject: Subject) -> GridView:
 
 
 def ugvae_grid(subject: Subject, view: GridView, batch_centre: torch.Tensor) -> None:
-    model, g = subject.model, subject.model.global_dim
-    centre = torch.zeros(g) if view.around_prior else batch_centre
-    grid = global_local_grid(model, view.cluster, centre + diagonal_path(view.steps, view.beta_span, g, view.beta_dim),
-                             diagonal_path(view.steps, view.z_span, model.local_dim, view.z_dim))
-    image = grid_png(decode_with_global(model, grid.z, grid.beta), subject.image_shape)
+    g = subject.model.global_dim
+    image = grid_png(_grid_decoded(subject.ref, view, view.cluster, batch_centre, view.beta_dim, view.z_dim),
+                     subject.image_shape)
     with st.container(key="gl_grid"):
         st.image(image, caption=f"UG-VAE, cluster d = {view.cluster}: rows β from −{view.beta_span:g} to "
                  f"+{view.beta_span:g}, columns z from μ_z^(d)(β) − {view.z_span:g} to + {view.z_span:g}")
@@ -241,12 +242,24 @@ def ugvae_grid(subject: Subject, view: GridView, batch_centre: torch.Tensor) -> 
                "rarely met in training.")
 
 
+def _grid_decoded(ref: str, view: GridView, cluster: int, batch_centre: torch.Tensor | None, beta_dim: int | None,
+                  z_dim: int | None):
+    """Fig. 4.4's decoder means for model ``ref``: the first view's are shipped with the model, any other
+    view's are one batched decode."""
+    checkpoint = load_model(ref)
+    stored = stored_grid(checkpoint.path, cluster, view.steps, view.beta_span, view.z_span, view.around_prior,
+                         beta_dim, z_dim)
+    if stored is not None:
+        return stored
+    return grid_decoded(checkpoint.model, cluster, view.steps, view.beta_span, view.z_span,
+                        None if view.around_prior else batch_centre, beta_dim, z_dim)
+
+
 def mlvae_grid(mlvae: Any, view: GridView, image_shape: tuple[int, ...]) -> None:
-    centre = torch.zeros(mlvae.global_dim) if view.around_prior else _batch_centre(ML_VAE, checkpoint_stamp(ML_VAE))
-    rows = diagonal_path(view.steps, view.beta_span, mlvae.global_dim, shared_dimension(view.beta_dim, mlvae.global_dim))
-    columns = diagonal_path(view.steps, view.z_span, mlvae.local_dim, shared_dimension(view.z_dim, mlvae.local_dim))
-    grid = global_local_grid(mlvae, 0, centre + rows, columns)
-    st.image(grid_png(decode_with_global(mlvae, grid.z, grid.beta), image_shape),
+    centre = None if view.around_prior else _batch_centre(ML_VAE, checkpoint_stamp(ML_VAE))
+    decoded = _grid_decoded(ML_VAE, view, 0, centre, shared_dimension(view.beta_dim, mlvae.global_dim),
+                            shared_dimension(view.z_dim, mlvae.local_dim))
+    st.image(grid_png(decoded, image_shape),
              caption=f"ML-VAE ({ML_VAE}, K = 1, random groups): the same rows and columns; one unimodal p(z | β)")
 
 
@@ -282,7 +295,7 @@ def batches_section(subject: Subject) -> tuple[int, tuple[int, ...]]:
     """Table 4.2 and the map of q(β | X); returns the digit rules' choices, which the interpolation shares."""
     st.header("Structured batches")
     if "gl_batch_kinds" not in st.session_state:
-        st.session_state["gl_batch_kinds"] = [f"domain:{n}" for n in subject.domains] or ["even", "odd", "random"]
+        st.session_state["gl_batch_kinds"] = default_batch_kinds(subject.domains)
     cols = st.columns([3, 1, 1, 1])
     with cols[0]:
         kinds = st.multiselect("Batch kinds", subject.kinds, key="gl_batch_kinds", format_func=subject.kind_labels.get,
@@ -305,17 +318,12 @@ def batches_section(subject: Subject) -> tuple[int, tuple[int, ...]]:
     except VizvaeError as err:
         st.warning(f"{err}. Choose a smaller batch size or another rule.")
         return digit, digits
-    left, right = st.columns([3, 2])
-    with left:
-        posterior_map(shown, projection, f"{n_batches} held-out test batches of {batch_size} per kind")
-    with right:
-        st.dataframe(table, hide_index=True, key="gl_svm_table", column_config={
-            "Batch categories": st.column_config.TextColumn(width="medium"),
-            **{name: st.column_config.NumberColumn(width="small") for name in ("Train accuracy", "Test accuracy")},
-        })
-        st.caption(f"As Table 4.2: SVMs fitted on 5 samples of β from each of {n_batches} batches per kind drawn "
-                   "from the train split, tested on batches from the held-out test split. Kinds: "
-                   + "; ".join(f"({i}) {rule.label}" for i, rule in enumerate(shown.rules)) + ".")
+    posterior_map(shown, projection, f"{n_batches} held-out test batches of {batch_size} per kind")
+    # under the map at full width: in a column beside it the Test accuracy column was cut off
+    st.dataframe(table, hide_index=True, key="gl_svm_table", width="stretch")
+    st.caption(f"As Table 4.2: SVMs fitted on 5 samples of β from each of {n_batches} batches per kind drawn "
+               "from the train split, tested on batches from the held-out test split. Kinds: "
+               + "; ".join(f"({i}) {rule.label}" for i, rule in enumerate(shown.rules)) + ".")
     return digit, digits
 
 

@@ -5,7 +5,9 @@ deliberately tight Gaussian on it.
 Widget / session-state keys (used by the tests): ``lab_target``, ``lab_transitions``,
 ``lab_step_range``, ``lab_proposal_std``, ``lab_iterations``, ``lab_lr_steps``,
 ``lab_lr_inflation``, ``lab_seed``, ``lab_per_dimension``, ``lab_train`` (the button) and ``lab_result`` (the last
-training: settings and result). Charts: ``lab_before``, ``lab_after``, ``lab_history``.
+training: settings and result). While training runs (in the background) the container ``lab_training_progress``
+holds its bar and the button ``lab_training_cancel`` (after a cancel: ``lab_training_cancelled``,
+``lab_training_again``). Charts: ``lab_before``, ``lab_after``, ``lab_history``.
 URL: ``target``, ``T``, ``steps``, ``std``, ``iters``.
 """
 
@@ -21,12 +23,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from pages._common import download_csv, url_bound
+from pages._common import background_task, download_csv, job_runner, restart_task, url_bound
 from vizvae.inference.targets import TOY_TARGETS
-from vizvae.inference.toy import STEP_SIZE_RANGES, ToySetup, toy_density, toy_setup, train_toy
-from vizvae.inference.toy_lab import ToyChains, ToyTraining, history_table, toy_chains, toy_training
+from vizvae.inference.toy import STEP_SIZE_RANGES, ToySetup, toy_density, toy_setup
+from vizvae.inference.toy_lab import ToyChains, ToyTraining, history_table, toy_chains, toy_training, train_toy_run
 from vizvae.viz.posterior import hmc_training_figure, toy_target_figure
-from vizvae.viz.tables import csv_bytes
+from vizvae.viz.tables import csv_bytes, shown_change
 
 TARGET_LABELS = {"wave": "wave", "dual_moon": "dual moon", "banana": "banana"}
 STEP_LABELS = {"authors": "small: U(0.02, 0.05), authors' code", "thesis": "U(0.05, 0.2), thesis text",
@@ -38,6 +40,10 @@ SHOWN_CHAINS = 500
 FIGURE_TRANSITIONS = {"wave": 5, "dual_moon": 10, "banana": 10}  # T of Fig. 5.7's rows
 RESULT_KEY = "lab_result"
 TRAIN_REQUEST_KEY = "_lab_train_requested"
+TRAINING_KEY = "_lab_training"  # (settings, training) of the training asked for and not yet done
+JOB = "lab_training"
+SKSD_HELP = ("Mean over the last five iterations. SKSD is estimated by a U-statistic, which is unbiased: its "
+             "expectation is ≥ 0 and ≈ 0 when the chains follow the target, so an estimate can dip below 0.")
 
 
 def _number(value: Any) -> str:
@@ -57,6 +63,11 @@ def _before(settings: tuple) -> ToyChains:
 def _setup(settings: tuple) -> ToySetup:
     target, n_transitions, step_range, proposal_std, seed = settings
     return toy_setup(target, proposal_std, STEP_SIZE_RANGES[step_range], n_transitions, seed=seed)
+
+
+def _request_training() -> None:
+    st.session_state[TRAIN_REQUEST_KEY] = True
+    restart_task(JOB)  # Train after a cancel trains again
 
 
 def _take_figure_transitions() -> None:
@@ -86,7 +97,7 @@ def training_settings() -> tuple[tuple, tuple]:
     """The chains' settings (``hmc_settings`` and the seed) and the training's (iterations, two
     learning rates, one inflation per dimension); draws the Train button."""
     settings = hmc_settings()
-    row = st.columns([1.4, 1, 1, 1.1, 1.1, 0.8])
+    row = st.columns([1.3, 0.9, 0.9, 1, 1.4, 0.8])
     n_iterations = url_bound(row[0].slider, "Training iterations", key="lab_iterations", param="iters", default=150,
                              parse=int, valid=lambda i: isinstance(i, int) and 10 <= i <= 400, min_value=10,
                              max_value=400, step=10)
@@ -96,32 +107,38 @@ def training_settings() -> tuple[tuple, tuple]:
     lr_steps = row[1].select_slider("lr, step sizes", LEARNING_RATES, key="lab_lr_steps")
     lr_inflation = row[2].select_slider("lr, inflation", LEARNING_RATES, key="lab_lr_inflation")
     seed = row[3].number_input("Seed", 0, 9999, step=1, key="lab_seed")
-    per_dimension = row[4].checkbox("One inflation per dimension", key="lab_per_dimension",
-                                    help="Fig. 5.7b inflates each axis on its own; a model has one inflation per "
-                                         "latent layer.")
+    per_dimension = row[4].checkbox("Inflation per axis", key="lab_per_dimension",
+                                    help="One inflation per dimension: Fig. 5.7b inflates each axis on its own; a "
+                                         "model has one inflation per latent layer.")
     with row[5]:
         st.write("")
         st.button("Train", key="lab_train", type="primary", icon=":material/play_arrow:",
-                  on_click=lambda: st.session_state.update({TRAIN_REQUEST_KEY: True}))
+                  on_click=_request_training)
     return (*settings, int(seed)), (int(n_iterations), float(lr_steps), float(lr_inflation), bool(per_dimension))
 
 
 # -- training, live -------------------------------------------------------------------------------------------
 def train_live(settings: tuple, training: tuple, setup: ToySetup) -> None:
-    """Train with a progress bar, then sample the trained chains once; kept in ``lab_result``."""
-    n_iterations, lr_steps, lr_inflation, per_dimension = training
-    bar = st.progress(0.0, text="Training…")
-
-    def report(iteration: int, record: dict) -> None:
-        bar.progress((iteration + 1) / n_iterations,
-                     text=f"iteration {iteration + 1}/{n_iterations}: acceptance {record['mean_acceptance']:.2f}, "
-                          f"SKSD {record['sksd']:.3f}, mean φ {record['mean_step_size']:.3f}")
-
-    result = train_toy(setup, n_iterations, lr_steps, lr_inflation, seed=settings[-1], callback=report,
-                       per_dimension=per_dimension)
-    bar.empty()
-    after = toy_chains(setup, result.hyperparameters, n_chains=SHOWN_CHAINS, seed=settings[-1])
-    st.session_state[RESULT_KEY] = {"settings": settings, "training": training, "result": result, "after": after}
+    """Train in the background with a progress bar over the iterations (and the acceptance so far),
+    then sample the trained chains once; kept in ``lab_result``. Other chain settings cancel it."""
+    if st.session_state.pop(TRAIN_REQUEST_KEY, False):
+        st.session_state[TRAINING_KEY] = (settings, training)
+    asked = st.session_state.get(TRAINING_KEY)
+    if asked is None:
+        return
+    if asked[0] != settings:
+        job_runner().cancel(JOB, "the chains' settings changed")
+        st.session_state.pop(TRAINING_KEY)
+        return
+    n_iterations, lr_steps, lr_inflation, per_dimension = asked[1]
+    run = background_task(JOB, key=asked, work=train_toy_run, label="Training",
+                          args=(setup, n_iterations, lr_steps, lr_inflation),
+                          kwargs=dict(seed=settings[-1], per_dimension=per_dimension, n_chains=SHOWN_CHAINS),
+                          units=n_iterations * settings[1])
+    if run is not None:
+        st.session_state[RESULT_KEY] = {"settings": settings, "training": asked[1], "result": run.result,
+                                        "after": run.after}
+        st.session_state.pop(TRAINING_KEY)
 
 
 # -- Fig. 5.7: before and after --------------------------------------------------------------------------------
@@ -156,11 +173,15 @@ def training_view(target: str, history: dict[str, np.ndarray], before: ToyChains
                   trained: ToyTraining) -> None:
     st.header("Training")
     metrics = st.columns(4)
-    metrics[0].metric("Acceptance", f"{after.acceptance:.2f}", f"{after.acceptance - before.acceptance:+.2f}")
+    # neutral deltas: more acceptance is not better in itself (0.65 is the optimum), nor a larger step
+    metrics[0].metric("Acceptance", f"{after.acceptance:.2f}", shown_change(after.acceptance - before.acceptance),
+                      delta_color="off", help="Change: against the chains with the initial hyper-parameters.")
     metrics[1].metric("Inflation s", ", ".join(f"{v:.2f}" for v in trained.inflation_values))
-    metrics[2].metric("Mean step size", f"{trained.mean_step_size:.3f}", f"{trained.step_size_change:+.3f}")
-    metrics[3].metric("Final SKSD", f"{trained.final_sksd:.3f}",
-                      help="Mean over the last five iterations; ≈ 0 when the chains follow the target.")
+    metrics[2].metric("Mean step size", f"{trained.mean_step_size:.3f}", shown_change(trained.step_size_change, 3),
+                      delta_color="off")
+    metrics[3].metric("Final SKSD", f"{trained.final_sksd:.3f}", help=SKSD_HELP)
+    if trained.final_sksd < 0:
+        st.caption(f"The final SKSD is negative ({trained.final_sksd:.3f}): " + SKSD_HELP)
     st.plotly_chart(hmc_training_figure(history), key="lab_history")
     st.caption("Per training iteration, from the 30 chains of that iteration: mean acceptance (dotted: 0.65, the "
                "optimum of Neal 2011), step sizes per dimension (line: mean over the T transitions, band: min–max), "
@@ -175,8 +196,7 @@ def render() -> None:
                "eq. 5.10) on a known 2-D density, starting from a deliberately tight proposal (thesis Figs 5.7–5.8).")
     settings, training = training_settings()
     setup = _setup(settings)
-    if st.session_state.pop(TRAIN_REQUEST_KEY, False):
-        train_live(settings, training, setup)
+    train_live(settings, training, setup)
     stored = st.session_state.get(RESULT_KEY)
     current = stored if stored and stored["settings"] == settings else None
     trained = toy_training(setup, current["result"]) if current else None

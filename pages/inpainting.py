@@ -10,7 +10,9 @@ Widget / session-state keys (used by the tests): ``inpaint_source``, ``inpaint_i
 ``inpaint_mask_seed``, ``inpaint_mask_canvas``, ``inpaint_paint_mode``, ``inpaint_hide_all``,
 ``inpaint_reveal_all``, ``inpaint_methods``, ``inpaint_models``, ``inpaint_fig56``, ``inpaint_samples``,
 ``inpaint_iterations``, ``inpaint_proposals``, ``inpaint_seed``, ``inpaint_run``, ``inpaint_auto``,
-``inpaint_show``. Result rows are containers ``inpaint_row_0``, ``inpaint_row_1``, ...; charts:
+``inpaint_show``; while a run is in progress the container ``inpaint_progress`` holds its bar and the
+button ``inpaint_cancel`` (after a cancel: ``inpaint_cancelled``, ``inpaint_again``). Result rows are
+containers ``inpaint_row_0``, ``inpaint_row_1``, ...; charts:
 ``inpaint_labels``. URL: ``source``, ``image``, ``mask``, ``size``, ``top``, ``left``, ``half``, ``rate``,
 ``mseed``, ``methods``, ``models``, ``samples``, ``iters``, ``props``, ``seed``.
 """
@@ -28,16 +30,20 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_csv, download_png, load_model, require_model,
-    selection_indices, shipped_models, url_bound, url_value,
+    background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model, require_model,
+    restart_task, selection_indices, shipped_models, url_bound, url_value,
 )
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.user import image_from_upload
 from vizvae.errors import VizvaeError
+from vizvae.jobs import format_duration
 from vizvae.evaluation.inpainting_view import (
-    SHOWN, InpaintingMask, InpaintingResult, centred_square, inpaint_image, thick_brush, uncertainty_vmax,
+    SHOWN, InpaintingMask, InpaintingResult, centred_square, inpaint_rows, inpainting_work_units, thick_brush,
+    uncertainty_vmax,
 )
-from vizvae.inference.imputers import METHODS, ImputationSettings, native_method, supported_methods
+from vizvae.inference.imputers import (
+    METHODS, ImputationSettings, native_method, supported_methods, trust_warning,
+)
 from vizvae.viz.inpainting import (
     InpaintingRow, inpainting_figure_png, label_probabilities_figure, observed_rgb, pixel_canvas_figure, rgb_png,
     scores_table, strip_png, to_rgb, uncertainty_legend_png, uncertainty_rgb,
@@ -55,6 +61,7 @@ DEFAULT_METHODS = ["encoder", "hmc", "pseudo_gibbs", "mwg", "sir"]
 FIG56_MODELS = ("mnist-pvae", "mnist-hvae", "mnist-hmcvae", "mnist-hhvae")  # VAE, H-VAE, HMC-VAE, HH-VAE
 DRAWING_KEY, PAINTED_KEY, ARMED_KEY = "_inpaint_drawing", "_inpaint_painted", "_inpaint_armed"
 RUN_REQUEST_KEY = "_inpaint_run_requested"
+JOB = "inpaint"  # the background task of a run
 ROW_WIDTHS = [1.5, 1, 4.2, 1, 2.3]
 CANVAS_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
 METHOD_HELP = (
@@ -89,16 +96,6 @@ def _digit_classifier():
         return load_classifier(default_classifier_folder())
     except VizvaeError:
         return None
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _impute_row(ref: str, stamp: tuple, method: str, x: np.ndarray, mask: np.ndarray, n_samples: int,
-                n_iterations: int, n_proposals: int, seed: int, image_shape: tuple) -> InpaintingResult:
-    """One row of the comparison: ``method`` on ``ref``'s model for image ``x`` under ``mask``."""
-    return inpaint_image(load_model(ref).model, x, mask, method, image_shape, feature_mean=_feature_mean(ref, stamp),
-                         classifier=_digit_classifier(),
-                         settings=ImputationSettings(n_samples=n_samples, seed=seed, n_iterations=n_iterations,
-                                                     n_proposals=n_proposals))
 
 
 # -- callbacks ------------------------------------------------------------------------------------------------
@@ -136,6 +133,7 @@ def _fig56(ref: str) -> None:
 
 def _arm() -> None:
     st.session_state[RUN_REQUEST_KEY] = True
+    restart_task(JOB)  # Run after a cancel runs again
 
 
 # -- the image ------------------------------------------------------------------------------------------------
@@ -334,7 +332,10 @@ def ready_to_run(rows: list, signature: tuple) -> bool:
     elif armed != signature:
         st.info("The inputs changed since the last run (a run in progress stops): press **Run** again.",
                 icon=":material/refresh:")
-    return bool(rows) and armed == signature
+    ready = bool(rows) and armed == signature
+    if not ready:
+        job_runner().cancel(JOB, "the inputs changed")
+    return ready
 
 
 # -- results --------------------------------------------------------------------------------------------------
@@ -344,22 +345,18 @@ def row_label(row: tuple[str, str], ref: str) -> str:
 
 
 def run_rows(rows: list[tuple[str, str]], labels: list[str], x: np.ndarray, observed: np.ndarray,
-             settings: dict[str, int], image_shape: tuple) -> list[InpaintingResult | str]:
-    """Each row's result, or the message of its failure (one method failing must not stop the others)."""
-    results: list[InpaintingResult | str] = []
-    with st.status(f"Imputing with {len(rows)} method(s)…", expanded=False) as status:
-        progress = st.progress(0.0)
-        for i, ((name, method), label) in enumerate(zip(rows, labels)):
-            progress.progress(i / len(rows), text=f"{label} ({i + 1} of {len(rows)})")
-            try:
-                results.append(_impute_row(name, checkpoint_stamp(name), method, x, observed, image_shape=image_shape,
-                                           **settings))
-            except Exception as err:  # noqa: BLE001 - one method failing on this input must not take the page down
-                results.append(f"{type(err).__name__}: {err}")
-        progress.progress(1.0, text="done")
-        seconds = sum(r.runtime for r in results if isinstance(r, InpaintingResult))
-        status.update(label=f"Imputed with {len(rows)} method(s) in {seconds:.2f} s", state="complete")
-    return results
+             settings: dict[str, int], image_shape: tuple, signature: tuple) -> list[InpaintingResult | str] | None:
+    """Each row's result, or the message of its failure, computed in the background (None while it
+    runs, with its progress, or after a cancel)."""
+    names = list(dict.fromkeys(name for name, _ in rows))
+    imputation = ImputationSettings(**settings)
+    return background_task(
+        JOB, key=(*signature, *(checkpoint_stamp(name) for name in names)), work=inpaint_rows,
+        label=f"Imputing with {len(rows)} method(s)",
+        args=({name: load_model(name).model for name in names}, rows, labels, x, observed, image_shape),
+        kwargs=dict(settings=imputation, classifier=_digit_classifier(),
+                    feature_means={name: _feature_mean(name, checkpoint_stamp(name)) for name in names}),
+        units=sum(inpainting_work_units(method, imputation) for _, method in rows))
 
 
 def score_lines(result: InpaintingResult, method: str) -> str:
@@ -395,6 +392,9 @@ def result_row(i: int, label: str, method: str, result: InpaintingResult | str, 
         cols[2].image(strip_png(result.strip(strip_key), image_shape, scale=3))
         cols[3].image(rgb_png(uncertainty_rgb(result.variance, image_shape, vmax), scale=3))
         cols[4].markdown(score_lines(result, method))
+        untrusted = trust_warning(result.diagnostics)
+        if untrusted:
+            st.warning(untrusted, icon=":material/warning:")
 
 
 def results_view(rows: list[tuple[str, str]], labels: list[str], results: list[InpaintingResult | str],
@@ -479,7 +479,11 @@ def render() -> None:
     if not ready_to_run(rows, signature):
         st.stop()
     labels = [row_label(row, ref) for row in rows]
-    results = run_rows(rows, labels, x, observed, settings, image_shape)
+    results = run_rows(rows, labels, x, observed, settings, image_shape, signature)
+    if results is None:
+        st.stop()
+    seconds = sum(r.runtime for r in results if isinstance(r, InpaintingResult))
+    st.caption(f"Imputed with {len(rows)} method(s) in {format_duration(seconds)}.")
     vmax = uncertainty_vmax([r for r in results if isinstance(r, InpaintingResult)], binarized)
     strip_key = results_view(rows, labels, results, x, observed, image_shape, vmax)
     labels_view(labels, results)

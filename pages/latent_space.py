@@ -33,9 +33,10 @@ from pages._common import (
 from vizvae.checkpoint import checkpoint_dataset
 from vizvae.inference import projection as projections
 from vizvae.inference.latent import (
-    ClassLabels, EncodedData, class_labels, decode_mean, dimensions_by_kl, encode_dataset, lerp, manifold_grid, moved,
+    ClassLabels, EncodedData, cached_encoding, class_labels, decode_mean, dimensions_by_kl, lerp, manifold_grid, moved,
     reconstruct, slerp, traversal_base, traversal_latents, traversal_values,
 )
+from vizvae.jobs import format_duration
 from vizvae.viz.figures import kl_figure, posterior_figure, projection_figure
 from vizvae.viz.images import grid_png, paired_rows
 from vizvae.viz.tables import csv_bytes, interpolation_table, posterior_table, projection_table, traversal_table
@@ -44,6 +45,7 @@ CHART_KEY = "latent_projection"
 METHOD_KEY = "projection_method"
 SELECTION_KEY = "latent_selection"
 POINTS_KEY = "latent_points"
+ANCHOR_KEY = "_latent_chart_selection"  # (view, rows) the scatter was last drawn with as selected
 FOCUS_KEY = "latent_focus"
 BASE_KEY = "traversal_base"
 SPAN_KEY = "traversal_span"
@@ -80,30 +82,24 @@ class Subject:
 
 @st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
 def _encoded(ref: str, stamp: tuple) -> EncodedData:
+    """Shipped with the model (``python -m vizvae precompute``), else encoded once and kept in its cache."""
     checkpoint = load_model(ref)
-    return encode_dataset(checkpoint.model, checkpoint_dataset(checkpoint.config).x_test)
+    return cached_encoding(checkpoint.path, checkpoint.model, checkpoint_dataset(checkpoint.config).x_test)[0]
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _weights_key(ref: str, stamp: tuple) -> str:
-    return projections.weights_digest(load_model(ref).model)
-
-
-def _projection(folder: Path, ref: str, stamp: tuple, method: str, means: np.ndarray) -> projections.Projection:
-    """The latent plane itself, or a projection of the encoder means (UMAP and t-SNE: computed
-    once per model under a status box, then read from the disk cache)."""
+def _projection(folder: Path, method: str, means: np.ndarray) -> projections.Projection:
+    """The latent plane itself, or a projection of the encoder means (UMAP and t-SNE: shipped
+    with the model, else computed once under a status box and kept in the checkpoint cache)."""
     if method == "latent":
         return projections.Projection(means[:, :2].astype(np.float32), "latent")
     if method not in projections.SLOW_METHODS:
         return projections.project(means, method)
-    key = _weights_key(ref, stamp)
-    cache = projections.cache_folder(folder, key)
-    if projections.cached_projection_exists(cache, method, key, len(means)):
-        return projections.project(means, method, cache_dir=cache, weights_key=key)
+    if projections.stored_projection(folder, method, len(means)):
+        return projections.project(means, method, folder=folder)
     label = projections.LABELS[method]
     with st.status(f"Computing {label} of {len(means):,} encoded test points (once per model)…", expanded=True) as status:
-        result = projections.project(means, method, cache_dir=cache, weights_key=key, progress=status.write)
-        status.update(label=f"{label} computed in {result.seconds:.1f} s and cached on disk", state="complete",
+        result = projections.project(means, method, folder=folder, progress=status.write)
+        status.update(label=f"{label} computed in {format_duration(result.seconds)} and cached on disk", state="complete",
                       expanded=False)
     return result
 
@@ -120,6 +116,19 @@ def _on_chart_select() -> None:
 
 def _on_points_typed(n: int) -> None:
     _set_selection(parse_indices(st.session_state.get(POINTS_KEY) or "", n))
+    st.session_state.pop(ANCHOR_KEY, None)  # the chart is redrawn with the typed rows
+
+
+def chart_selection(view: tuple, selection: list[int]) -> list[int]:
+    """The rows the scatter is drawn with as selected. A selection made in the chart lives in plotly:
+    redrawing the figure for it would wipe plotly's record of the clicks, and a shift-click would
+    then start a new selection instead of adding to it. So the figure only changes for a selection
+    made elsewhere (the URL, the text box) or when ``view`` (model, projection) changes."""
+    anchor = st.session_state.get(ANCHOR_KEY)
+    if anchor is None or anchor[0] != view:
+        anchor = (view, list(selection))
+        st.session_state[ANCHOR_KEY] = anchor
+    return anchor[1]
 
 
 def current_selection(n: int) -> list[int]:
@@ -168,14 +177,16 @@ def projection_section(subject: Subject, folder: Path, ref: str, stamp: tuple, s
     method = url_bound(st.radio, "Projection", key=METHOD_KEY, param="method", default=methods[0],
                        valid=lambda m: m in methods, options=methods, format_func=METHOD_LABELS.get, horizontal=True,
                        help="UMAP and t-SNE take a while the first time; they are then cached on disk.")
-    result = _projection(folder, ref, stamp, method, means)
+    result = _projection(folder, method, means)
     labels = subject.labels
     figure = projection_figure(result.coords, labels.codes if labels else None, labels.names if labels else None,
-                               selected=selection, axis_titles=axis_titles(method, result))
+                               selected=chart_selection((ref, stamp, method), selection),
+                               axis_titles=axis_titles(method, result))
     st.plotly_chart(figure, key=CHART_KEY, on_select=_on_chart_select, selection_mode=("points", "box", "lasso"))
     how = "read from the disk cache" if result.from_cache else "computed"
-    st.caption(f"Encoder means, coloured by label; {METHOD_LABELS[method]} {how} in {result.seconds * 1000:.0f} ms. "
-               "Click a point or draw a box or lasso to select; the camera icon saves a PNG.")
+    st.caption(f"Encoder means, coloured by label; {METHOD_LABELS[method]} {how} in {format_duration(result.seconds)}. "
+               "Click a point or draw a box or lasso to select, shift-click to add a point; the camera icon saves "
+               "a PNG.")
     columns = st.columns([3, 1])
     columns[0].text_input("Selected test rows", key=POINTS_KEY, on_change=_on_points_typed, args=(len(means),),
                           help="Row indices of the test set, e.g. 3, 17. The selection in the plot writes here too.")

@@ -12,6 +12,7 @@ if __name__ == "__main__":  # a fresh server's first request for /model runs thi
 
     run_app()  # before the imports below: the app's navigation must replace Streamlit's at once
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -20,10 +21,10 @@ from pages._common import checkpoint_stamp, current_ref, download_csv, download_
 from vizvae.checkpoint import checkpoint_dataset, read_config
 from vizvae.errors import VizvaeError
 from vizvae.train.cards import (
-    PRIOR_SAMPLES, RECONSTRUCTIONS_PER_CLASS, prior_preview, reconstruction_preview, stored_previews,
+    PRIOR_SAMPLES, RECONSTRUCTIONS_PER_CLASS, prior_preview, rebuild_command, reconstruction_preview, stored_previews,
 )
 from vizvae.viz.figures import training_curves_figure
-from vizvae.viz.tables import column_table, csv_bytes, evaluation_table, history_table
+from vizvae.viz.tables import column_table, csv_bytes, evaluation_caption, evaluation_table, history_table
 
 # The card reads config.json and the stored seed-0 grids: it needs no weights (and no torch) until
 # the user asks for another seed, so the app's first page renders fast.
@@ -64,8 +65,9 @@ def render() -> None:
         architecture_section(config.get("config", {}), architecture)
     with right:
         dataset_section(dataset_info)
-    training_section(config.get("training") or {}, name)
-    evaluation_section(config.get("evaluation") or {})
+    training_section(config.get("training") or {}, name, rebuild_command(Path(stamp[0]), config))
+    evaluation_section(config.get("evaluation") or {},
+                       "feature" if (config.get("config") or {}).get("column_kinds") else "pixel")
     model_config = config.get("config") or {}
     if model_config.get("column_kinds"):  # a mixed-type table model: its columns instead of image grids
         columns_section(model_config, dataset_info)
@@ -118,7 +120,7 @@ def dataset_section(dataset_info: dict[str, Any]) -> None:
     )
 
 
-def training_section(training: dict[str, Any], name: str) -> None:
+def training_section(training: dict[str, Any], name: str, rebuild: str) -> None:
     st.subheader("Training")
     history = training.get("history") or {}
     if not history.get("step"):
@@ -128,16 +130,16 @@ def training_section(training: dict[str, Any], name: str) -> None:
     settings = training.get("settings") or {}
     st.caption(f"{settings.get('steps', '?')} steps, batch {settings.get('batch_size', '?')}, lr {settings.get('lr', '?')}, "
                f"seed {settings.get('seed', '?')}; {training.get('seconds', '?')} s on {training.get('device', '?')}. "
-               f"Rebuild: `{training.get('command') or 'python -m vizvae rebuild'}`")
+               f"Rebuild: `{rebuild or 'python -m vizvae rebuild'}`")
     download_csv("Training history (CSV)", csv_bytes(history_table(history)), f"{name}-history.csv",
                  key="model_history_csv")
 
 
-def evaluation_section(evaluation: dict[str, Any]) -> None:
+def evaluation_section(evaluation: dict[str, Any], unit: str) -> None:
     st.subheader("Evaluation")
     if evaluation:
-        st.table(evaluation_table(evaluation))
-        st.caption("Bounds on log p(x) of the test split; the IWAE bound tightens as K grows (Burda et al. 2016).")
+        st.table(evaluation_table(evaluation, unit))
+        st.caption(evaluation_caption(evaluation, unit))
     else:
         st.info("This checkpoint has no evaluation results; `python -m vizvae train` writes them.")
 

@@ -25,16 +25,18 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_csv, download_png, load_model, require_model, url_bound,
-    url_value,
+    background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model,
+    require_model, url_bound, url_value,
 )
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
-from vizvae.data.masks import IMAGE_MASK_KINDS, image_mask
+from vizvae.data.masks import IMAGE_MASK_KINDS
+from vizvae.inference.cache import stored_result
 from vizvae.inference.gaps import PosteriorGaps, posterior_gaps
 from vizvae.inference.posterior import (
     ChainDiagnostics, PlaneView, PosteriorChains, PosteriorGrid, PosteriorTarget, chain_diagnostics, coordinate_axes,
     gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes,
 )
+from vizvae.inference.posterior_store import cached_posterior_result, posterior_params, posterior_target
 from vizvae.inference.posterior_view import chain_plane_limits, is_inflated, masked_preview, most_moved_dimensions
 from vizvae.viz.images import grid_png
 from vizvae.viz.posterior import (
@@ -52,32 +54,38 @@ CHAIN_COUNTS = (10, 20, 50, 100, 200)
 DISPLAY_POINTS = 80  # contour grid for the plane figure
 SHOWN_DECODES = 8
 GAPS_DONE_KEY = "_posterior_gaps_done"
+POSTERIOR_JOB, GAPS_JOB = "posterior", "posterior_gaps"  # background tasks of a view without stored results
 
 
 # -- cached numbers: keyed on (model, image, mask, seed, ...) ------------------------------------------------
 def _target(ref: str, image: int, mask_spec: tuple) -> PosteriorTarget:
-    checkpoint = load_model(ref)
-    dataset = checkpoint_dataset(checkpoint.config)
-    kind, half, rate = mask_spec
-    mask = image_mask(kind, tuple(dataset.image_shape[1:]), seed=image, hidden_half=half, missing_rate=rate)
-    return PosteriorTarget.from_row(checkpoint.model, dataset.x_test[image], mask)
+    return posterior_target(load_model(ref), image, mask_spec)
+
+
+def _stored_or(kind: str, ref: str, params: dict, compute):
+    """A result shipped with the model or kept in the checkpoint cache, else ``compute()`` (then kept)."""
+    return cached_posterior_result(kind, load_model(ref).path, params, compute)[0]
 
 
 @st.cache_data(show_spinner="Running HMC…", max_entries=32)
 def _chains(ref: str, stamp: tuple, image: int, mask_spec: tuple, seed: int, n_chains: int,
             scale: float) -> PosteriorChains:
-    return posterior_chains(_target(ref, image, mask_spec), n_chains=n_chains, seed=seed, step_size_scale=scale)
+    return _stored_or("posterior-chains", ref, posterior_params(image, mask_spec, seed, n_chains, scale),
+                      lambda: posterior_chains(_target(ref, image, mask_spec), n_chains=n_chains, seed=seed,
+                                               step_size_scale=scale))
 
 
 @st.cache_data(show_spinner="Effective sample sizes and R-hat (ArviZ)…", max_entries=32)
 def _diagnostics(ref: str, stamp: tuple, image: int, mask_spec: tuple, seed: int, n_chains: int,
                  scale: float) -> ChainDiagnostics:
-    return chain_diagnostics(_chains(ref, stamp, image, mask_spec, seed, n_chains, scale).result)
+    return _stored_or("posterior-diagnostics", ref, posterior_params(image, mask_spec, seed, n_chains, scale),
+                      lambda: chain_diagnostics(_chains(ref, stamp, image, mask_spec, seed, n_chains, scale).result))
 
 
 @st.cache_data(show_spinner="Integrating the exact posterior on a grid…", max_entries=32)
 def _grid(ref: str, stamp: tuple, image: int, mask_spec: tuple) -> PosteriorGrid:
-    return posterior_grid(_target(ref, image, mask_spec))
+    return _stored_or("posterior-grid", ref, posterior_params(image, mask_spec),
+                      lambda: posterior_grid(_target(ref, image, mask_spec)))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -103,7 +111,49 @@ def _gaps(ref: str, stamp: tuple, image: int, mask_spec: tuple, seed: int, n_cha
     target = _target(ref, image, mask_spec)
     chains = _chains(ref, stamp, image, mask_spec, seed, n_chains, scale)
     quadrature = _grid(ref, stamp, image, mask_spec).log_evidence if target.latent_dim == 2 else None
-    return posterior_gaps(target, hmc_samples=chains.samples, log_evidence_quadrature=quadrature, seed=seed)
+    return _stored_or("posterior-gaps", ref, posterior_params(image, mask_spec, seed, n_chains, scale),
+                      lambda: posterior_gaps(target, hmc_samples=chains.samples, log_evidence_quadrature=quadrature,
+                                             seed=seed))
+
+
+def _is_stored(ref: str, kinds: tuple[str, ...], params: dict) -> bool:
+    """Whether results ``kinds`` at ``params`` are shipped with the model or in its cache (read at once)."""
+    folder = load_model(ref).path
+    return folder is not None and all(stored_result(folder, kind, params) is not None for kind in kinds)
+
+
+def _warm_posterior(report, args: tuple, two_d: bool) -> bool:
+    """Background work: the chains, the exact grid of a 2-D latent, the diagnostics and the decodes of
+    ``args`` computed into the page's caches, so that the page then draws at once."""
+    report(0.0, "HMC chains")
+    _chains(*args)
+    if two_d:
+        report(0.5, "the exact posterior by quadrature")
+        _grid(*args[:4])
+    report(0.8, "effective sample sizes and R-hat")
+    _diagnostics(*args)
+    report(0.95, "decoding the samples")
+    _decoded(*args)
+    return True
+
+
+def _warm_gaps(report, args: tuple) -> bool:
+    """Background work: the gaps of ``args`` computed into the page's cache."""
+    report(0.0, "the best Gaussian q* (300 Adam steps on this image's ELBO), then 5000 importance weights")
+    _gaps(*args)
+    return True
+
+
+def posterior_ready(args: tuple, two_d: bool) -> bool:
+    """Whether the view's chains (and grid, diagnostics) are at hand: stored, or computed in the
+    background with its progress and a Cancel button (other inputs cancel it)."""
+    params = posterior_params(*args[2:])
+    kinds = ("posterior-chains", "posterior-diagnostics")
+    if _is_stored(args[0], kinds, params) and (not two_d or _is_stored(args[0], ("posterior-grid",),
+                                                                       posterior_params(*args[2:4]))):
+        return True
+    return background_task(POSTERIOR_JOB, key=args, work=_warm_posterior, args=(args, two_d),
+                           label="Computing the posterior") is not None
 
 
 def _gaps_ready(args: tuple) -> bool:
@@ -219,7 +269,9 @@ def hmc_summary(posterior: Posterior) -> None:
     if posterior.grid is not None:
         metrics[2].metric("log p(x_O)", f"{posterior.grid.log_evidence:.2f}", help="Exact, by quadrature on a grid.")
     elif posterior.gaps is not None:
-        metrics[2].metric(f"log p(x_O) ≈ {posterior.gaps.log_evidence_source}", f"{posterior.gaps.log_evidence:.2f}")
+        source = posterior.gaps.log_evidence_source  # "IWAE(5000)", "HMC-IS(5000)": too long for the label
+        metrics[2].metric("log p(x_O) ≈", f"{posterior.gaps.log_evidence:.2f}", help=f"Estimated by {source}.")
+        metrics[2].caption(f"by {source}")
 
 
 # -- the posterior and the chains ------------------------------------------------------------------------------
@@ -345,15 +397,14 @@ def gaps_switch(posterior: Posterior) -> None:
         st.query_params["gaps"] = "1"
     else:
         st.query_params.pop("gaps", None)
-    if posterior.gaps is None and st.session_state["posterior_gaps_on"]:
-        with st.status("Computing the gaps: the best Gaussian q*, then IWAE(K) up to K = 5000…",
-                       expanded=True) as status:
-            status.write("q* by 300 Adam steps on this image's ELBO; 5000 importance weights under the encoder and "
-                         "under a Gaussian fitted to the HMC samples.")
-            _gaps(*posterior.args)
-            status.update(label="Gaps computed", state="complete", expanded=False)
-        st.session_state[GAPS_DONE_KEY].add(posterior.args)
-        st.rerun()  # draw the plane and the marginals again, now with q*
+    if not st.session_state["posterior_gaps_on"]:
+        job_runner().cancel(GAPS_JOB, "switched off")
+    elif posterior.gaps is None:
+        stored = _is_stored(posterior.args[0], ("posterior-gaps",), posterior_params(*posterior.args[2:]))
+        if stored or background_task(GAPS_JOB, key=posterior.args, work=_warm_gaps, args=(posterior.args,),
+                                     label="Computing the gaps") is not None:
+            st.session_state[GAPS_DONE_KEY].add(posterior.args)
+            st.rerun()  # draw the plane and the marginals again, now with q*
 
 
 def gaps_view(name: str, image: int, gaps: PosteriorGaps) -> None:
@@ -400,6 +451,8 @@ def render() -> None:
     st.caption(f"**{checkpoint.name}**: {latent_dim}-D latent. One test image's posterior p(z | x_O): the encoder's "
                "Gaussian, HMC chains started from it, and — for a 2-D latent — the exact density by quadrature.")
     image, mask_spec, seed, n_chains, scale = posterior_controls(len(dataset.x_test))
+    if not posterior_ready((ref, checkpoint_stamp(ref), image, mask_spec, seed, n_chains, scale), latent_dim == 2):
+        st.stop()
     posterior = compute_posterior(ref, image, mask_spec, seed, n_chains, scale)
     left, right = st.columns([3, 2])
     with left:

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,3 +37,33 @@ def test_unknown_dataset(tmp_path):
     result = subprocess.run([sys.executable, "-m", "vizvae", "train", "--model", "vae", "--dataset", "cifar",
                              "--steps", "1", "--out", str(tmp_path / "x")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and "unknown dataset 'cifar'" in result.stderr
+
+
+def test_precompute_stores_results_beside_a_model_atomically(tmp_path, monkeypatch):
+    """``precompute`` writes whole files into <model>/precomputed/, stamped with the weights' SHA-256,
+    leaves no temporary file, and removes a stale one."""
+    import shutil
+
+    import numpy as np
+
+    from vizvae.checkpoint import SHIPPED_DIR
+    from vizvae.inference import cache, projection
+    from vizvae.train.precompute import precompute
+
+    source = SHIPPED_DIR / "mnist-vae-2d"
+    if not (source / "model.safetensors").is_file():
+        pytest.skip("mnist-vae-2d is not built")
+    folder = tmp_path / "mnist-vae-2d"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns(cache.PRECOMPUTED))
+    fake = lambda x, seed=0: projection.Projection(np.full((len(x), 2), seed, np.float32), "fake")  # noqa: E731
+    monkeypatch.setitem(projection.METHODS, "umap", fake)
+    monkeypatch.setitem(projection.METHODS, "tsne", fake)
+    (folder / "precomputed").mkdir()
+    stale = folder / "precomputed" / "projection-umap-000000000000.npz"
+    np.savez(stale, __meta__=np.array('{"weights_sha256": "0", "params": {}}'))
+    files = precompute(folder, ["projections"], log=lambda line: None)
+    assert sorted(f.name.split("-")[1] for f in files) == ["tsne", "umap"]
+    assert sorted(p.name for p in (folder / "precomputed").iterdir()) == sorted(f.name for f in files)
+    assert not stale.exists()
+    with np.load(files[0], allow_pickle=False) as stored:
+        assert cache.checkpoint_sha256(folder) in str(stored["__meta__"])

@@ -7,8 +7,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vizvae.errors import VizvaeError
+
+if TYPE_CHECKING:
+    from vizvae.checkpoint import CheckpointInfo
 
 
 def parse_options(items: list[str]) -> dict[str, str]:
@@ -17,6 +21,32 @@ def parse_options(items: list[str]) -> dict[str, str]:
     if bad:
         raise VizvaeError(f"options must look like KEY=VALUE, got {bad}")
     return dict(item.split("=", 1) for item in items)
+
+
+MODELS_HEADER = ("name", "model", "dataset", "latent", "size", "test ELBO", "path")
+
+
+def models_table(infos: list[CheckpointInfo]) -> str:
+    """The listing of ``python -m vizvae models``: a header and one row per checkpoint, every column
+    as wide as its widest cell (a dataset such as ``mnist+digits`` never pushes a row out of line).
+    Paths inside the working directory are shown relative to it."""
+    rows = [MODELS_HEADER] + [_models_row(info) for info in infos]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(MODELS_HEADER))]
+    right = {"size", "test ELBO"}  # numbers line up on their last digit
+    return "\n".join("  ".join(cell.rjust(width) if MODELS_HEADER[column] in right else cell.ljust(width)
+                               for column, (cell, width) in enumerate(zip(row, widths))).rstrip()
+                     for row in rows)
+
+
+def _models_row(info: CheckpointInfo) -> tuple[str, ...]:
+    elbo = info.evaluation.get("test_elbo")
+    path = Path(info.path)
+    try:
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    return (info.name, info.model, info.dataset, ",".join(str(d) for d in info.latent_dims) or "-",
+            f"{info.size_bytes / 1e6:.2f} MB", "-" if elbo is None else f"{float(elbo):.2f}", str(path))
 
 
 def models_command(args: argparse.Namespace) -> int:
@@ -31,11 +61,8 @@ def models_command(args: argparse.Namespace) -> int:
             failures.append(str(err))
     if args.json:
         print(json.dumps([info.to_json() for info in infos], indent=1))
-    else:
-        for info in infos:
-            elbo = info.evaluation.get("test_elbo")
-            print(f"{info.name:28s} {info.model:8s} {info.dataset:10s} latent {info.latent_dims!s:10s} "
-                  f"{info.size_bytes / 1e6:5.2f} MB  test ELBO {elbo if elbo is not None else '-'}  {info.path}")
+    elif infos:
+        print(models_table(infos))
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     return 1 if failures else 0
@@ -71,7 +98,21 @@ def rebuild_command(args: argparse.Namespace) -> int:
         result = subprocess.run(command)
         if result.returncode:
             return result.returncode
-    return 0
+    return _precompute_rebuilt(out_root, names)
+
+
+def _precompute_rebuilt(out_root: Path, names: list[str]) -> int:
+    """After training: what the app would compute on a first visit, stored with each model (not
+    with the digit classifier, which is no latent-variable model)."""
+    from vizvae.train.recipes import SHIPPED_RECIPES as MODEL_RECIPES
+
+    built = [str(out_root / name) for name in names
+             if name in MODEL_RECIPES and (out_root / name / "model.safetensors").is_file()]
+    if not built:
+        return 0
+    command = [sys.executable, "-m", "vizvae", "precompute", *built]
+    print("$", " ".join(command[1:]), flush=True)
+    return subprocess.run(command).returncode
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -133,15 +174,24 @@ def card_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_train_parser(sub: Any, argv: list[str]) -> None:
+    """The ``train`` command. Its arguments come from ``vizvae.train.commands``, which imports torch
+    and every model family (seconds): only a ``train`` command line pays for it, so ``models``,
+    ``check`` and ``--help`` start at once."""
+    train = sub.add_parser("train", help="train a model and save a checkpoint folder")
+    if argv[:1] != ["train"]:
+        return
     from vizvae.train.commands import add_train_arguments, train_command
 
-    parser = argparse.ArgumentParser(prog="python -m vizvae", description="Train, check and list vizvae models.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    train = sub.add_parser("train", help="train a model and save a checkpoint folder")
     add_train_arguments(train)
     train.set_defaults(func=train_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="python -m vizvae", description="Train, check and list vizvae models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_parser(sub, argv)
 
     models = sub.add_parser("models", help="list shipped checkpoints and the ones given")
     models.add_argument("paths", nargs="*", help="extra checkpoint folders")
@@ -158,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     rebuild.add_argument("--device", default="cpu", help="cpu keeps rebuilt weights reproducible")
     rebuild.set_defaults(func=rebuild_command)
 
+    precompute = sub.add_parser("precompute", help="store with shipped models what the app would compute on a first "
+                                "visit (projections, Fréchet distances, default posteriors)")
+    if argv[:1] == ["precompute"]:
+        from vizvae.train.precompute import add_precompute_arguments
+
+        add_precompute_arguments(precompute)
+
     evaluate = sub.add_parser("evaluate", help="evaluate a shipped model (by name) or a checkpoint folder")
     evaluate.add_argument("model", help="shipped model name or checkpoint folder")
     evaluate.add_argument("--task", default="bounds", help="bounds, ... (see vizvae/evaluation)")
@@ -172,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     card.set_defaults(func=card_command)
 
     bench = sub.add_parser("bench", help="run the benchmarks in vizvae/bench/ (ratios measured side by side)")
-    bench.add_argument("--only", nargs="*", help="benchmark names (vizvae/bench/NAME.py): acquisition, app, hmc")
+    bench.add_argument("--only", nargs="*", help="benchmark names (vizvae/bench/NAME.py): acquisition, app, hmc, pages")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     bench.set_defaults(func=bench_command)

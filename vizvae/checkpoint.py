@@ -10,6 +10,7 @@ posing as weights, truncated file, unknown model, mismatched shapes) raises one
 from __future__ import annotations
 
 import json
+import os
 import pickle  # only for HIGHEST_PROTOCOL: vizvae never unpickles
 import platform
 from dataclasses import dataclass
@@ -97,7 +98,15 @@ def save_checkpoint(model: LatentVariableModel, folder: str | Path, *, name: str
         **(extra or {}),
     }
     (folder / CONFIG).write_text(json.dumps(config, indent=1, default=_json_default))
+    same_mode_as(folder / WEIGHTS, folder / CONFIG)
     return folder
+
+
+def same_mode_as(file: Path, reference: Path) -> None:
+    """Give ``file`` the permission bits of ``reference``. safetensors writes its file through a
+    private temporary file (mode 0600), while ``config.json`` and the cards get the umask's mode
+    (0644 as a rule): a checkpoint copied or served from a shared folder must be readable as a whole."""
+    os.chmod(file, reference.stat().st_mode & 0o777)
 
 
 def _json_default(value: Any) -> Any:

@@ -50,6 +50,23 @@ def switch_to(at: AppTest, name: str) -> AppTest:
     return at
 
 
+def finish_jobs(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
+    """Wait until the session's background jobs (``vizvae.jobs``, drawn by ``background_task``) have
+    ended, then run again: the page as it is once its work is done (a job that a run starts is
+    waited for too)."""
+    for _ in range(10):
+        runner = at.session_state["_vizvae_jobs"] if "_vizvae_jobs" in at.session_state else None
+        running = [job for job in (runner.jobs() if runner else []) if job.state == "running"]
+        bars = {f"{job.name}_progress" for job in (runner.jobs() if runner else [])}
+        drawn = [c for c in at.get("flex_container") if c.key in bars]
+        if not running and not drawn:
+            return at  # (a job that ended after the run drew its bar still needs the run below)
+        for job in running:
+            assert job.wait(timeout), f"background job {job.name} still running after {timeout} s"
+        at = at.run()
+    raise AssertionError("background jobs kept starting")
+
+
 def latent_page(**query_params: str) -> AppTest:
     return open_page("latent_space", **query_params)
 

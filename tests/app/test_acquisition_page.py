@@ -7,6 +7,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
 from tests.app.helpers import elements, errors, open_page, shipped
 from vizvae.checkpoint import SHIPPED_DIR
@@ -15,8 +16,27 @@ from vizvae.evaluation.saia import read_saia_cache
 SAMPLES = "20"  # draws per step: the claims below hold for any number of draws
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Rows computed by the page are kept in a cache of this test's own (the shipped runs are still read)."""
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def settled(at):
+    """The page after its background run of the row has finished and been drawn."""
+    for _ in range(20):
+        runner = at.session_state["_vizvae_jobs"] if "_vizvae_jobs" in at.session_state else None
+        job = None if runner is None else runner.get("acquisition")
+        if job is not None and job.state == "running":
+            job.wait(300)
+        elif job is None or "Step through" in [h.value for h in at.header]:
+            return at
+        at.run()
+    return at
+
+
 def acquisition_page(**query_params: str):
-    return open_page("acquisition", **query_params)
+    return settled(open_page("acquisition", **query_params))
 
 
 def figure(at, key: str) -> dict:
@@ -57,6 +77,12 @@ def test_the_page_renders_a_run_for_a_mixed_model():
     for key in ("acq_rewards", "acq_target", "acq_imputed", "acq_compare", "acq_dataset_curves"):
         assert len(elements(at, "plotly_chart", key)) == 1, key
     assert at.session_state["acq_step"] == 0 and metrics(at)["Acquired"] == "0 of 13"
+    # short enough to be read whole: the chart title and the strategy box (their long forms beside them)
+    assert figure(at, "acq_rewards")["layout"]["title"]["text"] == "Rewards of the missing features"
+    assert any(c.value.startswith("Before the first step: the feature with the highest reward") for c in at.caption)
+    strategy = at.selectbox(key="acq_strategy")
+    assert strategy.options == ["MI (eq. 5.13)", "KL (EDDI)", "random"]
+    assert "sampling-based MI (eq. 5.13)" in strategy.help
     assert table_with(at, "status")["status"].eq("missing").all()
     target = figure(at, "acq_target")
     truth = next(t for t in target["data"] if t["name"].startswith("true value"))
@@ -88,7 +114,7 @@ def test_stepping_reveals_one_distinct_feature_per_step_and_back_and_reset_undo_
     at = acquisition_page(model=shipped("boston-vaem"), samples=SAMPLES, strategy="mi", row="4")
     acquired = []
     for step in (1, 2, 3):
-        at.button(key="acq_forward").click().run()
+        settled(at.button(key="acq_forward").click().run())
         assert errors(at) == []
         assert at.session_state["acq_step"] == step and at.query_params["t"] == str(step)
         name, reward, best = acquired_bar(at)
@@ -104,16 +130,16 @@ def test_stepping_reveals_one_distinct_feature_per_step_and_back_and_reset_undo_
     assert (status == "missing").sum() == 10
     assert list(table_with(at, "step")["sampling-based MI (eq. 5.13)"][:3]) == acquired
     assert metrics(at)["Acquired"] == "3 of 13"
-    at.button(key="acq_back").click().run()
+    settled(at.button(key="acq_back").click().run())
     assert at.session_state["acq_step"] == 2 and acquired_bar(at)[0] == acquired[1]
-    at.button(key="acq_reset").click().run()
+    settled(at.button(key="acq_reset").click().run())
     assert at.session_state["acq_step"] == 0 and at.query_params["t"] == "0"
 
 
 def test_auto_play_takes_the_last_step_and_stops():
     at = acquisition_page(model=shipped("boston-vaem"), samples=SAMPLES, t="12")
     assert at.session_state["acq_step"] == 12
-    at.toggle(key="acq_play").set_value(True).run()
+    settled(at.toggle(key="acq_play").set_value(True).run())
     assert errors(at) == []
     assert at.session_state["acq_step"] == 13 and at.toggle(key="acq_play").value is False
     assert metrics(at)["Acquired"] == "13 of 13"
@@ -121,25 +147,25 @@ def test_auto_play_takes_the_last_step_and_stops():
 
 def test_a_typed_row_with_a_word_in_a_numeric_column_is_flagged_and_still_runs():
     at = acquisition_page(model=shipped("boston-vaem"), samples=SAMPLES)
-    at.radio(key="acq_source").set_value("typed").run()
+    settled(at.radio(key="acq_source").set_value("typed").run())
     assert errors(at) == []
     assert at.text_input(key="acq_value_5").label == "RM"
     assert at.text_input(key="acq_value_5").value != ""  # filled in from the test row
     at.text_input(key="acq_value_0").set_value("lots")  # CRIM
     at.text_input(key="acq_value_y").set_value("")  # the target unknown
-    at.run()
+    settled(at.run())
     assert errors(at) == []
     warnings = [w.value for w in at.warning]
     assert any("'CRIM'" in w and "'lots' is not a number" in w for w in warnings)
     assert metrics(at)["Acquired"] == "0 of 12"  # CRIM is missing, so it cannot be acquired
     assert not any(label.startswith("Error") for label in metrics(at))
-    at.button(key="acq_forward").click().run()
+    settled(at.button(key="acq_forward").click().run())
     assert errors(at) == [] and at.session_state["acq_step"] == 1
     assert acquired_bar(at)[0] != "CRIM"
     assert "unknown" in " ".join(i.value for i in at.info)  # no truth: the comparison shows the orders only
     orders = table_with(at, "step")
     assert len(orders) == 12 and "CRIM" not in set(orders["random"])
-    at.button(key="acq_clear").click().run()
+    settled(at.button(key="acq_clear").click().run())
     assert errors(at) == []
     assert any("nothing to acquire" in w.value for w in at.warning)
     at.button(key="acq_fill").click().run()  # the test row again, target included
@@ -151,7 +177,7 @@ def test_uploaded_rows_are_checked_cell_by_cell():
     at = acquisition_page(model=shipped("boston-vaem"), samples=SAMPLES, source="upload")
     assert errors(at) == [] and "Upload a CSV" in at.info[0].value
     rows = b"CRIM,RM,RAD,MEDV,colour\n0.1,6.5,7.5,24,red\n0.2,abc,24,,blue\n"
-    at.file_uploader(key="acq_upload").set_value(("rows.csv", rows, "text/csv")).run()
+    settled(at.file_uploader(key="acq_upload").set_value(("rows.csv", rows, "text/csv")).run())
     assert errors(at) == []
     warnings = [w.value for w in at.warning]
     assert any(w.startswith("row 1, column 'RAD': 7.5 is not one of this column's values") for w in warnings)
@@ -160,10 +186,10 @@ def test_uploaded_rows_are_checked_cell_by_cell():
     assert "ZN" in notes and "colour" in notes  # missing columns and ignored ones are said
     assert metrics(at)["Acquired"] == "0 of 2"  # CRIM and RM: RAD's value was refused
     assert float(metrics(at)["Error (true MEDV = 24)"]) >= 0
-    at.number_input(key="acq_upload_row").set_value(2).run()
+    settled(at.number_input(key="acq_upload_row").set_value(2).run())
     assert errors(at) == [] and metrics(at)["Acquired"] == "0 of 2"  # CRIM and RAD
     assert not any(label.startswith("Error") for label in metrics(at))  # MEDV left empty
-    at.file_uploader(key="acq_upload").set_value(("noise.csv", b"\x00\x01\x02", "text/csv")).run()
+    settled(at.file_uploader(key="acq_upload").set_value(("noise.csv", b"\x00\x01\x02", "text/csv")).run())
     assert errors(at) != [] and "noise.csv" in at.error[0].value
     assert not at.exception
 
@@ -186,3 +212,28 @@ def test_a_model_that_is_not_mixed_type_is_told_what_the_page_needs():
     assert "needs a mixed-type model" in warning.value and "this one is a vae" in warning.value
     offered = [b.label.removeprefix("Switch to ") for b in at.button if b.label.startswith("Switch to ")]
     assert "boston-vaem" in offered and not any(name.startswith("mnist") for name in offered)
+
+
+def test_the_default_view_of_a_shipped_hmc_model_is_read_from_its_shipped_runs():
+    """boston-hhvaem's default row ships with it (stamped with its weights' SHA-256): the first visit
+    starts no computation and shows the stored order."""
+    from vizvae.evaluation.acquisition_view import DEFAULT_VIEW, stored_test_row_runs
+
+    at = open_page("acquisition", model=shipped("boston-hhvaem"))
+    assert errors(at) == []
+    runner = at.session_state["_vizvae_jobs"] if "_vizvae_jobs" in at.session_state else None
+    assert runner is None or runner.get("acquisition") is None
+    stored = stored_test_row_runs(SHIPPED_DIR / "boston-hhvaem", DEFAULT_VIEW["row"], DEFAULT_VIEW["samples"],
+                                  DEFAULT_VIEW["seed"])
+    names = shipped_features()
+    assert list(table_with(at, "step")["sampling-based MI (eq. 5.13)"]) == [names[j] for j in stored["mi"].acquired[:, 0]]
+
+
+def test_another_row_cancels_the_run_of_the_old_one_at_once():
+    at = open_page("acquisition", model=shipped("boston-hhvaem"), samples="500", row="7")
+    old = at.session_state["_vizvae_jobs"].get("acquisition")
+    assert old is not None and old.state == "running"
+    at.number_input(key="acq_row").set_value(8).run()
+    assert old.state == "cancelled"
+    settled(at)
+    assert errors(at) == [] and at.session_state["acq_row"] == 8

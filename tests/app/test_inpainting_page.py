@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.app.helpers import elements, errors, open_page, select_in_chart, shipped
+from tests.app.helpers import elements, errors, finish_jobs, open_page, select_in_chart, shipped
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 SMALL = dict(samples="8", iters="10", props="100")  # URL settings that keep each run short
@@ -19,6 +19,11 @@ SMALL = dict(samples="8", iters="10", props="100")  # URL settings that keep eac
 
 def inpainting_page(**query_params: str):
     return open_page("inpainting", **{**SMALL, **query_params})
+
+
+def run(at):
+    """Press Run and wait for the results."""
+    return finish_jobs(at.button(key="inpaint_run").click().run())
 
 
 def rows(at) -> list[str]:
@@ -63,7 +68,7 @@ def test_run_shows_one_row_per_method_with_its_scores():
     assert errors(at) == [] and at.title[0].value == "Inpainting"
     assert "Press **Run**" in infos(at) and rows(at) == []
     assert at.multiselect(key="inpaint_methods").value == ["encoder", "hmc", "pseudo_gibbs", "mwg", "sir"]
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert errors(at) == []
     assert rows(at) == [f"inpaint_row_{i}" for i in range(5)]
     table = scores(at)
@@ -87,13 +92,13 @@ def test_run_shows_one_row_per_method_with_its_scores():
 
 def test_edge_masks_are_answered_with_a_message():
     at = inpainting_page(model=shipped("mnist-pvae"), mask="mcar", rate="0", methods="encoder,sir")
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert errors(at) == []
     assert "Nothing is hidden" in infos(at)
     table = scores(at)
     assert (table["hidden pixels"] == 0).all() and (table["NLL (nats)"] == 0).all() and (table["MSE"] == 0).all()
     at.slider(key="inpaint_rate").set_value(100)
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert errors(at) == []
     assert "Everything is hidden" in infos(at) and "prior" in infos(at)
     assert (scores(at)["hidden pixels"] == 784).all() and len(rows(at)) == 2
@@ -101,18 +106,51 @@ def test_edge_masks_are_answered_with_a_message():
 
 def test_changing_the_inputs_cancels_the_run_until_run_again():
     at = inpainting_page(model=shipped("mnist-pvae"), methods="zero,mean,encoder")
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert len(rows(at)) == 3
     at = at.number_input(key="inpaint_image").set_value(5).run()
     assert errors(at) == [] and rows(at) == [] and "inputs changed" in infos(at)
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert len(rows(at)) == 3
     table = scores(at)
     assert table["NLL (nats)"].isna()[0] and not table["NLL (nats)"].isna()[1:].any()  # zero fill: no likelihood
     # on auto-run the page follows the inputs
     at.toggle(key="inpaint_auto").set_value(True)
-    at = at.selectbox(key="inpaint_mask").set_value("half").run()
+    at = finish_jobs(at.selectbox(key="inpaint_mask").set_value("half").run())
     assert len(rows(at)) == 3 and (scores(at)["hidden pixels"] == 392).all()
+
+
+def test_a_run_shows_its_progress_and_cancel_then_its_results(monkeypatch):
+    monkeypatch.setenv("VIZVAE_MAX_JOB_SECONDS", "3600")  # not refused on the rates of the earlier, small runs
+    at = inpainting_page(model=shipped("mnist-pvae"), methods="mwg,encoder", samples="128", iters="500")
+    at = at.button(key="inpaint_run").click().run()  # many sweeps: still running when the run ends
+    assert errors(at) == [] and rows(at) == []
+    (bar,) = at.get("progress")
+    assert bar.value < 100 and "Imputing with 2 method(s): Metropolis-within-Gibbs (1 of 2)" in bar.text
+    assert len(elements(at, "flex_container", "inpaint_progress")) == 1
+    at = at.button(key="inpaint_cancel").click().run()
+    assert errors(at) == [] and rows(at) == [] and list(at.get("progress")) == []
+    assert "Imputing with 2 method(s): cancelled." in infos(at)
+    job = at.session_state["_vizvae_jobs"].get("inpaint")
+    assert job.wait(60)  # the thread ends at its next chunk
+    at.select_slider(key="inpaint_iterations").set_value(10)
+    at.select_slider(key="inpaint_samples").set_value(8)
+    at = at.button(key="inpaint_run").click().run()
+    at = finish_jobs(at)
+    assert errors(at) == [] and len(rows(at)) == 2 and list(at.get("progress")) == []
+    assert list(scores(at)["row"]) == ["Metropolis-within-Gibbs", "Gaussian encoder"]
+
+
+def test_work_over_the_cap_is_refused_before_it_starts(monkeypatch):
+    from vizvae.jobs import RATES
+
+    monkeypatch.setenv("VIZVAE_MAX_JOB_SECONDS", "1")
+    monkeypatch.setattr(RATES, "_rates", {"inpaint": [1.0]})  # as if one pass took a second
+    at = inpainting_page(model=shipped("mnist-pvae"), methods="sir", props="5000")
+    at = at.button(key="inpaint_run").click().run()
+    assert rows(at) == [] and list(at.get("progress")) == []
+    assert any("over the 1.0 s one interaction may start (VIZVAE_MAX_JOB_SECONDS)" in w.value for w in at.warning)
+    assert at.session_state["_vizvae_jobs"].get("inpaint") is None
 
 
 def test_a_painted_mask_hides_the_selected_pixels():
@@ -122,7 +160,7 @@ def test_a_painted_mask_hides_the_selected_pixels():
     assert "0 of 784 pixels hidden." in [c.value for c in at.caption]
     at = select_in_chart(at, "inpaint_mask_canvas", [0, 1, 2, 30, 31])
     assert errors(at) == [] and "5 of 784 pixels hidden." in [c.value for c in at.caption]
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert (scores(at)["hidden pixels"] == 5).all()
     at = at.button(key="inpaint_hide_all").click().run()
     assert "784 of 784 pixels hidden." in [c.value for c in at.caption]
@@ -134,7 +172,7 @@ def test_a_drawn_digit_is_inpainted():
     at.checkbox(key="inpaint_draw_thick").uncheck()
     at = select_in_chart(at, "inpaint_draw_canvas", [14 * 28 + c for c in range(8, 20)])  # a bar
     assert errors(at) == []
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert errors(at) == [] and len(rows(at)) == 2
     # the bar lies in row 14, inside the default hole (rows and columns 7–20): 12 true ones to recover
     mse = scores(at)["MSE"]
@@ -158,7 +196,7 @@ def test_uploads_of_any_size_and_colour_are_converted_with_a_note():
     assert errors(at) == []
     note = infos(at)
     assert "converted from 90×60 RGB to 28×28 grey" in note and "inverted" in note and "binarised" in note
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert errors(at) == [] and len(rows(at)) == 1
     at.file_uploader(key="inpaint_upload").set_value(("broken.png", b"not an image at all", "image/png"))
     at = at.run()
@@ -170,10 +208,21 @@ def test_a_model_without_a_predictor_labels_with_the_digit_classifier_and_fig56_
     at = inpainting_page(model=shipped("mnist-vae-16d"), methods="encoder")
     at = at.button(key="inpaint_fig56").click().run()
     assert at.multiselect(key="inpaint_models").value == ["mnist-pvae", "mnist-hvae", "mnist-hmcvae", "mnist-hhvae"]
-    at = at.button(key="inpaint_run").click().run()
+    at = run(at)
     assert errors(at) == []
     table = scores(at)
     assert list(table["row"]) == ["Gaussian encoder", "mnist-pvae · Gaussian encoder", "mnist-hvae · Gaussian encoder",
                                   "mnist-hmcvae · HMC", "mnist-hhvae · HMC"]
     assert list(table["label from"]) == ["digit classifier"] + ["predictor"] * 4
     assert np.isfinite(table["NLL (nats)"].to_numpy(dtype=float)).all()
+
+
+def test_mwg_and_sir_on_mnist_hhvae_warn_with_their_numbers():
+    # the encoder is a poor independence proposal on this model: MWG's chains never move, SIR's
+    # weights collapse on a couple of draws; each row says so with its own numbers
+    at = run(inpainting_page(model=shipped("mnist-hhvae"), methods="encoder,mwg,sir"))
+    assert errors(at) == []
+    warnings = [w.value for w in at.warning]
+    assert any("Metropolis-within-Gibbs accepted" in w and "moves per chain in 10 sweeps" in w for w in warnings)
+    assert any("effective sample size of" in w and "of 100 proposals" in w for w in warnings)
+    assert len([w for w in warnings if "Metropolis" in w or "effective sample size" in w]) == 2  # not the encoder

@@ -125,13 +125,14 @@ def test_umap_runs_once_under_a_status_then_comes_from_the_disk_cache(monkeypatc
         return projection.Projection(np.random.default_rng(seed).normal(size=(len(x), 2)).astype(np.float32), "umap")
 
     monkeypatch.setitem(projection.METHODS, "umap", fake_umap)
-    monkeypatch.setattr(projection, "cache_folder", lambda checkpoint_path, weights_key: tmp_path)
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(projection.cache, "precomputed_dir", lambda folder: tmp_path / "none")  # nothing shipped
     at = latent_page(model=shipped("mnist-vae-16d"))
     at.radio(key="projection_method").set_value("umap").run()
     assert errors(at) == [] and calls == [0]
     (status,) = at.get("status")
     assert status.label.startswith("UMAP computed in") and status.state == "complete"
-    assert [p.suffix for p in tmp_path.iterdir()] == [".npy"]
+    assert [p.suffix for p in tmp_path.glob("*/*")] == [".npz"]
     at.run()
     assert calls == [0] and not at.get("status")
     assert any("UMAP read from the disk cache" in c.value for c in at.caption)

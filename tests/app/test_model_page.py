@@ -21,6 +21,10 @@ def test_model_card_renders_for_each_shipped_model(name):
     assert metrics["latent dimensions"] == " + ".join(map(str, config["latent_dims"]))
     table = at.table[0].value
     assert "test ELBO (nats)" in table["metric"].tolist()
+    assert not set(table["metric"]) & set(config["evaluation"])  # every metric in words, no snake_case key
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Rebuild: `python -m vizvae rebuild --only {name}`" in captions  # never the builder's --out path
+    assert ("Imputation (thesis §5.4 protocol)" in captions) == ("missing_nll" in config["evaluation"])
     assert len(elements(at, "plotly_chart", "model_training_curves")) == 1
     if is_table:  # the columns and their likelihoods, the target last
         columns = at.table[1].value
@@ -94,3 +98,14 @@ def test_model_card_renders_for_every_model_family(key, tmp_path):
         assert key in ("vaem", "miwaem", "hvaem", "hmcvaem", "hhvaem") and len(at.table[1].value) == 14
         return
     assert len(at.get("image")) == 2
+
+
+def test_a_user_checkpoints_rebuild_command_has_no_absolute_path_inside_the_repository(tmp_path):
+    from vizvae.checkpoint import REPO_ROOT
+    from vizvae.train.cards import rebuild_command
+
+    out = REPO_ROOT / "runs" / "my vae"
+    config = {"training": {"command": f"python -m vizvae train --model vae --dataset mnist --out '{out}'"}}
+    assert rebuild_command(tmp_path, config) == "python -m vizvae train --model vae --dataset mnist --out 'runs/my vae'"
+    elsewhere = {"training": {"command": "python -m vizvae train --model vae --out /data/x"}}
+    assert rebuild_command(tmp_path, elsewhere) == "python -m vizvae train --model vae --out /data/x"

@@ -3,11 +3,12 @@ a higher-dimensional model's views, and a model with trained HMC."""
 
 import json
 
-from tests.app.helpers import elements, errors, open_page, shipped
+from tests.app.helpers import elements, errors, finish_jobs, open_page, shipped
 
 
 def posterior_page(**query_params: str):
-    return open_page("posterior", **query_params)
+    """The page once the background work of its first view is done."""
+    return finish_jobs(open_page("posterior", **query_params))
 
 
 def figure(at, key: str) -> dict:
@@ -38,7 +39,7 @@ def test_2d_model_shows_the_exact_posterior_and_steps_through_the_chains():
         assert len(elements(at, "plotly_chart", key)) == 1
     assert not elements(at, "plotly_chart", "posterior_corner")  # 2-D: the plane is the whole posterior
     assert "Switch on" in at.info[0].value  # the gaps wait to be asked for
-    at.slider(key="posterior_step").set_value(0).run()
+    at = finish_jobs(at.slider(key="posterior_step").set_value(0).run())
     assert errors(at) == []
     names = trace_names(at, "posterior_plane")
     assert names[-1] == "chains at t = 0" and not any(name.startswith("paths") for name in names)
@@ -47,7 +48,7 @@ def test_2d_model_shows_the_exact_posterior_and_steps_through_the_chains():
 
 def test_the_gaps_split_into_approximation_and_amortisation():
     at = posterior_page(model=shipped("mnist-vae-2d"), image="3")
-    at.toggle(key="posterior_gaps_on").set_value(True).run()
+    at = finish_jobs(at.toggle(key="posterior_gaps_on").set_value(True).run())
     assert errors(at) == []
     shown = metrics(at)
     amortisation, approximation = float(shown["Amortisation gap"]), float(shown["Approximation gap"])
@@ -65,7 +66,7 @@ def test_hiding_pixels_raises_the_evidence_of_what_is_left():
     """p(x_O) = Σ_{x_M} p(x_O, x_M) ≥ p(x): the observed half is more probable than the whole image."""
     at = posterior_page(model=shipped("mnist-vae-2d"), image="7")
     full = float(metrics(at)["log p(x_O)"])
-    at.selectbox(key="posterior_mask").set_value("half").run()
+    at = finish_jobs(at.selectbox(key="posterior_mask").set_value("half").run())
     assert errors(at) == []
     assert at.selectbox(key="posterior_half").value == "top"
     half = float(metrics(at)["log p(x_O)"])
@@ -82,8 +83,8 @@ def test_a_16d_model_is_viewed_through_principal_axes_or_two_dimensions():
     assert "log p(x_O)" not in metrics(at)  # no quadrature in 16 dimensions
     assert len(at.multiselect(key="posterior_corner_dims").value) == 4
     assert len(elements(at, "plotly_chart", "posterior_corner")) == 1
-    at.radio(key="posterior_view").set_value("dims").run()
-    at.selectbox(key="posterior_dim_y").set_value(5).run()
+    at = finish_jobs(at.radio(key="posterior_view").set_value("dims").run())
+    at = finish_jobs(at.selectbox(key="posterior_dim_y").set_value(5).run())
     assert errors(at) == []
     assert figure(at, "posterior_plane")["layout"]["yaxis"]["title"]["text"] == "z5"
 
@@ -93,7 +94,7 @@ def test_a_model_with_trained_hmc_uses_its_step_sizes_and_a_large_scale_diverges
     assert errors(at) == []
     assert "trained step sizes and inflation" in " ".join(m.value for m in at.markdown)
     assert "initial proposal N(μ, s·σ), 2σ" in trace_names(at, "posterior_plane")
-    at.select_slider(key="posterior_step_scale").set_value(8.0).run()
+    at = finish_jobs(at.select_slider(key="posterior_step_scale").set_value(8.0).run())
     assert errors(at) == []
     assert "×8" in " ".join(m.value for m in at.markdown)
     assert float(metrics(at)["Mean acceptance"]) < 0.5
@@ -110,7 +111,36 @@ def test_the_url_reproduces_the_view():
     assert trace_names(at, "posterior_plane")[-1] == "chains at t = 2"
 
 
+def test_a_view_without_stored_results_shows_its_progress_then_the_posterior(monkeypatch, tmp_path):
+    from vizvae.checkpoint import SHIPPED_DIR, load_checkpoint
+    from vizvae.inference.posterior import posterior_chains
+    from vizvae.inference.posterior_store import posterior_target
+
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path))  # nothing stored yet
+    at = open_page("posterior", model=shipped("mnist-vae-2d"), image="11", seed="7", chains="10")
+    assert errors(at) == []
+    assert [h.value for h in at.header] == []  # the page waits for its numbers, drawing their progress
+    (bar,) = at.get("progress")
+    assert bar.text.startswith("Computing the posterior")
+    assert len(elements(at, "flex_container", "posterior_progress")) == 1
+    at = finish_jobs(at)
+    assert errors(at) == [] and list(at.get("progress")) == []
+    assert [h.value for h in at.header] == ["Posterior and chains", "Marginals", "Chain diagnostics", "Posterior gaps"]
+    direct = posterior_chains(posterior_target(load_checkpoint(SHIPPED_DIR / "mnist-vae-2d"), 11, ("none", "", 0.0)),
+                              n_chains=10, seed=7)  # what the background computed, by hand
+    assert metrics(at)["Mean acceptance"] == f"{float(direct.result.acceptance_probs.mean()):.2f}"
+
+
 def test_a_ugvae_is_sent_elsewhere():
     at = posterior_page(model=shipped("mnist-ugvae"))
     assert [w.value for w in at.warning] == [
         "The posterior page needs a vae, miwae, pvae, hmcvae, hvae or hhvae model (this one is a ugvae)."]
+
+
+def test_an_estimated_evidence_keeps_its_label_short_and_names_its_estimator_below():
+    at = posterior_page(model=shipped("mnist-vae-16d"))
+    at = finish_jobs(at.toggle(key="posterior_gaps_on").set_value(True).run())
+    assert errors(at) == []
+    (estimate,) = [m for m in at.metric if m.label == "log p(x_O) ≈"]  # "log p(x_O) ≈ IWAE(5000)" was cut off
+    assert float(estimate.value) < 0 and "Estimated by" in estimate.help
+    assert any(c.value.startswith("by ") and "(5000)" in c.value for c in at.caption)

@@ -29,7 +29,7 @@ def test_stepping_redraws_the_rewards_and_the_predictive_distribution(app_url, p
     for chart in (REWARDS, TARGET, ".st-key-acq_imputed", ".st-key-acq_compare", ".st-key-acq_dataset_curves"):
         page.locator(f"{chart} .main-svg").first.wait_for()
     before = (drawn(page, REWARDS), drawn(page, TARGET))
-    assert "before the first step" in before[0][0] and "after 0 acquired" in before[1][0]
+    assert page.get_by_text("Before the first step").count() >= 1 and "after 0 acquired" in before[1][0]
     screenshot(page, "acquisition")
     seen = [before]
     for step in (1, 2, 3):
@@ -41,7 +41,7 @@ def test_stepping_redraws_the_rewards_and_the_predictive_distribution(app_url, p
         wait_for_app(page)
         assert exceptions_on_screen(page) == []
         now = (drawn(page, REWARDS), drawn(page, TARGET))
-        assert f"step {step}: acquired" in now[0][0]
+        assert page.get_by_text(f"Step {step}: acquired").count() >= 1
         # the drawings themselves differ, not only the titles
         assert now[0][1] != seen[-1][0][1], f"the reward bars did not change at step {step}"
         assert now[1][1] != seen[-1][1][1], f"the distribution of y did not change at step {step}"

@@ -104,6 +104,7 @@ def test_a_shared_link_opens_its_page_and_view_on_a_fresh_server(opened, link):
     screenshot(tab, f"deep-link-{link.path.split('?')[0].strip('/')}")
     main = tab.locator('[data-testid="stMain"]')
     assert exceptions_on_screen(tab) == []
+    assert tab.get_by_text("Page not found").count() == 0  # e.g. /model, the default page's own name
     assert main.locator("h1").first.inner_text() == link.heading
     assert link.shows in main.text_content()
     assert tab.locator('[data-testid="stSidebar"] [role="combobox"]').count() >= 1  # the app's model picker

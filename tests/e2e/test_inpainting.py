@@ -62,3 +62,18 @@ def test_a_lasso_on_the_canvas_paints_pixels(app_url, page):
     wait_for_app(page)
     assert exceptions_on_screen(page) == []
     screenshot(page, "inpainting-drawn")
+
+
+def test_cancel_stops_a_long_run_within_a_second(app_url, page):
+    page.goto(f"{app_url}/inpainting?model=mnist-pvae&methods=mwg,encoder&samples=128&iters=500")
+    run = page.locator(".st-key-inpaint_run button")
+    run.wait_for(timeout=120_000)
+    wait_for_app(page)
+    run.click()
+    progress = page.locator(".st-key-inpaint_progress")
+    progress.get_by_text("Metropolis-within-Gibbs (1 of 2)").wait_for(timeout=60_000)
+    assert exceptions_on_screen(page) == []
+    page.locator(".st-key-inpaint_cancel button").click()
+    page.get_by_text("Imputing with 2 method(s): cancelled.").wait_for(timeout=1_000)
+    assert progress.count() == 0 and page.locator(ROWS).count() == 0
+    screenshot(page, "inpainting-cancelled")

@@ -74,3 +74,36 @@ def test_class_frequencies_of_label_draws():
     assert np.allclose(class_frequencies(np.array([0, 0, 1, 2.0]), 3), [0.5, 0.25, 0.25])
     assert np.allclose(class_frequencies(np.array([2.0, 2.0]), 4), [0, 0, 1, 0])
     assert np.allclose(class_frequencies(np.array([NAN, 1.2, 5.0]), 3), [0, 0.5, 0.5])  # NaN dropped, codes rounded and clipped
+
+
+def test_a_stored_row_run_is_read_back_for_its_weights_and_ignored_for_others(tmp_path, monkeypatch):
+    """Runs stored for a checkpoint come back as they were; once the weights change (another SHA-256)
+    the stored file is stale and nothing is returned, so the page computes the row again."""
+    import shutil
+
+    import torch
+
+    from vizvae.checkpoint import SHIPPED_DIR, checkpoint_dataset, load_checkpoint
+    from vizvae.evaluation.acquisition_view import acquire_row_all, store_test_row_runs, stored_test_row_runs
+
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "boston-vaem"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(SHIPPED_DIR / "boston-vaem" / name, folder / name)
+    checkpoint = load_checkpoint(folder, device="cpu")
+    dataset = checkpoint_dataset(checkpoint.config)
+    row = acquisition_row(dataset.x_test[2], float(dataset.y_test[2]), dataset.schema, dataset.target, "test row 2")
+    torch.manual_seed(0)
+    runs = acquire_row_all(checkpoint.model, row, 20, seed=1)
+    assert stored_test_row_runs(folder, 2, 20, 1) is None
+    store_test_row_runs(folder, 2, 20, 1, runs)
+    stored = stored_test_row_runs(folder, 2, 20, 1)
+    assert set(stored) == {"mi", "kl", "random"}
+    for strategy, run in runs.items():
+        np.testing.assert_array_equal(stored[strategy].acquired, run.acquired)
+        np.testing.assert_allclose(stored[strategy].y_samples, run.y_samples, rtol=1e-6)
+    assert stored_test_row_runs(folder, 2, 20, 2) is None  # another seed: not this result
+    with open(folder / "model.safetensors", "ab") as weights:
+        weights.write(b" ")  # other weights, another SHA-256
+    assert stored_test_row_runs(folder, 2, 20, 1) is None

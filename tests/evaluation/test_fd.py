@@ -63,3 +63,60 @@ def test_classifier_round_trip_without_pickle(tmp_path):
         load_classifier(tmp_path / "clf")
     with pytest.raises(CheckpointError, match="missing"):
         load_classifier(tmp_path / "nowhere")
+
+
+@pytest.fixture()
+def tiny_generator_and_classifier(tmp_path, monkeypatch):
+    """A small untrained VAE of 28×28 images saved as a checkpoint, and an untrained classifier."""
+    from vizvae.checkpoint import save_checkpoint
+    from vizvae.models import VAE, VAEConfig
+
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path / "user"))
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 28, 28), latent_dim=2, hidden_dims=(8,))).eval()
+    folder = save_checkpoint(model, tmp_path / "model", name="tiny", dataset={"name": "none"})
+    save_classifier(DigitClassifier(ClassifierConfig()).eval(), tmp_path / "clf", "clf")
+    real = np.random.default_rng(0).random((120, 784)).astype(np.float32)
+    return model, folder, tmp_path / "clf", real
+
+
+def test_fewer_repetitions_are_the_first_of_a_longer_run(tiny_generator_and_classifier):
+    from vizvae.evaluation.fd import fd_repetitions
+
+    model, _, classifier_folder, real = tiny_generator_and_classifier
+    classifier = load_classifier(classifier_folder)
+    three = fd_repetitions(model, classifier, real, n=100, repetitions=3, seed=4).values
+    five = fd_repetitions(model, classifier, real, n=100, repetitions=5, seed=4).values
+    np.testing.assert_allclose(three, five[:3], rtol=1e-12)
+
+
+def test_stored_distances_equal_a_recomputation_and_serve_fewer_repetitions(tiny_generator_and_classifier, monkeypatch):
+    from vizvae.evaluation import fd
+
+    model, folder, classifier_folder, real = tiny_generator_and_classifier
+    stored = fd.cached_fd(folder, model, classifier_folder, real, n=100, repetitions=fd.MAX_REPETITIONS, seed=0)
+    fresh = fd.fd_repetitions(model, load_classifier(classifier_folder), real, n=100, repetitions=fd.MAX_REPETITIONS)
+    np.testing.assert_allclose(stored.values, fresh.values, rtol=1e-12)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although stored")
+
+    monkeypatch.setattr(fd, "fd_repetitions", refuse)
+    again = fd.cached_fd(folder, model, classifier_folder, real, n=100, repetitions=3, seed=0)
+    np.testing.assert_allclose(again.values, fresh.values[:3], rtol=1e-12)
+    with pytest.raises(AssertionError, match="recomputed"):  # another seed is not stored
+        fd.cached_fd(folder, model, classifier_folder, real, n=100, repetitions=3, seed=1)
+
+
+def test_new_weights_recompute_the_distances(tiny_generator_and_classifier):
+    from vizvae.checkpoint import save_checkpoint
+    from vizvae.evaluation import fd
+
+    model, folder, classifier_folder, real = tiny_generator_and_classifier
+    before = fd.cached_fd(folder, model, classifier_folder, real, n=100, repetitions=2)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(1.5)
+    save_checkpoint(model, folder, name="tiny", dataset={"name": "none"})
+    after = fd.cached_fd(folder, model, classifier_folder, real, n=100, repetitions=2)
+    assert fd.stored_fd(folder, 100, 2, 0, classifier_folder).values == after.values != before.values

@@ -137,3 +137,42 @@ def test_a_model_with_a_label_predictor_gives_its_own_labels():
     _, source = label_probabilities(_CategoricalPredictor("gaussian"), _imputation(label_probs=own), (1, 28, 28),
                                     _Classifier())
     assert source == "digit classifier"
+
+
+def test_work_units_scale_with_the_draws_each_method_makes():
+    from vizvae.evaluation.inpainting_view import inpainting_work_units
+    from vizvae.inference.imputers import ImputationSettings
+
+    small, large = ImputationSettings(n_samples=8, n_iterations=10), ImputationSettings(n_samples=16, n_iterations=10)
+    assert inpainting_work_units("encoder", large) == 2 * inpainting_work_units("encoder", small) == 16
+    assert inpainting_work_units("mwg", small) == 2 * inpainting_work_units("pseudo_gibbs", small) == 160
+    assert inpainting_work_units("sir", ImputationSettings(n_proposals=500)) == 500
+    assert inpainting_work_units("hmc", small) == 3 * 8 * small.n_transitions * (small.n_leapfrog + 1)
+
+
+class _PointModel(torch.nn.Module):
+    """Enough of a model for the fills: a device and a parameter's dtype."""
+
+    device = torch.device("cpu")
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+
+def test_rows_report_their_progress_and_a_failing_row_does_not_stop_the_others():
+    from vizvae.evaluation.inpainting_view import inpaint_rows
+    from vizvae.inference.imputers import ImputationSettings
+
+    x = np.linspace(0, 1, 4, dtype=np.float32)
+    observed = np.array([True, True, False, False])
+    seen = []
+    results = inpaint_rows(lambda fraction, message=None: seen.append((fraction, message)),
+                           {"point": _PointModel(), "broken": object()},
+                           [("point", "zero"), ("broken", "zero"), ("point", "zero")], ["zero", "broken", "again"],
+                           x, observed, (1, 2, 2), settings=ImputationSettings(n_samples=2))
+    assert [f for f, _ in seen] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert seen[1][1] == "broken (2 of 3)"
+    assert np.allclose(results[0].mean, [0, 1 / 3, 0, 0])  # zero fill keeps the observed pixels
+    assert isinstance(results[1], str) and results[1].startswith("AttributeError")
+    assert np.allclose(results[2].mean, results[0].mean)  # the row after the failure still ran

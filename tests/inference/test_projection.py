@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from vizvae.models import VAE, VAEConfig
+from vizvae.checkpoint import save_checkpoint
 from vizvae.inference import projection
-from vizvae.inference.projection import Projection, cache_folder, pca, project, weights_digest
+from vizvae.inference.cache import checkpoint_sha256
+from vizvae.inference.projection import Projection, pca, project
+from vizvae.models import VAE, VAEConfig
 
 
 def low_rank(n=400, seed=0):
@@ -51,37 +53,70 @@ def counting(monkeypatch):
     return calls
 
 
-def test_cache_round_trip_is_identical_and_not_recomputed(tmp_path, counting):
+@pytest.fixture()
+def checkpoint(tmp_path, monkeypatch):
+    """A small VAE saved as a user's checkpoint, with the user cache in tmp_path/user."""
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path / "user"))
+    return save_tiny_vae(tmp_path / "model", seed=0)
+
+
+def save_tiny_vae(folder, seed):
+    torch.manual_seed(seed)
+    model = VAE(VAEConfig(input_shape=(1, 4, 4), latent_dim=2, hidden_dims=(4,)))
+    return save_checkpoint(model, folder, name="tiny", dataset={"name": "none"})
+
+
+def stored_files(root):
+    return sorted(p.name for p in root.rglob("*.npz"))
+
+
+def test_cache_round_trip_is_identical_and_not_recomputed(checkpoint, tmp_path, counting):
     x = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)
-    first = project(x, "umap", cache_dir=tmp_path, weights_key="abc", seed=0)
+    first = project(x, "umap", folder=checkpoint, seed=0)
     assert not first.from_cache and counting == [0]
-    second = project(x, "umap", cache_dir=tmp_path, weights_key="abc", seed=0)
+    second = project(x, "umap", folder=checkpoint, seed=0)
     assert second.from_cache and counting == [0]
     np.testing.assert_array_equal(first.coords, second.coords)
-    # another seed or another data size is another entry
-    project(x, "umap", cache_dir=tmp_path, weights_key="abc", seed=1)
-    project(x[:100], "umap", cache_dir=tmp_path, weights_key="abc", seed=0)
+    # another seed or another data size is another entry, in the user cache of these weights
+    project(x, "umap", folder=checkpoint, seed=1)
+    project(x[:100], "umap", folder=checkpoint, seed=0)
     assert len(counting) == 3
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".npy"] * 3
-    # new weights (a retrained checkpoint) are recomputed and replace the stale entries
-    project(x, "umap", cache_dir=tmp_path, weights_key="def", seed=0)
-    assert len(counting) == 4
-    assert [p.name for p in tmp_path.iterdir()] == ["projection-umap-def-n300-seed0.npy"]
+    assert len(stored_files(tmp_path / "user" / checkpoint_sha256(checkpoint))) == 3
+    assert not (checkpoint / "cache").exists() and not (checkpoint / "precomputed").exists()
 
 
-def test_a_damaged_cache_file_is_recomputed(tmp_path, counting):
+def test_a_retrained_checkpoint_is_recomputed(checkpoint, counting):
     x = np.zeros((10, 3), dtype=np.float32)
-    project(x, "umap", cache_dir=tmp_path, weights_key="k")
-    (file,) = tmp_path.iterdir()
-    file.write_bytes(b"garbage")
-    again = project(x, "umap", cache_dir=tmp_path, weights_key="k")
+    project(x, "umap", folder=checkpoint)
+    save_tiny_vae(checkpoint, seed=1)  # new weights in the same folder
+    again = project(x, "umap", folder=checkpoint)
     assert not again.from_cache and len(counting) == 2
-    assert np.load(file).shape == (10, 2)
 
 
-def test_pca_is_never_cached(tmp_path):
-    project(np.eye(5), "pca", cache_dir=tmp_path, weights_key="k")
-    assert list(tmp_path.iterdir()) == []
+def test_a_stale_shipped_file_is_ignored(checkpoint, tmp_path, counting, monkeypatch):
+    """A file in precomputed/ stamped with other weights is recomputed, never shown."""
+    x = np.zeros((10, 3), dtype=np.float32)
+    project(x, "umap", folder=checkpoint, precomputed=True)
+    assert stored_files(checkpoint / "precomputed") != [] and counting == [0]
+    assert project(x, "umap", folder=checkpoint).from_cache  # shipped: read, not computed
+    save_tiny_vae(checkpoint, seed=1)
+    again = project(x, "umap", folder=checkpoint)
+    assert not again.from_cache and len(counting) == 2
+
+
+def test_a_damaged_cache_file_is_recomputed(checkpoint, tmp_path, counting):
+    x = np.zeros((10, 3), dtype=np.float32)
+    project(x, "umap", folder=checkpoint)
+    (file,) = (tmp_path / "user").rglob("*.npz")
+    file.write_bytes(b"garbage")
+    again = project(x, "umap", folder=checkpoint)
+    assert not again.from_cache and len(counting) == 2
+    assert project(x, "umap", folder=checkpoint).from_cache
+
+
+def test_pca_is_never_cached(checkpoint, tmp_path):
+    project(np.eye(5), "pca", folder=checkpoint)
+    assert not (tmp_path / "user").exists()
 
 
 def test_unknown_method_is_refused():
@@ -89,27 +124,14 @@ def test_unknown_method_is_refused():
         project(np.eye(3), "mds")
 
 
-def test_read_only_checkpoint_falls_back_to_the_user_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    monkeypatch.setattr(projection, "_writable", lambda folder: False)  # as for a read-only install
-    assert cache_folder(tmp_path, "w1") == tmp_path / "user-cache" / "vizvae" / "w1"
-
-
-def test_cache_folder_prefers_the_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    assert cache_folder(tmp_path, "w1") == tmp_path / "cache"
-    assert cache_folder(tmp_path / "gone", "w1") == tmp_path / "user-cache" / "vizvae" / "w1"
-    assert not (tmp_path / "gone").exists()
-
-
-def test_weights_digest_changes_with_the_weights():
-    torch.manual_seed(0)
-    model = VAE(VAEConfig(input_shape=(1, 4, 4), latent_dim=2, hidden_dims=(4,)))
-    before = weights_digest(model)
-    assert before == weights_digest(model) and len(before) == 16
-    with torch.no_grad():
-        next(model.parameters())[0, 0] += 1.0
-    assert weights_digest(model) != before
+def test_stored_tsne_equals_a_recomputation_at_the_same_seed(checkpoint):
+    x = np.random.default_rng(2).normal(size=(60, 4)).astype(np.float32)
+    stored = project(x, "tsne", folder=checkpoint, seed=3)
+    read = project(x, "tsne", folder=checkpoint, seed=3)
+    fresh = project(x, "tsne", seed=3)  # no folder: no cache
+    assert read.from_cache and not fresh.from_cache
+    np.testing.assert_array_equal(read.coords, stored.coords)
+    np.testing.assert_allclose(read.coords, fresh.coords, rtol=1e-5, atol=1e-4)
 
 
 def test_real_tsne_separates_two_clusters():

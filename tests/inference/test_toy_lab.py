@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from vizvae.inference.toy import toy_samples, toy_setup
-from vizvae.inference.toy_lab import history_table, toy_chains, toy_training
+from vizvae.inference.toy import toy_samples, toy_setup, train_toy
+from vizvae.inference.toy_lab import TRAINING_SHARE, history_table, toy_chains, toy_training, train_toy_run
+from vizvae.jobs import Cancelled
 
 
 def test_toy_chains_summarise_the_same_run_as_toy_samples():
@@ -50,3 +51,32 @@ def test_the_history_table_has_one_line_per_iteration_and_the_mean_step_size_per
     history["inflation"] = np.stack([np.ones(iterations), 2 * np.ones(iterations)], 1)
     table = history_table(history)
     assert table["inflation_z1"].tolist() == [1.0] * 4 and table["inflation_z2"].tolist() == [2.0] * 4
+
+
+def test_a_run_in_the_background_reports_each_iteration_and_the_acceptance_so_far():
+    setup = toy_setup("wave", 0.1, (0.02, 0.05), 5, seed=0)
+    seen = []
+    run = train_toy_run(lambda fraction, message=None: seen.append((fraction, message)), setup, 6, 0.05, 0.1,
+                        seed=3, n_chains=50)
+    foreground = train_toy(setup, 6, 0.05, 0.1, seed=3)  # the same training without a report
+    assert torch.equal(run.result.history["sksd"], foreground.history["sksd"])
+    assert [f for f, _ in seen] == pytest.approx([TRAINING_SHARE * i / 6 for i in range(1, 7)] + [TRAINING_SHARE])
+    acceptances = run.result.history["mean_acceptance"].numpy()
+    for i, (_, message) in enumerate(seen[:6]):
+        assert message.startswith(f"iteration {i + 1}/6: acceptance so far {acceptances[:i + 1].mean():.2f},")
+    trained = toy_chains(setup, run.result.hyperparameters, n_chains=50, seed=3)
+    assert np.array_equal(run.after.samples, trained.samples) and run.after.acceptance == trained.acceptance
+
+
+def test_a_cancel_stops_the_training_at_the_next_iteration():
+    setup = toy_setup("wave", 0.1, (0.02, 0.05), 5, seed=0)
+    calls = []
+
+    def report(fraction, message=None):
+        calls.append(fraction)
+        if len(calls) == 3:
+            raise Cancelled("cancelled")
+
+    with pytest.raises(Cancelled):
+        train_toy_run(report, setup, 100, 0.05, 0.1, n_chains=50)
+    assert len(calls) == 3  # three iterations ran, of 100

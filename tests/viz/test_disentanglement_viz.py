@@ -68,3 +68,5 @@ def test_beta_figure_and_table_sort_and_label():
     table = metrics_table([{"name": "m", "beta": 4.0, "mig": 0.2, "active_units": 5}])
     assert table.loc[0, "MIG"] == 0.2 and table.loc[0, "active units"] == 5
     assert table.loc[0, "DCI completeness"] is None  # not measured: left empty
+    assert table.loc[0, "KL weight β"] == "4"
+    assert metrics_table([{"name": "ug", "beta": None}]).loc[0, "KL weight β"] == "— (none)"  # a UG-VAE

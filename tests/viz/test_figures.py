@@ -4,7 +4,7 @@ import torch
 from vizvae.viz.figures import kl_figure, posterior_figure, projection_figure, training_curves_figure
 from vizvae.inference.latent import traversal_latents
 from vizvae.viz.tables import (
-    evaluation_table, history_table, interpolation_table, posterior_table, projection_table, traversal_table,
+    evaluation_caption, evaluation_table, history_table, interpolation_table, posterior_table, projection_table, traversal_table,
 )
 
 
@@ -15,8 +15,9 @@ def test_projection_figure_carries_index_and_label_for_hover_and_selection():
     assert list(points.x) == [0, 2, 4, 6, 8]
     assert [tuple(c) for c in points.customdata] == [(0, "a"), (1, "b"), (2, "c"), (3, "b"), (4, "a")]
     assert "index" in points.hovertemplate and "label" in points.hovertemplate
-    ring = fig.data[1]
-    assert list(ring.x) == [6] and ring.hoverinfo == "skip"
+    # the selection is plotly's own (one trace, whatever is selected), so a click never redraws the figure
+    assert len(fig.data) == 1 and list(points.selectedpoints) == [3]
+    assert projection_figure(coords).data[0].selectedpoints is None
 
 
 def test_training_curves_have_loss_train_and_test_elbo():
@@ -38,7 +39,7 @@ def test_posterior_figure_has_std_error_bars():
 def test_tables():
     table = evaluation_table({"test_elbo": -90.0, "n_test": 1000, "imputation_seeds": [0, 1, 2], "sampler": "HMC"})
     assert table.values.tolist() == [["test ELBO (nats)", "-90.0"], ["test rows", "1000"],
-                                     ["imputation_seeds", "0, 1, 2"], ["sampler", "HMC"]]
+                                     ["imputation: mask seeds", "0, 1, 2"], ["sampler", "HMC"]]
     import pyarrow as pa
 
     pa.Table.from_pandas(table)  # what st.table hands to the browser: a mixed column would not convert
@@ -51,6 +52,31 @@ def test_tables():
     assert table.z2.tolist() == [-1, 1, 0, 0]
 
 
+def test_a_table_models_evaluation_reads_in_words_with_its_spread_on_one_row():
+    evaluation = {"test_elbo": -11.449, "n_test": 101, "missing_nll": 0.9553, "missing_nll_std": 0.0627,
+                  "target_nll": 0.5586, "target_nll_std": 0.0674, "imputation_rows": 101, "imputation_samples": 100,
+                  "imputation_seeds": [0, 1, 2, 3, 4], "imputation_sampler": "Gaussian encoder"}
+    table = evaluation_table(evaluation, "feature")
+    rows = dict(table.values.tolist())
+    assert rows["NLL of the missing entries (nats per missing feature)"] == "0.9553 ± 0.0627"
+    assert rows["NLL of the target, −log p(y | x_O)"] == "0.5586 ± 0.0674"
+    assert rows["imputation: posterior sampler"] == "Gaussian encoder" and len(rows) == 8  # the stds folded in
+    assert not set(rows) & set(evaluation)  # no raw snake_case key reaches the page
+    caption = evaluation_caption(evaluation, "feature")
+    assert "lower bounds on log p(x)" in caption and "each feature hidden with probability 0.5" in caption
+    assert "over 5 mask seeds" in caption
+    assert "Imputation" not in evaluation_caption({"test_elbo": -90.0})
+    assert "bounds" not in evaluation_caption({"missing_nll": 0.2, "imputation_rows": 500, "imputation_seeds": [0]})
+
+
 def test_interpolation_table_runs_from_t0_to_t1():
     table = interpolation_table({"linear": np.array([[0.0, 0.0], [1.0, 2.0]])})
     assert table.t.tolist() == [0.0, 1.0] and table.z1.tolist() == [0.0, 2.0]
+
+
+def test_a_change_that_rounds_to_zero_is_not_shown():
+    from vizvae.viz.tables import shown_change
+
+    assert shown_change(-0.004) is None and shown_change(0.0) is None  # never a red "-0.00"
+    assert shown_change(0.123) == "+0.12" and shown_change(-0.006) == "-0.01"
+    assert shown_change(0.0004, 3) is None and shown_change(0.0006, 3) == "+0.001"

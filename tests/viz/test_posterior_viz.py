@@ -100,3 +100,21 @@ def test_hmc_lab_figures():
     assert names.count("φ of z1 (mean over t)") == 1 and "φ of z2 (mean over t)" in names
     divergent = [t for t in figure.data if t.name == "divergent"][0]
     assert list(divergent.y) == [3, 2, 1, 0, 0, 0]
+
+
+def test_the_lab_axes_grow_to_hold_an_inflated_proposal_and_no_more():
+    import pytest
+
+    from vizvae.viz.posterior import fitted_limits, toy_target_figure
+
+    limits = ((-1.0, 1.0), (-1.0, 1.0))
+    # a 2σ ellipse of σ = (1, 0.2) spans ±2 on z1 (beyond the target's ±1) and ±0.4 on z2 (inside)
+    (x_low, x_high), (y_low, y_high) = fitted_limits(limits, np.zeros(2), np.array([1.0, 0.2]))
+    assert (x_low, x_high) == pytest.approx((-2.2, 2.2)) and (y_low, y_high) == (-1.0, 1.0)
+    assert fitted_limits(limits, np.array([0.5, 0.0]), np.array([0.1, 0.1])) == limits  # inside: untouched
+    grid = np.linspace(-1, 1, 5)
+    fig = toy_target_figure(grid, grid, np.ones((5, 5)), np.zeros((3, 2)), np.array([0.8, 0.0]), np.array([1.5, 1.5]),
+                            limits)
+    ellipse = next(t for t in fig.data if t.name == "initial proposal, 2σ")
+    assert fig.layout.xaxis.range[0] <= min(ellipse.x) and max(ellipse.x) <= fig.layout.xaxis.range[1]
+    assert fig.layout.yaxis.range[0] <= min(ellipse.y) and max(ellipse.y) <= fig.layout.yaxis.range[1]

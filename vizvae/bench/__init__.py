@@ -15,6 +15,7 @@ from typing import Any, Callable
 BENCHMARKS: dict[str, str] = {
     "acquisition": "vizvae.bench.acquisition",  # SAIA on one table row, HMC vs encoder model
     "app": "vizvae.bench.app",  # cold start, traversal grid, cached projection
+    "pages": "vizvae.bench.pages",  # every page: first render and first interaction, AppTest and Chromium
     "hmc": "vizvae.bench.hmc",  # HMC cost model and speed on the shipped HH-VAE
 }
 

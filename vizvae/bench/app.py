@@ -1,19 +1,17 @@
 """App responsiveness: cold start in Chromium, a 10x10 traversal grid, a cached projection.
 
-Keys: ``cold_start_s`` (``streamlit run`` spawned -> first page served and rendered in
-Chromium; median of a few starts), ``traversal_grid_ms`` (decode a 10x10 traversal grid of the
-shipped 16-D VAE, median of interleaved repetitions), ``projection_cached_ms`` (load the cached
+Keys: ``cold_start_s`` and ``cold_start_ratio`` (``streamlit run`` spawned -> first page drawn in
+Chromium, against a bare two-page Streamlit app started alternately with it; see ``browser.py``),
+``traversal_grid_ms`` (decode a 10x10 traversal grid of the shipped 16-D VAE, median of interleaved repetitions), ``projection_cached_ms`` (load the cached
 UMAP projection of the test set, median). Also ``heavy_modules_at_start``: heavy modules the
 app imported before any page needed them (should be empty).
 """
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import time
 
-import numpy as np
 import torch
 
 from vizvae.bench.timing import interleaved_medians
@@ -41,74 +39,40 @@ def projection_cached_ms(repeats: int = 15) -> tuple[float, float]:
     from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
     from vizvae.data import load_dataset
     from vizvae.inference.latent import encode_dataset
-    from vizvae.inference.projection import cache_folder, project, weights_digest
+    from vizvae.inference.projection import project
 
     path = resolve_checkpoint(SHIPPED_16D)
     model = load_checkpoint(path, device="cpu").model
     x = load_dataset("mnist", binarize=True).x_test
     means = encode_dataset(model, x).mean
-    key = weights_digest(model)
-    folder = cache_folder(path, key)
     started = time.perf_counter()
-    project(means, "umap", cache_dir=folder, weights_key=key)  # computes once if needed
+    project(means, "umap", folder=path)  # shipped with the model, or computed once into the user cache
     first = time.perf_counter() - started
 
     def load():
-        result = project(means, "umap", cache_dir=folder, weights_key=key)
+        result = project(means, "umap", folder=path)
         assert result.from_cache
         return result
 
     return 1000 * interleaved_medians({"load": load}, repeats=repeats)["load"], first
 
 
-def browser_harness():
-    """The repository's browser-test harness (``tests/e2e/harness.py``, with playwright), or None
-    where vizvae runs without its repository or without playwright: then there is no cold start
-    to measure."""
-    try:
-        from tests.e2e import harness
-    except ImportError:
-        return None
-    return harness if harness.CHROMIUM is not None else None
+def cold_start(starts: int = 3) -> dict[str, float | None]:
+    """``cold_start_s``, ``cold_start_bare_s`` and ``cold_start_ratio`` (see ``browser.cold_start``),
+    all None without Chromium."""
+    from vizvae.bench import browser as web
 
-
-def cold_start_s(starts: int = 3) -> tuple[float, list[str]]:
-    harness = browser_harness()
+    harness = web.browser_harness()
     if harness is None:
-        return float("nan"), []
+        return {"cold_start_s": None, "cold_start_bare_s": None, "cold_start_ratio": None}
     from playwright.sync_api import sync_playwright
 
-    free_port, launch_chromium, start_streamlit, wait_for_app = (
-        harness.free_port, harness.launch_chromium, harness.start_streamlit, harness.wait_for_app)
-    times = []
-    heavy: list[str] = []
     with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        for _ in range(starts):
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            started = time.perf_counter()
-            process = start_streamlit(port, env={"VIZVAE_REPORT_MODULES": "1"})
-            try:
-                page = browser.new_page()
-                while True:  # poll until the server accepts the page load
-                    try:
-                        page.goto(url, timeout=2000)
-                        break
-                    except Exception:  # noqa: BLE001 - connection refused while it boots
-                        if process.poll() is not None or time.perf_counter() - started > 60:
-                            raise RuntimeError("streamlit did not start")
-                        time.sleep(0.1)
-                page.wait_for_selector('[data-testid="stMain"] [data-testid="stImage"] img', timeout=60000)
-                settled_at = wait_for_app(page)  # when the run was first seen finished
-                times.append(settled_at - started)
-                page.close()
-            finally:
-                process.terminate()
-                process.wait(10)
-        browser.close()
-    heavy = heavy_modules_at_start()
-    return statistics.median(times), heavy
+        chromium = harness.launch_chromium(playwright)
+        try:
+            return web.cold_start(chromium, starts)
+        finally:
+            chromium.close()
 
 
 def heavy_modules_at_start() -> list[str]:
@@ -129,10 +93,9 @@ def run(options: dict[str, str]) -> dict[str, object]:
     torch.set_num_threads(int(options.get("threads", 2)))
     grid_ms = traversal_grid_ms()
     cached_ms, first_s = projection_cached_ms()
-    cold, heavy = cold_start_s(int(options.get("starts", 3)))
     return {
-        "cold_start_s": round(cold, 2) if np.isfinite(cold) else None,
-        "heavy_modules_at_start": heavy,
+        **cold_start(int(options.get("starts", 3))),
+        "heavy_modules_at_start": heavy_modules_at_start(),
         "traversal_grid_ms": round(grid_ms, 2),
         "projection_cached_ms": round(cached_ms, 2),
         "projection_first_compute_s": round(first_s, 2),

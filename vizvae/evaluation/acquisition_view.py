@@ -5,14 +5,20 @@ units (``raw_step``), the errors and the fixed axis ranges the page's figures ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from vizvae.data.schema import table_to_raw
-from vizvae.inference.acquisition import AcquisitionRun, run_acquisition
+from vizvae.inference import cache
+from vizvae.inference.acquisition import STRATEGIES, AcquisitionRun, Progress, run_acquisition, run_acquisitions
+
+RESULT_NAME = "acquisition-row"  # a test row's runs under every strategy, in the checkpoint's result cache
+DEFAULT_VIEW = {"row": 0, "samples": 200, "seed": 0}  # what the page opens on, shipped with each table model
+ALGORITHM = 2  # bumped whenever run_acquisitions draws differently, so older stored runs are not read
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,64 @@ def acquire_row(model: Any, row: AcquisitionRow, strategy: str, n_samples: int, 
     y = None if row.y is None else torch.tensor([row.y], dtype=torch.float32, device=device)
     return run_acquisition(model, x, y, strategy, n_samples=n_samples,
                            available=torch.as_tensor(row.available, device=device)[None], generator=generator)
+
+
+def acquire_row_all(model: Any, row: AcquisitionRow, n_samples: int, seed: int,
+                    progress: Progress | None = None) -> dict[str, AcquisitionRun]:
+    """SAIA over all the row's steps under every strategy at once (one stacked run), seeded."""
+    device = model.device
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    x = torch.as_tensor(np.nan_to_num(row.x), dtype=torch.float32, device=device)[None]
+    y = None if row.y is None else torch.tensor([row.y], dtype=torch.float32, device=device)
+    return run_acquisitions(model, x, y, STRATEGIES, n_samples=n_samples,
+                            available=torch.as_tensor(row.available, device=device)[None], generator=generator,
+                            progress=progress)
+
+
+# -- a test row's runs, stored with the checkpoint -----------------------------------------------------------
+def row_params(index: int, n_samples: int, seed: int) -> dict[str, Any]:
+    return {"row": int(index), "samples": int(n_samples), "seed": int(seed), "strategies": list(STRATEGIES),
+            "algorithm": ALGORITHM}
+
+
+def runs_to_arrays(runs: dict[str, AcquisitionRun]) -> dict[str, np.ndarray]:
+    """``{"<strategy>.<field>": array}``: floats as float32, so a row's runs take tens of kilobytes."""
+    arrays = {}
+    for strategy, run in runs.items():
+        for field in fields(AcquisitionRun):
+            if field.name != "strategy":
+                value = np.asarray(getattr(run, field.name))
+                arrays[f"{strategy}.{field.name}"] = value.astype(np.float32) if value.dtype.kind == "f" else value
+    return arrays
+
+
+def runs_from_arrays(arrays: dict[str, np.ndarray]) -> dict[str, AcquisitionRun]:
+    strategies = dict.fromkeys(key.split(".", 1)[0] for key in arrays)
+    names = [field.name for field in fields(AcquisitionRun) if field.name != "strategy"]
+    return {s: AcquisitionRun(strategy=s, **{name: arrays[f"{s}.{name}"] for name in names}) for s in strategies}
+
+
+def stored_test_row_runs(folder: str | Path, index: int, n_samples: int,
+                         seed: int) -> dict[str, AcquisitionRun] | None:
+    """The runs of test row ``index`` stored for these weights (shipped, or from an earlier visit), else None."""
+    arrays = cache.load_arrays(folder, RESULT_NAME, row_params(index, n_samples, seed))
+    return None if arrays is None else runs_from_arrays(arrays)
+
+
+def store_test_row_runs(folder: str | Path, index: int, n_samples: int, seed: int, runs: dict[str, AcquisitionRun],
+                        precomputed: bool = False) -> Path | None:
+    return cache.store_arrays(folder, RESULT_NAME, row_params(index, n_samples, seed), runs_to_arrays(runs),
+                              precomputed=precomputed)
+
+
+def store_default_runs(checkpoint: Any, dataset: Any) -> list[Path]:
+    """The page's default view (``DEFAULT_VIEW``) computed and stored beside the weights (the builder's mode)."""
+    index, n_samples, seed = DEFAULT_VIEW["row"], DEFAULT_VIEW["samples"], DEFAULT_VIEW["seed"]
+    row = acquisition_row(dataset.x_test[index], float(dataset.y_test[index]), dataset.schema, dataset.target,
+                          f"test row {index}")
+    runs = acquire_row_all(checkpoint.model, row, n_samples, seed)
+    file = store_test_row_runs(checkpoint.path, index, n_samples, seed, runs, precomputed=True)
+    return [] if file is None else [file]
 
 
 # -- one step of a run, in raw units ----------------------------------------------------------------------------

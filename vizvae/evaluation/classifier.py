@@ -111,7 +111,7 @@ def train_digit_classifier(x_train: np.ndarray, y_train: np.ndarray, steps: int 
 def save_classifier(classifier: DigitClassifier, folder: str | Path, name: str, **sections: Any) -> Path:
     from safetensors.torch import save_file
 
-    from vizvae.checkpoint import library_versions
+    from vizvae.checkpoint import library_versions, same_mode_as
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,6 +120,7 @@ def save_classifier(classifier: DigitClassifier, folder: str | Path, name: str, 
     config = {"format": FORMAT, "name": name, "model": "digit-classifier", "config": asdict(classifier.config),
               "versions": library_versions(), **sections}
     (folder / CONFIG).write_text(json.dumps(config, indent=1))
+    same_mode_as(folder / WEIGHTS, folder / CONFIG)
     return folder
 
 

@@ -231,6 +231,39 @@ def measure_disentanglement(model, dataset, bins: int = MIG_BINS, seed: int = 0,
     return scores
 
 
+INFORMATION = "disentanglement-information"  # the result's name in the checkpoint cache
+
+
+def information_to_arrays(scores: Disentanglement) -> dict[str, np.ndarray]:
+    return {"factor_names": np.array(scores.factor_names, dtype=str), "mig": np.array(scores.mig.score),
+            "mig_per_factor": scores.mig.per_factor, "normalized_mi": scores.mig.normalized_mi,
+            "average_kl": scores.average_kl, "active_units": np.array(scores.active_units)}
+
+
+def information_from_arrays(arrays: dict[str, np.ndarray]) -> Disentanglement:
+    mig_score = MIGScore(float(arrays["mig"]), arrays["mig_per_factor"], arrays["normalized_mi"])
+    return Disentanglement(tuple(str(name) for name in arrays["factor_names"]), mig_score, arrays["average_kl"],
+                           int(arrays["active_units"]))
+
+
+def cached_information(folder, model, dataset, bins: int = MIG_BINS, *,
+                       precomputed: bool = False) -> tuple[Disentanglement, bool]:
+    """(``measure_disentanglement`` without DCI, read from a file?): MIG, the normalised mutual information of
+    every latent with every factor, and the KL per latent, as shipped with the model (``python -m vizvae
+    precompute``) or kept in its cache, else measured and stored. ``folder`` None: no cache."""
+    from vizvae.inference import cache
+
+    computed: list[Disentanglement] = []
+
+    def compute() -> dict[str, np.ndarray]:
+        computed.append(measure_disentanglement(model, dataset, bins=bins, with_dci=False))
+        return information_to_arrays(computed[0])
+
+    arrays, from_cache = cache.cached_arrays(folder, INFORMATION, {"bins": int(bins), "rows": "train+test"}, compute,
+                                             precomputed=precomputed)
+    return (computed[0] if computed else information_from_arrays(arrays)), from_cache
+
+
 def evaluate_disentanglement_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     """``python -m vizvae evaluate MODEL --task disentanglement [-o bins=20] [-o trees=50] [-o seed=0] [-o save=1]``.
 

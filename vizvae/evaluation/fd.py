@@ -15,6 +15,7 @@ replacement; we report mean ± std over repetitions. Options: ``n`` (1000), ``re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,9 @@ import torch
 
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.errors import VizvaeError
+from vizvae.inference import cache
+
+MAX_REPETITIONS = 9  # the thesis's count; what the builder ships, and any fewer are its first ones
 
 
 def gaussian_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,6 +81,44 @@ def fd_repetitions(model, classifier, real_images: np.ndarray, n: int = 1000, re
         stats_generated = gaussian_statistics(classifier_features(classifier, generated))
         values.append(frechet_distance(*stats_real, *stats_generated))
     return FrechetResult(values)
+
+
+def fd_params(classifier_folder: str | Path, n: int, repetitions: int, seed: int) -> dict[str, Any]:
+    return {"n": int(n), "repetitions": int(repetitions), "seed": int(seed),
+            "classifier_sha256": cache.checkpoint_sha256(classifier_folder)}
+
+
+def stored_fd(folder: str | Path, n: int, repetitions: int, seed: int,
+              classifier_folder: str | Path) -> FrechetResult | None:
+    """A stored result for these settings: one of exactly ``repetitions``, or the first
+    ``repetitions`` of a longer stored run (repetition r draws with seed + r and the real subsets
+    come from one generator in order, so a run of k is the first k of a longer run)."""
+    for stored_repetitions in sorted({repetitions, MAX_REPETITIONS}):
+        if stored_repetitions < repetitions:
+            continue
+        stored = cache.load_json(folder, "fd", fd_params(classifier_folder, n, stored_repetitions, seed))
+        if isinstance(stored, list) and len(stored) == stored_repetitions:
+            return FrechetResult([float(v) for v in stored[:repetitions]])
+    return None
+
+
+def cached_fd(folder: str | Path | None, model, classifier_folder: str | Path, real_images: np.ndarray,
+              n: int = 1000, repetitions: int = 3, seed: int = 0, precomputed: bool = False) -> FrechetResult:
+    """``fd_repetitions`` of the checkpoint in ``folder``, read from the checkpoint cache when a
+    result for these settings (and this classifier) is stored, else computed and stored."""
+    from vizvae.evaluation.classifier import load_classifier
+
+    n = min(n, len(real_images))
+    if folder is not None and not precomputed:
+        stored = stored_fd(folder, n, repetitions, seed, classifier_folder)
+        if stored is not None:
+            return stored
+    classifier = load_classifier(classifier_folder, device=model.device)
+    result = fd_repetitions(model, classifier, real_images, n=n, repetitions=repetitions, seed=seed)
+    if folder is not None:
+        cache.store_json(folder, "fd", fd_params(classifier_folder, n, repetitions, seed), result.values,
+                         precomputed=precomputed)
+    return result
 
 
 def evaluate_fd_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dict[str, Any]:

@@ -173,3 +173,37 @@ def _array(t: torch.Tensor | None) -> np.ndarray | None:
 
 def _scalar(t: torch.Tensor | None) -> float | None:
     return None if t is None else float(t[0])
+
+
+# -- many rows, as background work ---------------------------------------------------------------------------
+def inpainting_work_units(method: str, settings: ImputationSettings = ImputationSettings()) -> float:
+    """A method's size in network passes over one image, to estimate its time from earlier runs:
+    one for the fills, a pass per draw for the encoder, per chain, transition and leapfrog step
+    (with its gradient, about three passes) for HMC, per chain and sweep for the Gibbs samplers
+    (two for Metropolis-within-Gibbs, which also scores each proposal), per proposal for SIR."""
+    n = settings.n_samples
+    units = {"zero": 1.0, "mean": 1.0, "encoder": float(n),
+             "hmc": 3.0 * n * settings.n_transitions * (settings.n_leapfrog + 1),
+             "pseudo_gibbs": float(n * settings.n_iterations), "mwg": 2.0 * n * settings.n_iterations,
+             "sir": float(settings.n_proposals)}
+    return units[method]
+
+
+def inpaint_rows(report: Callable[..., None], models: dict[str, Any], rows: Sequence[tuple[str, str]],
+                 labels: Sequence[str], x: np.ndarray, observed: np.ndarray, image_shape: Sequence[int], *,
+                 settings: ImputationSettings, feature_means: dict[str, np.ndarray] | None = None,
+                 classifier: Callable | None = None) -> list[InpaintingResult | str]:
+    """Each row (model name, method) of a comparison: its result, or the message of its failure (one
+    method failing on an input must not stop the others). ``report(fraction, message)`` is told
+    before each row (``vizvae.jobs``: it raises ``Cancelled`` to stop between rows)."""
+    results: list[InpaintingResult | str] = []
+    feature_means = feature_means or {}
+    for i, ((name, method), label) in enumerate(zip(rows, labels)):
+        report(i / len(rows), f"{label} ({i + 1} of {len(rows)})")
+        try:
+            results.append(inpaint_image(models[name], x, observed, method, image_shape, classifier=classifier,
+                                         feature_mean=feature_means.get(name), settings=settings))
+        except Exception as err:  # noqa: BLE001 - reported in its row
+            results.append(f"{type(err).__name__}: {err}")
+    report(1.0, f"{len(rows)} row(s) done")
+    return results

@@ -13,20 +13,34 @@ rewards:
 * ``random`` — a uniformly random order.
 
 Every step predicts y with the model's own sampler, whatever chose the order, so the strategies are
-compared on the same predictions. All of it is batched over rows: a dataset's test rows walk
-through their acquisitions together, each with its own mask.
+compared on the same predictions. All of it is batched: rows × strategies walk through their
+acquisitions together (``run_acquisitions``), each with its own mask, and every step scores all of its
+candidates in one call (rows × candidates × draws stacked).
+
+For a model that samples by tuned HMC the chains are carried from step to step (``SequentialPosterior``):
+the observed set only grows, so step t's chains are a warm start for step t + 1 — reweighted by the
+likelihood of the newly acquired feature, resampled and moved by a few HMC transitions (IBIS, Chopin
+2002) — instead of T fresh transitions from the encoder at every step. Step 0 (nothing observed) is the
+same for every strategy and computed once.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from vizvae.kernels.hmc import HMCState, hmc_init, hmc_sample
+from vizvae.models.capabilities import TunedHMCModel
 from vizvae.models.distributions import DiagonalGaussian
 from vizvae.inference.imputation import resampled_draws
+
+Progress = Callable[[float, "str | None"], None]  # (fraction done, message); may raise to cancel
+HMC_MOVES = 2  # HMC transitions per step that move the warm-started chains (see SequentialPosterior)
 
 STRATEGIES = ("mi", "kl", "random")
 STRATEGY_LABELS = {"mi": "sampling-based MI (eq. 5.13)", "kl": "encoder KL (EDDI)", "random": "random"}
@@ -90,6 +104,16 @@ def target_draws(model, predictive: torch.Tensor, generator: torch.Generator | N
 
 
 @torch.no_grad()
+def draws_given_latents(model, x: torch.Tensor, mask: torch.Tensor, eps: torch.Tensor,
+                        generator: torch.Generator | None) -> JointDraws:
+    """x_s ~ p(x | ε_s) (the observed values kept) and y_s ~ p(y | x̂_s, h_1(ε_s)) for ε (batch, S, latent)."""
+    x_draws = model.decode(eps).sample(generator)
+    x_draws = torch.where(mask.unsqueeze(-2), x.unsqueeze(-2), x_draws)
+    predictive = model.predict_y(x.unsqueeze(-2), mask.unsqueeze(-2), eps)
+    return JointDraws(x_draws, target_draws(model, predictive, generator), predictive)
+
+
+@torch.no_grad()
 def joint_draws(model, x: torch.Tensor, mask: torch.Tensor, n_samples: int, generator: torch.Generator | None = None,
                 encoder_only: bool = False) -> JointDraws:
     """ε from the model's own sampler (or the Gaussian encoder with ``encoder_only``), then decode."""
@@ -97,11 +121,106 @@ def joint_draws(model, x: torch.Tensor, mask: torch.Tensor, n_samples: int, gene
         eps = model.encode(x, mask).rsample(n_samples, generator).transpose(0, 1)
     else:
         eps = resampled_draws(model.posterior_draws(x, mask, n_samples, generator), generator)
-    eps = eps.detach()  # (batch, S, latent)
-    x_draws = model.decode(eps).sample(generator)
-    x_draws = torch.where(mask.unsqueeze(-2), x.unsqueeze(-2), x_draws)
-    predictive = model.predict_y(x.unsqueeze(-2), mask.unsqueeze(-2), eps)
-    return JointDraws(x_draws, target_draws(model, predictive, generator), predictive)
+    return draws_given_latents(model, x, mask, eps.detach(), generator)
+
+
+# -- p(ε | x_O) along a run: warm-started HMC chains ------------------------------------------------------------
+def systematic_resample(log_weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Indices (batch, S) of S draws by systematic resampling of S weighted ones per row (log_weights
+    (batch, S), unnormalised). Equal weights give every index exactly once, so nothing is lost."""
+    log_weights = torch.nan_to_num(log_weights, nan=-math.inf)
+    log_weights = torch.where(torch.isfinite(log_weights).any(-1, keepdim=True), log_weights,
+                              torch.zeros_like(log_weights))  # no finite weight: keep the draws as they are
+    cdf = torch.softmax(log_weights, -1).cumsum(-1)
+    cdf[..., -1] = 1.0
+    batch, s = log_weights.shape
+    u = (torch.rand((batch, 1), generator=generator, device=cdf.device, dtype=cdf.dtype)
+         + torch.arange(s, device=cdf.device, dtype=cdf.dtype)) / s
+    return torch.searchsorted(cdf, u.contiguous()).clamp_max(s - 1)
+
+
+def _gather_chains(state: HMCState, index: torch.Tensor) -> HMCState:
+    position = state.position.gather(1, index.unsqueeze(-1).expand_as(state.position))
+    grad = state.grad.gather(1, index.unsqueeze(-1).expand_as(state.grad))
+    return HMCState(position, state.logdensity.gather(1, index), grad)
+
+
+def posterior_logdensity(model, x: torch.Tensor, mask: torch.Tensor):
+    """ε (batch, S, latent) -> log p(x_O, ε) (batch, S): the target of the model's HMC, y unobserved."""
+    x_rows, mask_rows = x.unsqueeze(-2), mask.unsqueeze(-2)
+    return lambda eps: model.log_joint(x_rows, mask_rows, eps)
+
+
+def advance_chains(logdensity_fn, state: HMCState, step_sizes: torch.Tensor, n_leapfrog: int,
+                   generator: torch.Generator | None) -> HMCState:
+    """Chains at p_old(ε) (``state``, log-densities of the old target cached) -> chains at p_new(ε) ∝
+    ``logdensity_fn``: weight each chain by p_new / p_old, resample, then len(``step_sizes``) HMC
+    transitions that leave p_new invariant (IBIS, Chopin 2002: one data-tempering step of an SMC sampler).
+
+    Valid because SAIA's observed set only grows: with O' = O ∪ {i} and x's columns independent given ε,
+    p(ε | x_O') ∝ p(ε | x_O) p(x_i | ε), so the weights are exactly p(x_i | ε) and the old chains cover
+    the new target (it is the old one narrowed). Rows whose mask did not change get equal weights and
+    keep their chains. The cached log-density is re-evaluated once under the new target (the only
+    gradient evaluation besides the moves)."""
+    moved = hmc_init(state.position, logdensity_fn)
+    index = systematic_resample(moved.logdensity - state.logdensity, generator)
+    moved = _gather_chains(moved, index)
+    return hmc_sample(logdensity_fn, moved, step_sizes, n_leapfrog, generator=generator).state
+
+
+class SequentialPosterior:
+    """Draws of p(ε | x_O) for each mask of a run, in order; the mask only grows from call to call.
+
+    A model that samples by tuned HMC starts with its own q^(T) (T transitions from the inflated
+    encoder) at the first mask, then carries its chains: each later call reweights, resamples and moves
+    them by ``moves`` transitions with the last ``moves`` of the trained step sizes (those tuned for chains
+    already near the posterior) — see ``advance_chains``. Other models draw afresh from their own sampler,
+    which costs one encoder pass."""
+
+    def __init__(self, model, x: torch.Tensor, n_samples: int, generator: torch.Generator | None,
+                 moves: int = HMC_MOVES):
+        self.model, self.x, self.n_samples, self.generator = model, x, n_samples, generator
+        self.moves = moves
+        self.chains: HMCState | None = None  # (batch, S, latent) at the last mask
+
+    @property
+    def warm(self) -> bool:
+        return isinstance(self.model, TunedHMCModel) and self.moves > 0
+
+    def draws(self, mask: torch.Tensor) -> torch.Tensor:
+        """(batch, S, latent) draws for ``mask`` (batch, D), which contains the previous call's mask."""
+        if not self.warm:
+            return resampled_draws(self.model.posterior_draws(self.x, mask, self.n_samples, self.generator),
+                                   self.generator).detach()
+        if self.chains is None:
+            self.chains = self.model.posterior_samples(self.x, mask, n_chains=self.n_samples,
+                                                       generator=self.generator).state
+        else:
+            hmc = self.model.hmc
+            step_sizes = hmc.step_sizes.detach()[-self.moves:]
+            self.chains = advance_chains(posterior_logdensity(self.model, self.x, mask), self.chains, step_sizes,
+                                         hmc.n_leapfrog, self.generator)
+        return self.chains.position
+
+    def repeat(self, times: int) -> None:
+        """Stack ``times`` copies of the rows (strategy-major), chains included."""
+        self.x = self.x.repeat(times, 1)
+        if self.chains is not None:
+            self.chains = HMCState(*(t.repeat(times, *([1] * (t.dim() - 1))) for t in self.chains))
+
+
+@contextmanager
+def intra_op_threads(n: int):
+    """Run torch ops of this thread on ``n`` intra-op threads, then restore the count. A run's tensors
+    are small (hundreds of chains × a few hundred units), so splitting each op over threads only adds
+    synchronisation — on a busy 2-core machine that made a row 10–20× slower. With torch's OpenMP
+    backend the count belongs to the calling thread, so a background job leaves the others alone."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # -- rewards -------------------------------------------------------------------------------------------------------
@@ -121,30 +240,41 @@ def mi_rewards(model, draws: JointDraws, bins: int = 6) -> torch.Tensor:
 def kl_rewards(model, x: torch.Tensor, mask: torch.Tensor, n_samples: int = 50,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """EDDI's encoder-based reward for every feature: (batch, D) (see the module docstring)."""
-    batch, d = x.shape
     draws = joint_draws(model, x, mask, n_samples, generator, encoder_only=True)
-    y_draws = draws.y  # (batch, S)
-    eye = torch.eye(d, dtype=torch.bool, device=x.device)
-    # x with feature i set to its s-th draw: (batch, D candidates, S, D)
-    x_with = torch.where(eye.view(1, d, 1, d), draws.x.unsqueeze(1), x.view(batch, 1, 1, d))
-    mask_with = (mask.view(batch, 1, 1, d) | eye.view(1, d, 1, d)).expand(batch, d, n_samples, d)
-    flat = (batch * d * n_samples, d)
-    y_flat = y_draws.unsqueeze(1).expand(batch, d, n_samples).reshape(-1)
+    return kl_rewards_from_draws(model, x, mask, draws)
+
+
+@torch.no_grad()
+def kl_rewards_from_draws(model, x: torch.Tensor, mask: torch.Tensor, draws: JointDraws,
+                          candidates: Sequence[int] | None = None) -> torch.Tensor:
+    """EDDI's reward of each candidate feature (default: all D) from encoder draws of (x, y) given x_O:
+    (batch, candidates). Every (row, candidate, draw) is encoded in one call."""
+    batch, d = x.shape
+    n_samples = draws.y.shape[-1]
+    chosen = torch.arange(d, device=x.device) if candidates is None else torch.as_tensor(candidates, device=x.device)
+    c = len(chosen)
+    one_hot = torch.zeros((c, d), dtype=torch.bool, device=x.device)
+    one_hot[torch.arange(c, device=x.device), chosen] = True
+    # x with candidate i set to its s-th draw: (batch, candidates, S, D)
+    x_with = torch.where(one_hot.view(1, c, 1, d), draws.x.unsqueeze(1), x.view(batch, 1, 1, d))
+    mask_with = (mask.view(batch, 1, 1, d) | one_hot.view(1, c, 1, d)).expand(batch, c, n_samples, d)
+    flat = (batch * c * n_samples, d)
+    y_flat = draws.y.unsqueeze(1).expand(batch, c, n_samples).reshape(-1)
     ones = torch.ones_like(y_flat, dtype=torch.bool)
     q_with = model.encode(x_with.reshape(flat), mask_with.reshape(flat))
     q_with_y = model.encode(x_with.reshape(flat), mask_with.reshape(flat), y_flat, ones)
     q_base = model.encode(x, mask)  # (batch, latent)
     x_rep = x.unsqueeze(1).expand(batch, n_samples, d).reshape(-1, d)
     mask_rep = mask.unsqueeze(1).expand(batch, n_samples, d).reshape(-1, d)
-    q_base_y = model.encode(x_rep, mask_rep, y_draws.reshape(-1), torch.ones(batch * n_samples, dtype=torch.bool,
+    q_base_y = model.encode(x_rep, mask_rep, draws.y.reshape(-1), torch.ones(batch * n_samples, dtype=torch.bool,
                                                                               device=x.device))
     latent = q_base.mean.shape[-1]
 
     def view(q: DiagonalGaussian, shape) -> DiagonalGaussian:
         return DiagonalGaussian(q.mean.reshape(*shape, latent), q.std.reshape(*shape, latent))
 
-    gain_x = view(q_with, (batch, d, n_samples)).kl(view(q_base, (batch, 1, 1)))
-    gain_xy = view(q_with_y, (batch, d, n_samples)).kl(view(q_base_y, (batch, 1, n_samples)))
+    gain_x = view(q_with, (batch, c, n_samples)).kl(view(q_base, (batch, 1, 1)))
+    gain_xy = view(q_with_y, (batch, c, n_samples)).kl(view(q_base_y, (batch, 1, n_samples)))
     return (gain_x - gain_xy).mean(-1)
 
 
@@ -221,50 +351,107 @@ def acquisition_rewards(model, strategy: str, x: torch.Tensor, mask: torch.Tenso
     raise ValueError(f"unknown acquisition strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
 
 
+def _record_step(records: dict[str, list[torch.Tensor]], model, x: torch.Tensor, y: torch.Tensor | None,
+                 mask: torch.Tensor, draws: JointDraws) -> None:
+    """What a step shows: the mask, p(y | x_O) and the imputations with their 5 %/95 % quantiles."""
+    prediction = predict_target(model, draws, y)
+    quantiles = torch.quantile(draws.x, torch.tensor([0.05, 0.95], dtype=x.dtype, device=x.device), dim=1)
+    records["observed"].append(mask.clone())
+    records["y_samples"].append(draws.y)
+    records["y_point"].append(prediction.point)
+    records["y_nll"].append(prediction.nll)
+    records["error"].append(prediction.error)
+    records["imputed_mean"].append(torch.where(mask, x, draws.x.mean(1)))
+    records["imputed_low"].append(torch.where(mask, x, quantiles[0]))
+    records["imputed_high"].append(torch.where(mask, x, quantiles[1]))
+
+
+def _choose(records: dict[str, list[torch.Tensor]], rewards: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """Record the candidates' rewards and the argmax of each row (−1 where none is left); returns it."""
+    rewards = torch.where(candidates, rewards, torch.full_like(rewards, float("nan")))
+    choice = torch.where(candidates, rewards.nan_to_num(nan=-1e30), torch.full_like(rewards, -math.inf)).argmax(-1)
+    choice = torch.where(candidates.any(-1), choice, torch.full_like(choice, -1))
+    records["rewards"].append(rewards)
+    records["acquired"].append(choice)
+    return choice
+
+
+def _stacked_rewards(model, strategies: Sequence[str], batch: int, x: torch.Tensor, mask: torch.Tensor,
+                     draws: JointDraws, generator: torch.Generator | None, bins: int, kl_samples: int) -> torch.Tensor:
+    """(strategies × batch, D) rewards: each strategy scores its own block of rows."""
+    blocks = []
+    for k, strategy in enumerate(strategies):
+        rows = slice(k * batch, (k + 1) * batch)
+        block = JointDraws(draws.x[rows], draws.y[rows], draws.predictive[rows])
+        blocks.append(acquisition_rewards(model, strategy, x[rows], mask[rows], block, generator, bins, kl_samples))
+    return torch.cat(blocks)
+
+
 @torch.no_grad()
-def run_acquisition(model, x: torch.Tensor, y: torch.Tensor | None, strategy: str, n_samples: int = 200,
-                    bins: int = 6, kl_samples: int = 50, available: torch.Tensor | None = None,
-                    generator: torch.Generator | None = None) -> AcquisitionRun:
-    """SAIA on the rows ``x`` (batch, D) with targets ``y`` (batch,) or None: start with nothing
-    observed, acquire the best-rewarded ``available`` feature (default: all), reveal it, repeat until
-    none is left. Predictions at every step use the model's own sampler with ``n_samples`` draws."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown acquisition strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+def run_acquisitions(model, x: torch.Tensor, y: torch.Tensor | None, strategies: Sequence[str] = STRATEGIES,
+                     n_samples: int = 200, bins: int = 6, kl_samples: int = 50, available: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None, moves: int = HMC_MOVES,
+                     progress: Progress | None = None) -> dict[str, AcquisitionRun]:
+    """SAIA on the rows ``x`` (batch, D) with targets ``y`` (batch,) or None, under each of ``strategies``
+    at once: start with nothing observed, acquire the best-rewarded ``available`` feature (default: all),
+    reveal it, repeat until none is left. Predictions at every step use the model's own sampler with
+    ``n_samples`` draws, warm-started from the step before (``SequentialPosterior``, ``moves`` HMC
+    transitions a step; 0: T fresh transitions every step). The strategies' rows are stacked into one
+    batch; step 0 (nothing observed) is shared by all of them. ``progress(fraction, message)`` is called
+    after every step (an exception it raises stops the run)."""
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise ValueError(f"unknown acquisition strategy {unknown or strategies!r}; expected some of "
+                         f"{', '.join(STRATEGIES)}")
     model.eval()
+    with intra_op_threads(1):
+        return _run_stacked(model, x, y, tuple(strategies), n_samples, bins, kl_samples, available, generator,
+                            moves, progress)
+
+
+def _run_stacked(model, x: torch.Tensor, y: torch.Tensor | None, strategies: tuple[str, ...], n_samples: int,
+                 bins: int, kl_samples: int, available: torch.Tensor | None, generator: torch.Generator | None,
+                 moves: int, progress: Progress | None) -> dict[str, AcquisitionRun]:
     batch, d = x.shape
+    n_strategies = len(strategies)
     available = torch.ones_like(x, dtype=torch.bool) if available is None else available.to(torch.bool)
     x = torch.where(available, torch.nan_to_num(x), torch.zeros((), dtype=x.dtype, device=x.device))
+    posterior = SequentialPosterior(model, x, n_samples, generator, moves)
     mask = torch.zeros_like(available)
+    first = draws_given_latents(model, x, mask, posterior.draws(mask), generator)  # step 0: the same for all
+    posterior.repeat(n_strategies)
+    x, available, mask = (t.repeat(n_strategies, 1) for t in (x, available, mask))
+    y = None if y is None else y.repeat(n_strategies)
+    draws = JointDraws(*(t.repeat(n_strategies, *([1] * (t.dim() - 1))) for t in (first.x, first.y, first.predictive)))
     records: dict[str, list[torch.Tensor]] = {k: [] for k in (
         "observed", "rewards", "acquired", "y_samples", "y_point", "y_nll", "error", "imputed_mean", "imputed_low",
         "imputed_high")}
-    rows = torch.arange(batch, device=x.device)
+    rows = torch.arange(batch * n_strategies, device=x.device)
     for step in range(d + 1):
-        draws = joint_draws(model, x, mask, n_samples, generator)
-        prediction = predict_target(model, draws, y)
-        quantiles = torch.quantile(draws.x, torch.tensor([0.05, 0.95], dtype=x.dtype, device=x.device), dim=1)
-        records["observed"].append(mask.clone())
-        records["y_samples"].append(draws.y)
-        records["y_point"].append(prediction.point)
-        records["y_nll"].append(prediction.nll)
-        records["error"].append(prediction.error)
-        records["imputed_mean"].append(torch.where(mask, x, draws.x.mean(1)))
-        records["imputed_low"].append(torch.where(mask, x, quantiles[0]))
-        records["imputed_high"].append(torch.where(mask, x, quantiles[1]))
+        if step > 0:
+            draws = draws_given_latents(model, x, mask, posterior.draws(mask), generator)
+        _record_step(records, model, x, y, mask, draws)
+        if progress is not None:
+            progress((step + 1) / (d + 1), f"step {step} of {d}")
         if step == d:
             break
-        candidates = available & ~mask
-        rewards = acquisition_rewards(model, strategy, x, mask, draws, generator, bins, kl_samples)
-        rewards = torch.where(candidates, rewards, torch.full_like(rewards, float("nan")))
-        choice = torch.where(candidates, rewards.nan_to_num(nan=-1e30), torch.full_like(rewards, -math.inf)).argmax(-1)
-        has_candidate = candidates.any(-1)
-        choice = torch.where(has_candidate, choice, torch.full_like(choice, -1))
-        records["rewards"].append(rewards)
-        records["acquired"].append(choice)
-        taken = has_candidate.nonzero().squeeze(-1)
+        rewards = _stacked_rewards(model, strategies, batch, x, mask, draws, generator, bins, kl_samples)
+        choice = _choose(records, rewards, available & ~mask)
+        taken = (choice >= 0).nonzero().squeeze(-1)
         mask[rows[taken], choice[taken]] = True
     arrays = {k: torch.stack(v).cpu().numpy() for k, v in records.items()}
-    return AcquisitionRun(strategy=strategy, **arrays)
+    return {strategy: AcquisitionRun(strategy=strategy, **{k: v[:, k_index * batch:(k_index + 1) * batch]
+                                                           for k, v in arrays.items()})
+            for k_index, strategy in enumerate(strategies)}
+
+
+def run_acquisition(model, x: torch.Tensor, y: torch.Tensor | None, strategy: str, n_samples: int = 200,
+                    bins: int = 6, kl_samples: int = 50, available: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None, moves: int = HMC_MOVES) -> AcquisitionRun:
+    """``run_acquisitions`` with one strategy."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown acquisition strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    return run_acquisitions(model, x, y, (strategy,), n_samples, bins, kl_samples, available, generator, moves)[strategy]
 
 
 def curve_summary(errors: np.ndarray) -> dict[str, list[float]]:

@@ -15,6 +15,22 @@ import torch
 from vizvae.kernels.importance import log_mean_exp, self_normalised
 from vizvae.models.base import LatentVariableModel
 
+MIN_ESS = 10.0  # fewer effective draws: an estimate that a single weight can move
+
+
+def ess_warning(ess: float, n_proposals: int) -> str | None:
+    """Why self-normalised importance sampling cannot be trusted, with the numbers, or None when it can.
+
+    Kish's ESS (Σ w)² / Σ w² counts the draws that carry the weight; below ``MIN_ESS`` the moments,
+    the NLL and the SIR samples rest on a handful of encoder draws (the resamples are copies of
+    them), however many proposals were made."""
+    if ess >= MIN_ESS:
+        return None
+    return (f"Importance sampling kept an effective sample size of {ess:.1f} of {n_proposals} proposals (fewer "
+            f"than {MIN_ESS:g}): its scores and samples rest on about {max(1, round(ess))} encoder draw(s), so they "
+            "cannot be trusted. The encoder is too far from this model's posterior to serve as a proposal; HMC, "
+            "which moves its chains by gradient steps, does not need it to be close.")
+
 
 def importance_draws(model: LatentVariableModel, x: torch.Tensor, mask: torch.Tensor | None,
                      n_importance: int, generator: torch.Generator | None = None,

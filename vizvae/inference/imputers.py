@@ -41,9 +41,9 @@ from typing import Any, Callable
 
 import torch
 
-from vizvae.inference.gibbs import metropolis_within_gibbs, pseudo_gibbs
+from vizvae.inference.gibbs import acceptance_warning, metropolis_within_gibbs, pseudo_gibbs
 from vizvae.kernels.hmc import hmc_sample
-from vizvae.inference.importance import importance_resample
+from vizvae.inference.importance import ess_warning, importance_resample
 from vizvae.inference.imputation import missing_log_likelihood, predictive_target
 from vizvae.kernels.importance import kish_ess
 from vizvae.models.capabilities import LatentModel, PredictorModel, TunedHMCModel
@@ -52,7 +52,7 @@ from vizvae.models.distributions import BernoulliLikelihood, Likelihood
 __all__ = [
     "Imputation", "ImputationMethod", "ImputationSettings", "METHODS", "LATENT_METHODS", "impute", "supported_methods",
     "native_method",
-    "classifier_label_probs",
+    "classifier_label_probs", "trust_warning",
 ]
 
 FILL_FLOOR = 1e-3  # a mean fill's Bernoulli probability is kept in [1e-3, 1 − 1e-3]: a finite likelihood
@@ -367,6 +367,17 @@ _LATENT: dict[str, Callable[[Any, torch.Tensor, torch.Tensor, torch.Generator, I
     "mwg": _gibbs_draws(metropolis_within_gibbs),
     "sir": _sir_draws,
 }
+
+
+def trust_warning(diagnostics: dict[str, float]) -> str | None:
+    """What makes a result untrustworthy, in words with its numbers, from an ``Imputation``'s
+    ``diagnostics``: a Metropolis-within-Gibbs run whose chains hardly moved (``acceptance_warning``)
+    or importance sampling with too few effective draws (``ess_warning``); None otherwise."""
+    if "acceptance_rate" in diagnostics and "iterations" in diagnostics:  # HMC reports no sweeps
+        return acceptance_warning(diagnostics["acceptance_rate"], int(diagnostics["iterations"]))
+    if "ess" in diagnostics and "proposals" in diagnostics:
+        return ess_warning(diagnostics.get("ess_min", diagnostics["ess"]), int(diagnostics["proposals"]))
+    return None
 
 
 # -- the shared summaries ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vizvae.inference import cache
 from vizvae.models.distributions import DiagonalGaussian
 
 
@@ -45,6 +46,28 @@ def encode_dataset(model, x: np.ndarray | torch.Tensor, batch_size: int = 1000) 
         stds.append(posterior.std.float().cpu())
         kls.append(posterior.kl_per_dimension().float().cpu())
     return EncodedData(torch.cat(means).numpy(), torch.cat(stds).numpy(), torch.cat(kls).numpy())
+
+
+def encoded_from(mean: np.ndarray, std: np.ndarray) -> EncodedData:
+    """``EncodedData`` of stored encoder means and standard deviations (n, latent): the per-dimension KLs are
+    computed as ``encode_dataset`` computes them, so they match it exactly."""
+    posterior = DiagonalGaussian(torch.as_tensor(np.asarray(mean, dtype=np.float32)),
+                                 torch.as_tensor(np.asarray(std, dtype=np.float32)))
+    return EncodedData(posterior.mean.numpy(), posterior.std.numpy(), posterior.kl_per_dimension().numpy())
+
+
+def cached_encoding(folder, model, x: np.ndarray, data: str = "test", *, precomputed: bool = False
+                    ) -> tuple[EncodedData, bool]:
+    """(``encode_dataset(model, x)``, read from a file?): the encoder posteriors of data split ``data`` (x) as
+    shipped with the model (``python -m vizvae precompute``) or kept in its cache (float32 means and
+    standard deviations: kilobytes), else encoded and stored. ``folder`` None: no cache."""
+    def compute() -> dict[str, np.ndarray]:
+        encoded = encode_dataset(model, x)
+        return {"mean": encoded.mean, "std": encoded.std}
+
+    arrays, from_cache = cache.cached_arrays(folder, "encoding", {"data": str(data), "rows": len(x)}, compute,
+                                             precomputed=precomputed)
+    return encoded_from(arrays["mean"], arrays["std"]), from_cache
 
 
 def dimensions_by_kl(average_kl: np.ndarray) -> list[int]:

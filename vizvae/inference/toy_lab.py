@@ -4,12 +4,12 @@ training summarised once, what training changed, and its per-iteration history a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
 
-from vizvae.inference.toy import ToySetup, toy_samples
+from vizvae.inference.toy import ToySetup, toy_samples, train_toy
 
 if TYPE_CHECKING:
     from vizvae.kernels.hmc import HMCHyperparameters
@@ -52,6 +52,37 @@ def toy_training(setup: ToySetup, result: HMCTrainingResult) -> ToyTraining:
         inflation=inflation * np.ones(2), inflation_values=inflation, mean_step_size=mean_step_size,
         step_size_change=mean_step_size - float(setup.step_sizes.mean()),
         final_sksd=float(result.history["sksd"][-FINAL_ITERATIONS:].mean()))
+
+
+@dataclass(frozen=True)
+class ToyRun:
+    """A training of the lab and the chains it gives (``n_chains`` runs with the trained values)."""
+
+    result: HMCTrainingResult
+    after: ToyChains
+
+
+TRAINING_SHARE = 0.95  # of a run's progress: the iterations; the rest samples the trained chains
+
+
+def train_toy_run(report: Callable[..., None], setup: ToySetup, n_iterations: int, lr_step_sizes: float,
+                  lr_inflation: float, *, seed: int = 0, per_dimension: bool = False,
+                  n_chains: int = 500) -> ToyRun:
+    """``train_toy``, telling ``report(fraction, message)`` after each iteration how far it got and the
+    mean acceptance so far (``vizvae.jobs``: it raises ``Cancelled`` to stop between iterations),
+    then the trained chains from the same seed."""
+    acceptances: list[float] = []
+
+    def tell(iteration: int, record: dict[str, float]) -> None:
+        acceptances.append(float(record["mean_acceptance"]))
+        report(TRAINING_SHARE * (iteration + 1) / n_iterations,
+               f"iteration {iteration + 1}/{n_iterations}: acceptance so far {np.mean(acceptances):.2f}, "
+               f"SKSD {record['sksd']:.3f}, mean φ {record['mean_step_size']:.3f}")
+
+    result = train_toy(setup, n_iterations, lr_step_sizes, lr_inflation, seed=seed, callback=tell,
+                       per_dimension=per_dimension)
+    report(TRAINING_SHARE, f"sampling {n_chains} chains with the trained values")
+    return ToyRun(result, toy_chains(setup, result.hyperparameters, n_chains=n_chains, seed=seed))
 
 
 def history_table(history: dict[str, np.ndarray]) -> pd.DataFrame:

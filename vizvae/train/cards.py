@@ -53,7 +53,7 @@ def _summary_lines(folder: Path, config: dict[str, Any]) -> list[str]:
         f"likelihood {architecture.get('likelihood', '?')}" + (f", β = {architecture['beta']}" if "beta" in architecture else ""),
         f"- trained: {steps} steps, seed {training.get('settings', {}).get('seed', '?')}, "
         f"{seconds} s on {training.get('device', '?')}",
-        f"- rebuild: `{_rebuild_command(folder, config)}`",
+        f"- rebuild: `{rebuild_command(folder, config)}`",
     ]
     for stage in stages:
         source = f", inherited from `{stage['source']}`" if stage.get("source") else ""
@@ -78,14 +78,26 @@ def _evaluation_lines(config: dict[str, Any]) -> list[str]:
     return lines + [f"| {k} | {v} |" for k, v in evaluation.items()]
 
 
-def _rebuild_command(folder: Path, config: dict[str, Any]) -> str:
-    """A shipped model is rebuilt by name; any other by the train command that made it."""
-    from vizvae.checkpoint import SHIPPED_DIR
+def rebuild_command(folder: Path, config: dict[str, Any]) -> str:
+    """A shipped model is rebuilt by name; any other by the train command that made it, with the
+    paths inside the repository written relative to its root (the builder's absolute ``--out``
+    means nothing on another machine)."""
+    import shlex
+
+    from vizvae.checkpoint import REPO_ROOT, SHIPPED_DIR
     from vizvae.train.recipes import ALL_RECIPES
 
-    if folder.resolve().parent == SHIPPED_DIR.resolve() and folder.name in ALL_RECIPES:
-        return f"python -m vizvae rebuild --only {folder.name}"
-    return (config.get("training") or {}).get("command", "")
+    if Path(folder).resolve().parent == SHIPPED_DIR.resolve() and Path(folder).name in ALL_RECIPES:
+        return f"python -m vizvae rebuild --only {Path(folder).name}"
+    command = (config.get("training") or {}).get("command", "")
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not a command line vizvae wrote: shown as it is
+        return command
+    root = REPO_ROOT.resolve()
+    portable = [str(Path(word).relative_to(root)) if Path(word).is_absolute() and Path(word).is_relative_to(root)
+                else word for word in words]
+    return shlex.join(portable)
 
 
 def _imputation_comparison(config: dict[str, Any]) -> list[str]:

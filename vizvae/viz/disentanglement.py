@@ -15,6 +15,7 @@ from vizvae.viz.figures import apply_layout
 from vizvae.viz.images import image_grid, png_bytes
 
 LABEL_FONT_SIZE = 13
+KL_WEIGHT_COLUMN = "KL weight β"
 METRIC_COLUMNS = {
     "mig": "MIG",
     "dci_disentanglement": "DCI disentanglement",
@@ -137,10 +138,12 @@ def metrics_against_beta_figure(betas: Sequence[float], metrics: dict[str, Seque
 
 
 def metrics_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per model: ``name``, ``beta`` and the metric keys of ``METRIC_COLUMNS``."""
+    """One row per model: ``name``, ``beta`` and the metric keys of ``METRIC_COLUMNS``. The KL weight
+    is text: a model without one (``beta`` None: a UG-VAE, whose β is its global latent) reads "—"."""
     records = []
     for row in rows:
-        record = {"model": row.get("name"), "β": row.get("beta")}
+        beta = row.get("beta")
+        record = {"model": row.get("name"), KL_WEIGHT_COLUMN: "— (none)" if beta is None else f"{float(beta):g}"}
         record.update({label: row.get(key) for key, label in METRIC_COLUMNS.items()})
         records.append(record)
-    return pd.DataFrame(records, columns=["model", "β", *METRIC_COLUMNS.values()])
+    return pd.DataFrame(records, columns=["model", KL_WEIGHT_COLUMN, *METRIC_COLUMNS.values()])

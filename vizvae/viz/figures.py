@@ -10,10 +10,11 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-# plotly's "Plotly" qualitative palette extended to 10: one colour per digit class
-CLASS_COLOURS = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
-                 "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"]
-SELECTED_COLOUR = "#111111"
+# Tableau 10 (plotly's qualitative.T10), a categorical palette made for ten classes: one colour per
+# digit, every pair at least 18 CIEDE2000 units apart (plotly's default had two pinks for 6 and 8
+# and a blue and a violet 12.6 apart)
+CLASS_COLOURS = ["#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B",
+                 "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC"]
 
 
 def apply_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
@@ -58,7 +59,11 @@ def projection_figure(coords: np.ndarray, labels: np.ndarray | None = None, labe
                       axis_titles: tuple[str, str] = ("component 1", "component 2")) -> go.Figure:
     """Scatter of 2-D coordinates (n, 2), coloured by integer label codes, one trace so that a
     selection's ``point_index`` is the row index. Hover shows the row index and the label
-    (customdata = [index, label]). ``selected`` rows are ringed."""
+    (customdata = [index, label]).
+
+    ``selected`` rows are drawn as plotly's own selection (``selectedpoints``: larger, the rest faded),
+    not as an extra trace: plotly then treats them as its selection, and a figure that stays the
+    same while the user clicks keeps plotly's record of the clicks, which shift-click adds to."""
     coords = np.asarray(coords)
     n = len(coords)
     index = np.arange(n)
@@ -73,18 +78,13 @@ def projection_figure(coords: np.ndarray, labels: np.ndarray | None = None, labe
         marker = dict(color=CLASS_COLOURS[0], size=6, opacity=0.8)
         label_text = np.full(n, "–", dtype=object)
     customdata = np.stack([index.astype(object), label_text], axis=1)
+    selected = [int(i) for i in selected if 0 <= int(i) < n]
     fig = go.Figure(go.Scatter(
         x=coords[:, 0], y=coords[:, 1], mode="markers", marker=marker, customdata=customdata,
         hovertemplate="index %{customdata[0]}<br>label %{customdata[1]}<extra></extra>", name="test set",
+        selectedpoints=selected or None, selected=dict(marker=dict(size=13, opacity=1.0)),
+        unselected=dict(marker=dict(opacity=0.25)),
     ))
-    selected = [int(i) for i in selected if 0 <= int(i) < n]
-    if selected:
-        fig.add_trace(go.Scatter(
-            x=coords[selected, 0], y=coords[selected, 1], mode="markers+text",
-            text=[str(i) for i in selected] if len(selected) <= 10 else None,
-            textposition="top center", marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=2, color=SELECTED_COLOUR)),
-            hoverinfo="skip", name="selected", showlegend=False,
-        ))
     fig.update_xaxes(title_text=axis_titles[0])
     fig.update_yaxes(title_text=axis_titles[1])
     fig.update_layout(showlegend=False)  # Streamlit picks dragmode/clickmode so that a click selects

@@ -84,9 +84,9 @@ def batch_classification_table(results: dict, problems: Sequence) -> pd.DataFram
 
 
 def fd_table(rows: Sequence[tuple[str, str, float, float, int]]) -> pd.DataFrame:
-    """Table 4.1's shape: (method, checkpoint, FD mean, FD std, repetitions) per model."""
+    """Table 4.1's shape, from (method, checkpoint, FD mean, FD std, repetitions) per model: the
+    distance once, as "mean ± std" over the repetitions."""
     return pd.DataFrame(
-        [{"Method": method, "Checkpoint": name, "FD (mean ± std)": f"{mean:.2f} ± {std:.2f}",
-          "FD mean": round(mean, 3), "FD std": round(std, 3), "repetitions": reps}
+        [{"Method": method, "Checkpoint": name, "FD (mean ± std)": f"{mean:.2f} ± {std:.2f}", "repetitions": reps}
          for method, name, mean, std, reps in rows],
-        columns=["Method", "Checkpoint", "FD (mean ± std)", "FD mean", "FD std", "repetitions"])
+        columns=["Method", "Checkpoint", "FD (mean ± std)", "repetitions"])

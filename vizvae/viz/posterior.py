@@ -331,12 +331,31 @@ def toy_target_figure(z1: np.ndarray, z2: np.ndarray, density: np.ndarray, sampl
     fig.add_trace(go.Scatter(x=samples[:, 0], y=samples[:, 1], mode="markers", name="HMC samples",
                              marker=dict(size=4, color=HMC_COLOUR, opacity=0.6), hoverinfo="skip"))
     if limits is not None:
-        fig.update_xaxes(range=list(limits[0]))
-        fig.update_yaxes(range=list(limits[1]))
+        x_range, y_range = fitted_limits(limits, proposal_mean, proposal_std)
+        fig.update_xaxes(range=list(x_range))
+        fig.update_yaxes(range=list(y_range))
     fig.update_xaxes(title_text="z1")
     fig.update_yaxes(title_text="z2")
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
     return apply_layout(fig, title, 460)
+
+
+def fitted_limits(limits: Limits, proposal_mean: np.ndarray, proposal_std: np.ndarray, radius: float = 2.0,
+                  margin: float = 0.05) -> Limits:
+    """The target's plot ``limits`` widened, where needed, to hold the proposal's ``radius``-σ ellipse
+    with a ``margin`` (a fraction of the span) around it: an inflated proposal is drawn whole."""
+    mean = np.asarray(proposal_mean, dtype=float)
+    half = radius * np.asarray(proposal_std, dtype=float) * np.ones(2)
+    fitted = []
+    for axis, (low, high) in enumerate(limits):
+        low, high = float(low), float(high)
+        if mean[axis] - half[axis] < low or mean[axis] + half[axis] > high:
+            low, high = min(low, mean[axis] - half[axis]), max(high, mean[axis] + half[axis])
+            pad = margin * (high - low)
+            low, high = (low - pad if mean[axis] - half[axis] <= low else low,
+                         high + pad if mean[axis] + half[axis] >= high else high)
+        fitted.append((low, high))
+    return fitted[0], fitted[1]
 
 
 def hmc_training_figure(history: dict[str, np.ndarray], title: str | None = None) -> go.Figure:

@@ -12,16 +12,58 @@ EVALUATION_METRICS = {
     "test_iwae_5": "test IWAE bound, K = 5 (nats)",
     "test_iwae_50": "test IWAE bound, K = 50 (nats)",
     "n_test": "test rows",
+    "missing_nll": "NLL of the missing entries (nats per missing {unit})",
+    "target_nll": "NLL of the target, −log p(y | x_O)",
+    "target_accuracy": "target accuracy (argmax of p(y | x_O))",
+    "imputation_rows": "imputation: test rows",
+    "imputation_samples": "imputation: posterior draws per row",
+    "imputation_seeds": "imputation: mask seeds",
+    "imputation_sampler": "imputation: posterior sampler",
+    "mig": "MIG",
+    "dci_disentanglement": "DCI disentanglement",
+    "dci_completeness": "DCI completeness",
+    "dci_informativeness": "DCI informativeness",
+    "active_units": "active latent units",
+    "test_accuracy": "test accuracy",
+    "test_accuracy_binarised": "test accuracy (binarised images)",
 }
+STD_SUFFIX = "_std"  # ``missing_nll_std``: the standard deviation of ``missing_nll`` over the mask seeds
 
 
-def evaluation_table(evaluation: dict[str, Any]) -> pd.DataFrame:
-    """config.json's ``evaluation`` section, one metric per row with a readable name."""
-    # values as text: one column may mix numbers, names and lists (mask seeds), which Arrow cannot hold
-    rows = [{"metric": EVALUATION_METRICS.get(key, key),
-             "value": ", ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)}
-            for key, value in evaluation.items()]
+def evaluation_table(evaluation: dict[str, Any], unit: str = "pixel") -> pd.DataFrame:
+    """config.json's ``evaluation`` section, one metric per row with a readable name; a metric with a
+    ``*_std`` partner (over mask seeds) reads "mean ± std" on one row. ``unit`` is what an imputation
+    NLL is per: "pixel" or "feature"."""
+    rows = []
+    for key, value in evaluation.items():
+        if key.endswith(STD_SUFFIX) and key[:-len(STD_SUFFIX)] in evaluation:
+            continue
+        # values as text: one column may mix numbers, names and lists (mask seeds), which Arrow cannot hold
+        text = ", ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+        spread = evaluation.get(key + STD_SUFFIX)
+        if spread is not None and len(evaluation.get("imputation_seeds") or ()) != 1:
+            text = f"{text} ± {spread}"
+        rows.append({"metric": EVALUATION_METRICS.get(key, key.replace("_", " ")).format(unit=unit), "value": text})
     return pd.DataFrame(rows, columns=["metric", "value"])
+
+
+def evaluation_caption(evaluation: dict[str, Any], unit: str = "pixel") -> str:
+    """What the evaluation table holds, one sentence per kind of result it has."""
+    parts = []
+    if "test_elbo" in evaluation:
+        parts.append("ELBO and IWAE_K: lower bounds on log p(x) per test row, in nats; the IWAE bound tightens as "
+                     "K grows (Burda et al. 2016).")
+    if "missing_nll" in evaluation:
+        seeds = evaluation.get("imputation_seeds") or []
+        parts.append(f"Imputation (thesis §5.4 protocol): each {unit} hidden with probability 0.5 and the target "
+                     f"always hidden, on {evaluation.get('imputation_rows', '?')} test rows"
+                     + (f", mean ± std over {len(seeds)} mask seeds" if len(seeds) > 1 else "") + "; lower NLL is better."
+                     + (" The NLL of a real target is in the model's standardised units." if unit == "feature"
+                        and "target_nll" in evaluation else ""))
+    if "mig" in evaluation:
+        parts.append("Disentanglement against the known factors (MIG, DCI; 1 is best); active units: latent "
+                     "dimensions with average KL above the threshold.")
+    return " ".join(parts)
 
 
 def column_table(names: Sequence[str], kinds: Sequence[str], n_categories: Sequence[int], target_name: str | None,
@@ -82,3 +124,10 @@ def interpolation_table(paths: dict[str, np.ndarray]) -> pd.DataFrame:
             t = step / max(1, len(path) - 1)
             records.append({"path": name, "step": step, "t": t, **{f"z{j}": float(v) for j, v in enumerate(z)}})
     return pd.DataFrame(records)
+
+
+def shown_change(change: float, decimals: int = 2) -> str | None:
+    """A metric's change as shown beside it ("+0.12"), or None when it rounds to zero at the
+    ``decimals`` shown: a change of −0.004 printed as "−0.00" reads as a loss that is not there."""
+    text = f"{change:+.{decimals}f}"
+    return None if float(text) == 0 else text

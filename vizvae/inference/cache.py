@@ -1,0 +1,258 @@
+"""Stored results of slow computations, keyed by the SHA-256 of a checkpoint's weights.
+
+One cache for everything derived from a checkpoint (projections, Fréchet tables, posterior
+grids and chains, Fig. 4.4 grids). A result is named by a short ``name`` (``"projection-umap"``)
+and the settings it was computed with (``params``, a JSON object); its file holds the arrays (or
+JSON) together with the weights' SHA-256 and the settings, so that
+
+* a file written for other weights (a retrained or replaced checkpoint) is *stale*: it is
+  ignored and the result recomputed;
+* two settings never share a file, even if the short hash in its name collided.
+
+Where results live:
+
+* ``<checkpoint>/precomputed/`` — for the shipped models ``assets/models/<name>/precomputed/`` —
+  written by ``python -m vizvae precompute`` at build time and read-only for the app;
+* ``$VIZVAE_CACHE_DIR/<sha256>/`` (default ``~/.cache/vizvae/<sha256>/``) for everything the app
+  computes itself: user checkpoints, and views of shipped models the builder did not store.
+
+Files are ``.npz`` (read with ``allow_pickle=False``) or ``.json``: never a pickle. Writes go to
+a temporary file in the same folder and are renamed into place (``os.replace``), so a reader never
+sees half a file, and two processes writing the same result both leave a whole one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from vizvae.checkpoint import WEIGHTS
+
+PRECOMPUTED = "precomputed"
+SHA_KEY = "weights_sha256"
+PARAMS_KEY = "params"
+_ARRAY_META = "__meta__"  # the .npz entry holding {weights_sha256, params} as JSON text
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+# -- the key: the weights' SHA-256 ----------------------------------------------------------------
+def checkpoint_sha256(folder: str | Path) -> str:
+    """SHA-256 (hex) of ``<folder>/model.safetensors``, computed once per file version: memoised by
+    (resolved path, modification time, size), so an edited or replaced file is hashed again."""
+    file = (Path(folder) / WEIGHTS).resolve()
+    info = file.stat()
+    return _file_sha256(str(file), info.st_mtime_ns, info.st_size)
+
+
+@lru_cache(maxsize=256)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- where results live ---------------------------------------------------------------------------
+def user_cache_root() -> Path:
+    """``$VIZVAE_CACHE_DIR``, else ``$XDG_CACHE_HOME/vizvae``, else ``~/.cache/vizvae``."""
+    configured = os.environ.get("VIZVAE_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vizvae"
+
+
+def precomputed_dir(folder: str | Path) -> Path:
+    return Path(folder) / PRECOMPUTED
+
+
+def user_dir(sha256: str) -> Path:
+    if not _SHA.match(sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return user_cache_root() / sha256
+
+
+def _search_dirs(folder: Path, sha256: str) -> list[Path]:
+    """Where a result may be found, first hit wins: what the builder stored beside the weights (a
+    shipped model, or any folder ``precompute`` ran on), then the user cache."""
+    return [precomputed_dir(folder), user_dir(sha256)]
+
+
+# -- file names -------------------------------------------------------------------------------------
+def canonical_params(params: Mapping[str, Any] | None) -> str:
+    """Settings as canonical JSON (sorted keys, no spaces): equal settings, equal text."""
+    return json.dumps(dict(params or {}), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def result_stem(name: str, params: Mapping[str, Any] | None) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"a result name is lower-case letters, digits, '.', '_' and '-': {name!r}")
+    return f"{name}-{hashlib.sha256(canonical_params(params).encode()).hexdigest()[:12]}"
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def stored_result(folder: str | Path, name: str, params: Mapping[str, Any] | None = None,
+                  kind: str = "npz") -> Path | None:
+    """The file holding ``name`` at ``params`` for the checkpoint in ``folder``, if one exists
+    and belongs to its current weights (else None: compute it). ``kind`` is ``npz`` or ``json``."""
+    folder = Path(folder)
+    sha256 = checkpoint_sha256(folder)
+    stem = result_stem(name, params)
+    for directory in _search_dirs(folder, sha256):
+        file = directory / f"{stem}.{kind}"
+        if file.is_file() and _read(file, sha256, canonical_params(params)) is not None:
+            return file
+    return None
+
+
+def load_arrays(folder: str | Path, name: str, params: Mapping[str, Any] | None = None) -> dict[str, np.ndarray] | None:
+    """The stored arrays of a result, or None when there is none for these weights and settings."""
+    folder = Path(folder)
+    sha256 = checkpoint_sha256(folder)
+    stem = result_stem(name, params)
+    for directory in _search_dirs(folder, sha256):
+        arrays = _read(directory / f"{stem}.npz", sha256, canonical_params(params))
+        if arrays is not None:
+            return arrays
+    return None
+
+
+def load_json(folder: str | Path, name: str, params: Mapping[str, Any] | None = None) -> Any | None:
+    """The stored JSON value of a result, or None."""
+    folder = Path(folder)
+    sha256 = checkpoint_sha256(folder)
+    stem = result_stem(name, params)
+    for directory in _search_dirs(folder, sha256):
+        stored = _read(directory / f"{stem}.json", sha256, canonical_params(params))
+        if stored is not None:
+            return stored["result"]
+    return None
+
+
+def _read(file: Path, sha256: str, params_text: str) -> Any | None:
+    """A file's content if it is whole, of these weights and of these settings; else None."""
+    if not file.is_file():
+        return None
+    try:
+        if file.suffix == ".json":
+            stored = json.loads(file.read_text(encoding="utf-8"))
+            meta = stored if isinstance(stored, dict) else {}
+        else:
+            with np.load(file, allow_pickle=False) as archive:
+                stored = {key: archive[key] for key in archive.files}
+            meta = json.loads(str(stored.pop(_ARRAY_META)))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+        return None  # damaged: recomputed and overwritten
+    if meta.get(SHA_KEY) != sha256 or canonical_params(meta.get(PARAMS_KEY)) != params_text:
+        return None  # stale: written for other weights (or, rarely, other settings)
+    return stored
+
+
+# -- writing ------------------------------------------------------------------------------------------
+def target_dir(folder: str | Path, precomputed: bool = False) -> Path:
+    """Where a new result goes: the checkpoint's ``precomputed/`` when the builder ships it, else
+    the user cache of its weights."""
+    return precomputed_dir(folder) if precomputed else user_dir(checkpoint_sha256(folder))
+
+
+def store_arrays(folder: str | Path, name: str, params: Mapping[str, Any] | None, arrays: Mapping[str, Any], *,
+                 precomputed: bool = False) -> Path | None:
+    """Store named arrays (compressed .npz) stamped with the weights' SHA-256 and the settings.
+    Returns the file, or None when the disk refused (a cache is an optimisation, never an error)."""
+    if _ARRAY_META in arrays:
+        raise ValueError(f"{_ARRAY_META!r} is reserved")
+    meta = json.dumps({SHA_KEY: checkpoint_sha256(folder), PARAMS_KEY: json.loads(canonical_params(params))})
+    contents = {key: np.asarray(value) for key, value in arrays.items()}
+    if any(value.dtype == object for value in contents.values()):
+        raise ValueError("object arrays would need pickle; store numbers or strings")
+    file = target_dir(folder, precomputed) / f"{result_stem(name, params)}.npz"
+    return _write_atomically(file, lambda handle: np.savez_compressed(handle, **contents, **{_ARRAY_META: np.array(meta)}))
+
+
+def store_json(folder: str | Path, name: str, params: Mapping[str, Any] | None, result: Any, *,
+               precomputed: bool = False) -> Path | None:
+    """Store a JSON value stamped with the weights' SHA-256 and the settings."""
+    document = {SHA_KEY: checkpoint_sha256(folder), PARAMS_KEY: json.loads(canonical_params(params)), "result": result}
+    text = json.dumps(document, indent=None, separators=(",", ":"), allow_nan=False).encode()
+    file = target_dir(folder, precomputed) / f"{result_stem(name, params)}.json"
+    return _write_atomically(file, lambda handle: handle.write(text))
+
+
+def _write_atomically(file: Path, write) -> Path | None:
+    """Write into a temporary file beside ``file``, then rename it into place (mode 0644)."""
+    tmp = None
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=file.parent, prefix=".tmp-", suffix=file.suffix, delete=False) as handle:
+            tmp = Path(handle.name)
+            write(handle)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, file)
+        return file
+    except OSError:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        return None
+
+
+def prune_stale(folder: str | Path) -> list[Path]:
+    """Delete the files under ``<folder>/precomputed/`` that belong to other weights; returns them."""
+    directory = precomputed_dir(folder)
+    if not directory.is_dir():
+        return []
+    sha256 = checkpoint_sha256(folder)
+    removed = []
+    for file in sorted(directory.glob("*")):
+        if file.suffix in (".npz", ".json") and _stamp(file) != sha256:
+            file.unlink(missing_ok=True)
+            removed.append(file)
+    return removed
+
+
+def _stamp(file: Path) -> str | None:
+    try:
+        if file.suffix == ".json":
+            return json.loads(file.read_text(encoding="utf-8")).get(SHA_KEY)
+        with np.load(file, allow_pickle=False) as archive:
+            return json.loads(str(archive[_ARRAY_META])).get(SHA_KEY)
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile, UnicodeDecodeError):
+        return None
+
+
+# -- read, else compute and store ---------------------------------------------------------------------
+def cached_arrays(folder: str | Path | None, name: str, params: Mapping[str, Any] | None,
+                  compute, *, precomputed: bool = False) -> tuple[dict[str, np.ndarray], bool]:
+    """(arrays, whether they were read from a file): the stored result, else ``compute()`` (a
+    mapping of arrays), stored for next time. ``folder`` None (a model not saved on disk): no cache."""
+    if folder is not None and not precomputed:
+        stored = load_arrays(folder, name, params)
+        if stored is not None:
+            return stored, True
+    arrays = {key: np.asarray(value) for key, value in compute().items()}
+    if folder is not None:
+        store_arrays(folder, name, params, arrays, precomputed=precomputed)
+    return arrays, False
+
+
+def cached_json(folder: str | Path | None, name: str, params: Mapping[str, Any] | None,
+                compute, *, precomputed: bool = False) -> tuple[Any, bool]:
+    """(value, whether it was read from a file), as ``cached_arrays`` for a JSON value."""
+    if folder is not None and not precomputed:
+        stored = load_json(folder, name, params)
+        if stored is not None:
+            return stored, True
+    value = compute()
+    if folder is not None:
+        store_json(folder, name, params, value, precomputed=precomputed)
+    return value, False
