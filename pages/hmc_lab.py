@@ -26,7 +26,11 @@ import streamlit as st
 from pages._common import background_task, download_csv, job_runner, restart_task, url_bound
 from vizvae.inference.targets import TOY_TARGETS
 from vizvae.inference.toy import STEP_SIZE_RANGES, ToySetup, toy_density, toy_setup
-from vizvae.inference.toy_lab import ToyChains, ToyTraining, history_table, toy_chains, toy_training, train_toy_run
+from vizvae.inference import toy_store
+from vizvae.inference.toy_lab import (
+    FIGURE_TRANSITIONS, LAB_CHAINS, LAB_DEFAULTS, ToyChains, ToyTraining, history_table, toy_chains, toy_training,
+    train_toy_run,
+)
 from vizvae.viz.posterior import hmc_training_figure, toy_target_figure
 from vizvae.viz.tables import csv_bytes, shown_change
 
@@ -36,8 +40,7 @@ STEP_LABELS = {"authors": "small: U(0.02, 0.05), authors' code", "thesis": "U(0.
 TRANSITIONS = (5, 10, 15, 20)
 PROPOSAL_STDS = (0.05, 0.1, 0.2, 0.5, 1.0)
 LEARNING_RATES = (0.01, 0.02, 0.05, 0.1)
-SHOWN_CHAINS = 500
-FIGURE_TRANSITIONS = {"wave": 5, "dual_moon": 10, "banana": 10}  # T of Fig. 5.7's rows
+SHOWN_CHAINS = LAB_CHAINS
 RESULT_KEY = "lab_result"
 TRAIN_REQUEST_KEY = "_lab_train_requested"
 TRAINING_KEY = "_lab_training"  # (settings, training) of the training asked for and not yet done
@@ -85,9 +88,9 @@ def hmc_settings() -> tuple:
                               default=FIGURE_TRANSITIONS[target], parse=int, valid=lambda t: t in TRANSITIONS,
                               options=TRANSITIONS)
     step_range = url_bound(row[2].selectbox, "Initial step sizes φ", key="lab_step_range", param="steps",
-                           default="authors", valid=lambda s: s in STEP_SIZE_RANGES, options=list(STEP_SIZE_RANGES),
+                           default=LAB_DEFAULTS["step_range"], valid=lambda s: s in STEP_SIZE_RANGES, options=list(STEP_SIZE_RANGES),
                            format_func=STEP_LABELS.get)
-    proposal_std = url_bound(row[3].select_slider, "Proposal σ", key="lab_proposal_std", param="std", default=0.1,
+    proposal_std = url_bound(row[3].select_slider, "Proposal σ", key="lab_proposal_std", param="std", default=LAB_DEFAULTS["proposal_std"],
                              parse=float, valid=lambda s: s in PROPOSAL_STDS, format=_number, options=PROPOSAL_STDS,
                              help="The initial proposal N(start, σ²I): tight on purpose.")
     return target, int(n_transitions), step_range, float(proposal_std)
@@ -98,11 +101,11 @@ def training_settings() -> tuple[tuple, tuple]:
     learning rates, one inflation per dimension); draws the Train button."""
     settings = hmc_settings()
     row = st.columns([1.3, 0.9, 0.9, 1, 1.4, 0.8])
-    n_iterations = url_bound(row[0].slider, "Training iterations", key="lab_iterations", param="iters", default=150,
+    n_iterations = url_bound(row[0].slider, "Training iterations", key="lab_iterations", param="iters", default=LAB_DEFAULTS["iterations"],
                              parse=int, valid=lambda i: isinstance(i, int) and 10 <= i <= 400, min_value=10,
                              max_value=400, step=10)
-    for key, default in (("lab_lr_steps", 0.05), ("lab_lr_inflation", 0.1), ("lab_seed", 0),
-                         ("lab_per_dimension", False)):
+    for key, default in (("lab_lr_steps", LAB_DEFAULTS["lr_steps"]), ("lab_lr_inflation", LAB_DEFAULTS["lr_inflation"]),
+                         ("lab_seed", LAB_DEFAULTS["seed"]), ("lab_per_dimension", LAB_DEFAULTS["per_dimension"])):
         st.session_state.setdefault(key, default)
     lr_steps = row[1].select_slider("lr, step sizes", LEARNING_RATES, key="lab_lr_steps")
     lr_inflation = row[2].select_slider("lr, inflation", LEARNING_RATES, key="lab_lr_inflation")
@@ -131,11 +134,14 @@ def train_live(settings: tuple, training: tuple, setup: ToySetup) -> None:
         st.session_state.pop(TRAINING_KEY)
         return
     n_iterations, lr_steps, lr_inflation, per_dimension = asked[1]
-    run = background_task(JOB, key=asked, work=train_toy_run, label="Training",
+    stored = toy_store.load(settings, asked[1], SHOWN_CHAINS, setup)  # shipped for the first view, else cached
+    run = stored if stored is not None else background_task(JOB, key=asked, work=train_toy_run, label="Training",
                           args=(setup, n_iterations, lr_steps, lr_inflation),
                           kwargs=dict(seed=settings[-1], per_dimension=per_dimension, n_chains=SHOWN_CHAINS),
                           units=n_iterations * settings[1])
     if run is not None:
+        if stored is None:
+            toy_store.store(settings, asked[1], SHOWN_CHAINS, run)
         st.session_state[RESULT_KEY] = {"settings": settings, "training": asked[1], "result": run.result,
                                         "after": run.after}
         st.session_state.pop(TRAINING_KEY)

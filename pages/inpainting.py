@@ -37,6 +37,7 @@ from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.user import image_from_upload
 from vizvae.errors import VizvaeError
 from vizvae.jobs import format_duration
+from vizvae.evaluation import inpainting_store
 from vizvae.evaluation.inpainting_view import (
     SHOWN, InpaintingMask, InpaintingResult, centred_square, inpaint_rows, inpainting_work_units, thick_brush,
     uncertainty_vmax,
@@ -57,7 +58,7 @@ HALVES = ("top", "bottom", "left", "right")
 SAMPLE_COUNTS = (8, 16, 32, 64, 128)
 ITERATION_COUNTS = (10, 20, 50, 100, 200, 500)
 PROPOSAL_COUNTS = (100, 500, 1000, 2000, 5000)
-DEFAULT_METHODS = ["encoder", "hmc", "pseudo_gibbs", "mwg", "sir"]
+DEFAULT_METHODS = list(inpainting_store.DEFAULT_VIEW["methods"])
 FIG56_MODELS = ("mnist-pvae", "mnist-hvae", "mnist-hmcvae", "mnist-hhvae")  # VAE, H-VAE, HMC-VAE, HH-VAE
 DRAWING_KEY, PAINTED_KEY, ARMED_KEY = "_inpaint_drawing", "_inpaint_painted", "_inpaint_armed"
 RUN_REQUEST_KEY = "_inpaint_run_requested"
@@ -349,14 +350,23 @@ def run_rows(rows: list[tuple[str, str]], labels: list[str], x: np.ndarray, obse
     """Each row's result, or the message of its failure, computed in the background (None while it
     runs, with its progress, or after a cancel)."""
     names = list(dict.fromkeys(name for name, _ in rows))
+    # one model's rows are stored with its checkpoint (shipped for the first view, else the user cache)
+    folder = load_model(names[0]).path if len(names) == 1 else None
+    params = inpainting_store.result_params(x, observed, rows, settings)
+    stored = inpainting_store.load(folder, params)
+    if stored is not None:
+        return stored
     imputation = ImputationSettings(**settings)
-    return background_task(
+    results = background_task(
         JOB, key=(*signature, *(checkpoint_stamp(name) for name in names)), work=inpaint_rows,
         label=f"Imputing with {len(rows)} method(s)",
         args=({name: load_model(name).model for name in names}, rows, labels, x, observed, image_shape),
         kwargs=dict(settings=imputation, classifier=_digit_classifier(),
                     feature_means={name: _feature_mean(name, checkpoint_stamp(name)) for name in names}),
         units=sum(inpainting_work_units(method, imputation) for _, method in rows))
+    if results is not None and not any(isinstance(r, str) for r in results):  # a failure is not kept
+        inpainting_store.store(folder, params, results)
+    return results
 
 
 def score_lines(result: InpaintingResult, method: str) -> str:

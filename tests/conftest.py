@@ -8,6 +8,14 @@ import torch
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def empty_user_cache(tmp_path_factory, monkeypatch):
+    """Every test meets an empty user cache of its own (``VIZVAE_CACHE_DIR``), never the home folder's:
+    what one test computed and stored must not answer another's question. The shipped
+    ``precomputed/`` files are read as a first visitor reads them."""
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
+
+
 @pytest.fixture
 def one_thread():
     """For modules of tiny tensors (``pytestmark = pytest.mark.usefixtures("one_thread")``): on a busy

@@ -83,3 +83,25 @@ def test_training_runs_in_the_background_with_its_progress_and_a_cancel(monkeypa
     assert "Training: cancelled." in [i.value for i in at.info]
     assert job.wait(60) and len(job.progress().message) > 0
     assert not elements(at, "plotly_chart", "lab_after") and "lab_result" not in at.session_state
+
+
+def test_the_first_training_of_each_target_is_shipped_and_reaches_fig_5_8s_band(monkeypatch):
+    """``precompute --tasks hmc_lab`` ships each target's first training, written by the current code
+    (a stored training carries the SHA-256 of the sampler's sources): Train answers from it without a
+    job. On the dual moon from U(0.02, 0.05), acceptance falls into [0.5, 0.9] and the steps grow
+    (Fig. 5.8)."""
+    import pages.hmc_lab as page
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("trained what was shipped")
+
+    monkeypatch.setattr(page, "train_toy_run", no_work)
+    at = lab_page(target="dual_moon")
+    at = at.button(key="lab_train").click().run()
+    assert errors(at) == [] and at.get("progress") == []
+    result = at.session_state["lab_result"]
+    assert result["settings"] == ("dual_moon", 10, "authors", 0.1, 0)
+    assert 0.5 <= result["after"].acceptance <= 0.9
+    history = result["result"].history
+    assert float(history["step_sizes"][-1].mean()) > 3 * float(history["step_sizes"][0].mean())
+    assert len(elements(at, "plotly_chart", "lab_after")) == 1

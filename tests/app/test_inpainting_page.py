@@ -226,3 +226,40 @@ def test_mwg_and_sir_on_mnist_hhvae_warn_with_their_numbers():
     assert any("Metropolis-within-Gibbs accepted" in w and "moves per chain in 10 sweeps" in w for w in warnings)
     assert any("effective sample size of" in w and "of 100 proposals" in w for w in warnings)
     assert len([w for w in warnings if "Metropolis" in w or "effective sample size" in w]) == 2  # not the encoder
+
+
+def test_the_first_run_on_a_shipped_model_reads_the_stored_result_and_other_runs_are_stored(monkeypatch, tmp_path):
+    """The page's first view of mnist-hhvae is shipped (``precompute --tasks inpainting``): Run answers
+    from it with no computation, and its numbers are ``impute()``'s. A run of other settings is
+    computed once, kept in the user cache, and read from there by the next visitor."""
+    import pages.inpainting as page
+    from vizvae.checkpoint import SHIPPED_DIR, checkpoint_dataset, load_checkpoint
+    from vizvae.evaluation import inpainting_store
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("computed what was stored")
+
+    checkpoint = load_checkpoint(SHIPPED_DIR / "mnist-hhvae")
+    dataset = checkpoint_dataset(checkpoint.config)
+    x, observed = inpainting_store.default_inputs(dataset.x_test, dataset.image_shape)
+    rows_ = [("mnist-hhvae", m) for m in inpainting_store.DEFAULT_VIEW["methods"]]
+    params = inpainting_store.result_params(x, observed, rows_, inpainting_store.DEFAULT_VIEW["settings"])
+    assert inpainting_store.load(checkpoint.path, params) is not None, "run `python -m vizvae precompute`"
+
+    monkeypatch.setattr(page, "inpaint_rows", no_work)
+    at = open_page("inpainting", model="mnist-hhvae")
+    at = at.button(key="inpaint_run").click().run()  # no job to wait for
+    assert errors(at) == [] and at.get("progress") == []
+    assert rows(at) == [f"inpaint_row_{i}" for i in range(5)]
+    stored_nll = scores(at)["NLL (nats)"].to_numpy()
+
+    monkeypatch.undo()
+    monkeypatch.setenv("VIZVAE_CACHE_DIR", str(tmp_path))
+    at = run(inpainting_page(model="mnist-hhvae", methods="encoder,hmc"))  # SMALL settings: computed
+    computed = scores(at)["NLL (nats)"].to_numpy()
+    assert len(computed) == 2 and any(tmp_path.rglob("inpainting-*.npz"))
+    monkeypatch.setattr(page, "inpaint_rows", no_work)
+    again = inpainting_page(model="mnist-hhvae", methods="encoder,hmc")
+    again = again.button(key="inpaint_run").click().run()
+    np.testing.assert_array_equal(scores(again)["NLL (nats)"].to_numpy(), computed)
+    assert stored_nll.shape == (5,) and np.isfinite(stored_nll).all()

@@ -98,7 +98,7 @@ def test_a_write_is_atomic(checkpoint, monkeypatch):
         handle.write(b'{"weights_sha256": "trunc')
         raise OSError("disk full")
 
-    assert cache._write_atomically(file, fail_midway) is None
+    assert cache.write_atomically(file, fail_midway) is None
     assert cache.load_json(checkpoint, "thing", {}) == {"old": True}
     assert os.listdir(file.parent) == [file.name]
 

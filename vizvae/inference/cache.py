@@ -177,7 +177,7 @@ def store_arrays(folder: str | Path, name: str, params: Mapping[str, Any] | None
     if any(value.dtype == object for value in contents.values()):
         raise ValueError("object arrays would need pickle; store numbers or strings")
     file = target_dir(folder, precomputed) / f"{result_stem(name, params)}.npz"
-    return _write_atomically(file, lambda handle: np.savez_compressed(handle, **contents, **{_ARRAY_META: np.array(meta)}))
+    return write_atomically(file, lambda handle: np.savez_compressed(handle, **contents, **{_ARRAY_META: np.array(meta)}))
 
 
 def store_json(folder: str | Path, name: str, params: Mapping[str, Any] | None, result: Any, *,
@@ -186,10 +186,10 @@ def store_json(folder: str | Path, name: str, params: Mapping[str, Any] | None, 
     document = {SHA_KEY: checkpoint_sha256(folder), PARAMS_KEY: json.loads(canonical_params(params)), "result": result}
     text = json.dumps(document, indent=None, separators=(",", ":"), allow_nan=False).encode()
     file = target_dir(folder, precomputed) / f"{result_stem(name, params)}.json"
-    return _write_atomically(file, lambda handle: handle.write(text))
+    return write_atomically(file, lambda handle: handle.write(text))
 
 
-def _write_atomically(file: Path, write) -> Path | None:
+def write_atomically(file: Path, write) -> Path | None:
     """Write into a temporary file beside ``file``, then rename it into place (mode 0644)."""
     tmp = None
     try:

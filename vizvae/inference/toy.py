@@ -68,18 +68,19 @@ def toy_samples(setup: ToySetup, hyperparameters: HMCHyperparameters | None = No
 def train_toy(setup: ToySetup, n_iterations: int = 100, lr_step_sizes: float = 0.05, lr_inflation: float = 0.05,
               n_chains: int = 30, seed: int = 0,
               callback: Callable[[int, dict[str, float]], None] | None = None,
-              per_dimension: bool = False) -> HMCTrainingResult:
+              per_dimension: bool = False, acceptance_gain: float = 0.15) -> HMCTrainingResult:
     """Train φ and the inflation from the setup's initial values (Algorithm 1's HMC part on a fixed
     target). One inflation for both dimensions, as a model has one per latent layer; with
     ``per_dimension`` one each, as in Fig. 5.7b — though with coordinate slices the SKSD gradient
     of the wave is dominated by its narrow z_2, which then inflates instead of z_1 in short runs.
     The thesis' learning rates (1e-3 / 1e-2) are for 10⁴ steps; a live demo of ~100 steps needs
-    larger ones, hence the defaults."""
+    larger ones, hence the defaults — the gain that steers the step sizes' scale to acceptance 0.65
+    (``stein.steer_to_acceptance``) included."""
     step_sizes = setup.step_sizes.clone()
     hyperparameters = HMCHyperparameters(2, len(step_sizes), setup.n_leapfrog, step_sizes=step_sizes,
                                          layer_slices=None if not per_dimension else [slice(0, 1), slice(1, 2)])
     settings = HMCTrainingSettings(n_iterations=n_iterations, n_chains=n_chains, lr_step_sizes=lr_step_sizes,
-                                   lr_inflation=lr_inflation)
+                                   lr_inflation=lr_inflation, acceptance_gain=acceptance_gain)
     return train_hmc_hyperparameters(setup.logdensity, setup.proposal_mean, setup.proposal_std, hyperparameters,
                                      settings, generator=torch.Generator().manual_seed(int(seed)), callback=callback)
 

@@ -99,3 +99,18 @@ def history_table(history: dict[str, np.ndarray]) -> pd.DataFrame:
     for d in range(inflation.shape[1]):
         table[f"inflation_z{d + 1}" if inflation.shape[1] > 1 else "inflation"] = inflation[:, d]
     return table
+
+
+# the HMC lab's first view of each target: Fig. 5.7's T, the authors' small initial steps, a tight
+# proposal, seed 0; then 150 iterations at learning rates 0.05 / 0.1, one inflation; 500 chains drawn
+LAB_CHAINS = 500
+LAB_DEFAULTS = {"step_range": "authors", "proposal_std": 0.1, "seed": 0, "iterations": 150, "lr_steps": 0.05,
+                "lr_inflation": 0.1, "per_dimension": False}
+FIGURE_TRANSITIONS = {"wave": 5, "dual_moon": 10, "banana": 10}  # T of Fig. 5.7's rows
+
+
+def default_lab_settings(target: str) -> tuple[tuple, tuple]:
+    """(chain settings, training settings) of the lab's first view of ``target``, as the page builds them."""
+    d = LAB_DEFAULTS
+    settings = (target, FIGURE_TRANSITIONS.get(target, 10), d["step_range"], d["proposal_std"], d["seed"])
+    return settings, (d["iterations"], d["lr_steps"], d["lr_inflation"], d["per_dimension"])

@@ -4,10 +4,17 @@ SKSD (Gong et al. 2021) measures how far samples are from a target using only th
 ∇ log p*, so it works for the unnormalised posteriors of a VAE. Here it trains the inflation of the
 initial proposal (eq. 5.10), while the step sizes are trained on the HMC objective (eq. 5.9) —
 the HMC part of Algorithm 1 (§5.2.5–5.2.6).
+
+Two things differ from a plain reading of the thesis, both measured (tests/inference/
+test_hmc_objective_gradient.py): the gradient of eq. 5.9 includes the score-function term of the
+accept/reject decisions (without it the estimate is biased towards smaller steps), and the overall
+scale of the step sizes is steered to a target acceptance (``steer_to_acceptance``), which the
+objective alone does not reach.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -24,6 +31,8 @@ __all__ = [
     "HMCTrainingResult",
     "HMCTrainingSettings",
     "hmc_training_losses",
+    "objective_with_decisions",
+    "steer_to_acceptance",
     "train_hmc_hyperparameters",
 ]
 
@@ -80,6 +89,27 @@ def sksd(samples: Tensor, score: Tensor, bandwidth: Tensor | None = None) -> Ten
     return (off_diagonal / (n * (n - 1))).sum(-1)
 
 
+def objective_with_decisions(logdensity: Tensor, log_decision_probs: Tensor | None) -> Tensor:
+    """E[log p*(z_T)] (eq. 5.9) as a Monte Carlo mean over chains and rows, whose gradient is
+    unbiased: the pathwise term through the accepted trajectories plus the score-function term of
+    the T accept/reject decisions, Σ_t ∇ log P(d_t) · (f − b), with b the leave-one-out mean of the
+    other chains of the same row (a baseline that adds no bias). The added term is zero in value,
+    so the objective reads as before.
+
+    ``logdensity`` ``(..., n_chains)`` is log p*(z_T); ``log_decision_probs`` ``(T, ..., n_chains)``
+    from a differentiable ``hmc_sample`` (None: the pathwise term alone).
+    """
+    objective = logdensity.mean()
+    if log_decision_probs is None or log_decision_probs.shape[0] == 0:
+        return objective
+    f = logdensity.detach()
+    n = f.shape[-1]
+    baseline = (f.sum(-1, keepdim=True) - f) / (n - 1) if n > 1 else torch.zeros_like(f)
+    advantage = torch.nan_to_num(f - baseline, nan=0.0, posinf=0.0, neginf=0.0)
+    log_p = log_decision_probs.sum(0)
+    return objective + (advantage * (log_p - log_p.detach())).mean()
+
+
 class HMCTrainingLosses(NamedTuple):
     """The two losses of one Stage-3 step, from a single differentiable HMC run."""
 
@@ -118,7 +148,7 @@ def hmc_training_losses(
         differentiable=True,
     )
     final = result.state  # position (..., n_chains, dim)
-    hmc_objective = final.logdensity.mean()  # eq. (5.9), Monte Carlo over chains and data points
+    hmc_objective = objective_with_decisions(final.logdensity, result.log_decision_probs)  # eq. (5.9)
     discrepancy = sksd(final.position, final.grad).mean()  # eq. (5.10), one SKSD per data point
     return HMCTrainingLosses(hmc_objective, discrepancy, result)
 
@@ -146,6 +176,9 @@ class HMCTrainingSettings:
     lr_inflation: float = 1e-2
     train_step_sizes: bool = True
     train_inflation: bool = True
+    # vizvae's addition (see ``steer_to_acceptance``): None trains by eq. 5.9 alone
+    target_acceptance: float | None = 0.65
+    acceptance_gain: float = 0.05
 
 
 HISTORY_KEYS = ("hmc_objective", "sksd", "mean_acceptance", "divergences", "inflation", "step_sizes")
@@ -173,6 +206,23 @@ def _update(hyperparameters: HMCHyperparameters, losses: HMCTrainingLosses, sett
         inflation_optimizer.step()
     step_optimizer.zero_grad(set_to_none=True)
     inflation_optimizer.zero_grad(set_to_none=True)
+
+
+@torch.no_grad()
+def steer_to_acceptance(hyperparameters: HMCHyperparameters, acceptance: float, target: float | None,
+                        gain: float) -> None:
+    """One Robbins–Monro step on the overall scale of the step sizes: log φ += gain · (ᾱ − target).
+
+    The HMC objective (eq. 5.9) shapes φ across transitions and dimensions, but its overall scale is
+    poorly determined by it: E[log p*(z_T)] is flat in φ wherever q^(T) is already the target, and
+    favours small steps wherever the proposal sits inside the posterior's mode (the entropy term of
+    eq. 5.8 that would push back is dropped). Left alone, tuned samplers stay at acceptance ≈ 0.99
+    with steps several times smaller than they can be. The thesis reports its tuned samplers at
+    ≈ 0.65 (Fig. 5.8); this step keeps the learned shape and moves the scale there. It is a fixed
+    point exactly when the mean acceptance ᾱ equals ``target``; ``target=None`` turns it off."""
+    if target is None or not math.isfinite(acceptance):
+        return
+    hyperparameters.log_step_sizes.add_(gain * (acceptance - target))
 
 
 def _history_tensors(history: dict[str, list], hyperparameters: HMCHyperparameters,
@@ -226,6 +276,9 @@ def train_hmc_hyperparameters(
                                          current(proposal_std), n_chains=settings.n_chains,
                                          inverse_mass=inverse_mass, generator=generator)
             _update(hyperparameters, losses, settings, step_optimizer, inflation_optimizer)
+            if settings.train_step_sizes:
+                steer_to_acceptance(hyperparameters, losses.result.acceptance_rate(), settings.target_acceptance,
+                                    settings.acceptance_gain)
             record = {"hmc_objective": float(losses.hmc_objective.detach()), "sksd": float(losses.sksd.detach()),
                       "mean_acceptance": losses.result.acceptance_rate(),
                       "divergences": losses.result.n_divergences()}

@@ -157,11 +157,15 @@ class TunedHMCSampler(PosteriorSampler):
         dim = sum(latent_dims)
         # a private generator: drawing φ must not move the global RNG, so the model's networks are
         # initialised exactly like the Gaussian counterpart's with the same seed
-        generator = torch.Generator().manual_seed(hmc_seed)
-        step_sizes = init_step_sizes(n_transitions, dim, step_size_low, step_size_high, generator=generator)
+        self._initial = (n_transitions, dim, step_size_low, step_size_high, hmc_seed)
         self.hmc = HMCHyperparameters(dim, n_transitions, n_leapfrog, layer_slices=layer_slices_from_sizes(latent_dims),
-                                      step_sizes=step_sizes, inflation=initial_inflation)
+                                      step_sizes=self.initial_step_sizes(), inflation=initial_inflation)
         self.sksd_chains = sksd_chains  # chains per data point in Stage 3 (§5.4.1)
+
+    def initial_step_sizes(self) -> Tensor:
+        """φ as it was before training (T, dim): U(low, high) drawn again from the model's ``hmc_seed``."""
+        n_transitions, dim, low, high, seed = self._initial
+        return init_step_sizes(n_transitions, dim, low, high, generator=torch.Generator().manual_seed(seed))
 
     def state(self) -> dict[str, nn.Module]:
         return {"hmc": self.hmc}

@@ -14,8 +14,12 @@ What is stored (each only for the models the view exists for):
 * ``global_local`` — the Global & local page's first view of a UG-VAE (and of the ML-VAE drawn beside it):
   the Fig. 4.4 grid of every cluster, the structured-batch study of the default kinds, the batch centre;
 * ``disentanglement`` — the Disentanglement page's MIG and information matrix of a ``shapes`` model;
+* ``inpainting`` — the Inpainting page's first Run (test image 0, a centred 14 × 14 hole, the default
+  methods the model supports, 32 draws, seed 0);
 * ``acquisition`` — the Acquisition page's default view of a mixed-type model (test row 0, 200 draws,
   seed 0, every strategy).
+
+* ``hmc_lab`` — (no model) the HMC lab's first training of each toy target, in ``assets/hmc_lab/``.
 
 ``rebuild`` runs this after training. A task is a function ``(checkpoint) -> list of files``;
 ``TASKS`` names them so that ``--tasks`` can pick some.
@@ -130,6 +134,15 @@ def precompute_disentanglement(checkpoint: Checkpoint) -> list[Path]:
     return [cache.stored_result(checkpoint.path, INFORMATION, {"bins": MIG_BINS, "rows": "train+test"})]
 
 
+def precompute_inpainting(checkpoint: Checkpoint) -> list[Path]:
+    """The Inpainting page's first Run: test image 0, a centred 14 x 14 hole, the default methods."""
+    from vizvae.evaluation.inpainting_store import store_default_run
+
+    if _image_kind(checkpoint) is None:
+        return []
+    return store_default_run(checkpoint, checkpoint_dataset(checkpoint.config))
+
+
 TASKS: dict[str, Callable[[Checkpoint], list[Path]]] = {
     "acquisition": precompute_acquisition,
     "projections": precompute_projections,
@@ -138,6 +151,7 @@ TASKS: dict[str, Callable[[Checkpoint], list[Path]]] = {
     "encodings": precompute_encodings,
     "global_local": precompute_global_local,
     "disentanglement": precompute_disentanglement,
+    "inpainting": precompute_inpainting,
 }
 
 
@@ -164,13 +178,18 @@ def precompute_command(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, int(args.threads)))
     names = args.names or [info.name for info in shipped_checkpoints()]
-    tasks = args.tasks or list(TASKS)
+    tasks = [task for task in (args.tasks or list(TASKS)) if task != "hmc_lab"]
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
         print(f"error: unknown task(s) {unknown}; expected {list(TASKS)}", file=sys.stderr)
         return 2
     total = 0
-    for name in names:
+    if "hmc_lab" in (args.tasks or ["hmc_lab"]):  # the HMC lab needs no model: its trainings, once
+        print("hmc_lab", flush=True)
+        from vizvae.inference.toy_store import store_defaults
+
+        total += sum(file.stat().st_size for file in store_defaults(log=lambda line: print(line, flush=True)))
+    for name in names if tasks else []:
         folder = resolve_checkpoint(name)
         print(f"{name}", flush=True)
         files = precompute(folder, tasks, log=lambda line: print(line, flush=True))
@@ -181,6 +200,6 @@ def precompute_command(args: argparse.Namespace) -> int:
 
 def add_precompute_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", help="shipped model names or checkpoint folders (default: every shipped model)")
-    parser.add_argument("--tasks", nargs="*", help=f"which results ({', '.join(TASKS)}; default all)")
+    parser.add_argument("--tasks", nargs="*", help=f"which results ({', '.join(TASKS)}, hmc_lab; default all)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps results reproducible)")
     parser.set_defaults(func=precompute_command)

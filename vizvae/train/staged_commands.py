@@ -53,6 +53,9 @@ def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lr-inflation", type=float, default=1e-2, help="Stage-3 learning rate of the inflation")
     group.add_argument("--lr-stage3", type=float, help="Stage-3 learning rate of the networks (default: --lr; 1e-4 for tables)")
     group.add_argument("--lr-step-sizes", type=float, help="Stage-3 learning rate of log step sizes (default: --lr)")
+    group.add_argument("--target-acceptance", type=float, default=0.65,
+                       help="Stage 3 steers the step sizes' overall scale to this mean acceptance (0: off, "
+                       "eq. 5.9 alone)")
     group.add_argument("--importance", type=int, default=5, help="K of the MIWAE training bound")
     group.add_argument("--marginal-steps", type=int, default=1000,
                        help="mixed-type models: Stage-1 steps of the marginal VAEs (eq. 5.3)")
@@ -165,6 +168,8 @@ def stage_settings(args: argparse.Namespace, model: LatentVariableModel, dataset
     mixed-type tables (``TABLE_DEFAULTS``). A model started ``--init-from`` its counterpart skips
     Stages 1 and 2."""
     is_table_model = args.model in MIXED_MODELS
+    if not 0.0 <= args.target_acceptance < 1.0:
+        raise VizvaeError(f"--target-acceptance must lie in [0, 1) (0 turns it off), got {args.target_acceptance}")
     steps = 0 if args.init_from else training_steps(args, dataset, TABLE_DEFAULTS["steps"] if is_table_model else None)
     hmc_steps = 0
     if isinstance(model, TunedHMCModel):
@@ -173,7 +178,8 @@ def stage_settings(args: argparse.Namespace, model: LatentVariableModel, dataset
     return StageSettings(steps=steps, marginal_steps=args.marginal_steps if is_table_model and not args.init_from else 0,
                          hmc_steps=hmc_steps, batch_size=args.batch_size, hmc_batch_size=args.hmc_batch_size, lr=args.lr,
                          lr_inflation=args.lr_inflation, lr_stage3=lr_stage3, lr_step_sizes=args.lr_step_sizes,
-                         kl_balance_fraction=args.kl_balance_fraction, seed=args.seed)
+                         kl_balance_fraction=args.kl_balance_fraction, seed=args.seed,
+                         target_acceptance=args.target_acceptance or None)
 
 
 def announce_stages(progress: Progress, args: argparse.Namespace, model: LatentVariableModel, dataset: Dataset,

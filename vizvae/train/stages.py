@@ -9,7 +9,9 @@ the label independently with probability r.
   MIWAE).
 * Stage 3 — HMC (models with trained HMC hyper-parameters, ``TunedHMCModel``): per step, the encoder by the ELBO; the generative
   parameters (transform, decoder, predictor) and the step sizes by the HMC objective (5.9); the
-  inflation by SKSD (5.10) — each loss reaching only its own parameters via ``backward(inputs=)``.
+  inflation by SKSD (5.10) — each loss reaching only its own parameters via ``backward(inputs=)``;
+  then the step sizes' overall scale one Robbins–Monro step towards ``target_acceptance``
+  (``stein.steer_to_acceptance``: the objective alone leaves tuned samplers at acceptance ≈ 0.99).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 
 from vizvae.data import Dataset, protocol_masks
 from vizvae.kernels.hmc import scrub_non_finite_grads
+from vizvae.kernels.stein import steer_to_acceptance
 from vizvae.models.base import LatentVariableModel
 from vizvae.models.capabilities import TableModel, TunedHMCModel
 from vizvae.progress import Progress
@@ -40,6 +43,8 @@ class StageSettings:
     lr_stage3: float | None = None  # encoder and generative parameters in Stage 3 (None: lr)
     lr_step_sizes: float | None = None  # log φ in Stage 3 (None: lr)
     kl_balance_fraction: float = 0.1  # eq. (5.7) warm-up
+    target_acceptance: float | None = 0.65  # Stage 3 steers the step sizes' scale here (None: eq. 5.9 alone)
+    acceptance_gain: float = 0.05
     seed: int = 0
     eval_rows: int = 500
 
@@ -181,9 +186,11 @@ def train_hmc_stage(model: TunedHMCModel, dataset: Dataset, settings: StageSetti
         scrub_non_finite_grads(encoder_params + hmc_params + inflation_params)
         for optimizer in optimizers:
             optimizer.step()
+        acceptance = losses.result.acceptance_rate()
+        steer_to_acceptance(model.hmc, acceptance, settings.target_acceptance, settings.acceptance_gain)
         divergences += losses.result.n_divergences()
         return {"elbo": float(out.elbo.mean()), "hmc": float(losses.hmc_objective.detach()),
-                "sksd": float(losses.sksd.detach()), "acceptance": losses.result.acceptance_rate()}
+                "sksd": float(losses.sksd.detach()), "acceptance": acceptance}
 
     def record(smoothed: dict[str, float]) -> dict[str, Any]:
         return {"train_elbo": round(smoothed["elbo"], 4), "hmc_objective": round(smoothed["hmc"], 4),
