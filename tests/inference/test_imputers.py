@@ -27,7 +27,12 @@ def test_hmc_matches_the_exact_conditional(encoder):
     result = run(FactorAnalysis(**encoder), "hmc", n_transitions=30)
     assert_matches_exact(result, N)
     assert result.diagnostics["trained"] == 0.0 and result.diagnostics["divergences"] == 0
+    assert result.diagnostics["adapted"] == 1.0 and result.diagnostics["warmup"] == 60.0
     assert result.missing_nll[0] == pytest.approx(exact_missing_nll(), abs=0.1)
+    # the warm-up tuned the kernel: steps of ~1 in the encoder's σ units, acceptance below the creeping
+    # 0.95+ (a 60-transition warm-up lands near 0.9 on this 2-D Gaussian posterior, whose acceptance
+    # stays high until the step nears the leapfrog's stability limit)
+    assert result.diagnostics["step_size"] > 0.6 and 0.5 <= result.diagnostics["acceptance_rate"] < 0.95
 
 
 @pytest.mark.parametrize("encoder", [{}, WRONG], ids=["exact-encoder", "wrong-encoder"])
@@ -168,5 +173,5 @@ def test_supported_methods_and_the_classifier_view():
 
 def test_the_settings_keep_their_documented_defaults():
     assert ImputationSettings() == ImputationSettings(n_samples=32, seed=0, n_iterations=100, n_proposals=1000,
-                                                      n_transitions=10, n_leapfrog=5, step_scale=0.3,
+                                                      n_transitions=10, n_leapfrog=5, n_warmup=60,
                                                       truth_known=True, predict_labels=True)

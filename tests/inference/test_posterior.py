@@ -18,7 +18,7 @@ from vizvae.models import HMCVAE, HMCVAEConfig
 def test_hmc_from_the_exact_posterior_stays_there():
     """Started at the posterior (a perfect encoder), HMC leaves it invariant: moments match."""
     target = PosteriorTarget.from_row(exact_encoder_model(MASK), X, MASK)
-    chains = posterior_chains(target, n_chains=2000, seed=0, step_size_scale=6.0)
+    chains = posterior_chains(target, n_chains=2000, seed=0)
     posterior = exact_posterior(MASK)
     samples = chains.samples
     assert samples.shape == (2000, 2) and chains.chain.shape == (11, 2000, 2)
@@ -27,8 +27,12 @@ def test_hmc_from_the_exact_posterior_stays_there():
     assert torch.allclose(samples.std(0), posterior.std, rtol=0.08)
     assert (samples - chains.chain[0]).abs().mean() > 0.05  # the chains did move
     assert not chains.trained and chains.n_leapfrog == 5
-    # default φ ~ U(0.02, 0.05), scaled; no inflation: the proposal is the encoder
-    assert ((chains.step_sizes >= 6 * 0.02) & (chains.step_sizes <= 6 * 0.05)).all()
+    # adapted by a warm-up: per-dimension steps ε/√M_d of the order of the posterior's σ (not the creeping
+    # 0.02–0.05), jittered per transition within U(0.5, 1.5); no inflation: the proposal is the encoder
+    ratio = chains.step_sizes / posterior.std
+    assert ((ratio > 0.3) & (ratio < 3.0)).all()
+    assert torch.allclose(chains.step_sizes / chains.step_sizes[:1], (chains.step_sizes / chains.step_sizes[:1])[:, :1])
+    assert 0.5 < float(chains.result.acceptance_probs.mean()) < 0.95
     assert torch.equal(chains.proposal.std, chains.encoder.std)
 
 
@@ -71,16 +75,17 @@ def test_a_model_with_trained_hmc_uses_its_own_step_sizes_and_inflation():
 
 def test_chain_diagnostics_shapes_and_the_hmc_objective():
     target = PosteriorTarget.from_row(exact_encoder_model(), X)
-    # φ ≈ 0.1 and LF = 5: each trajectory is about a quarter period of the Gaussian's oscillation,
-    # so successive states are close to independent
-    chains = posterior_chains(target, n_chains=40, seed=0, step_size_scale=3.0)
+    # adapted steps of the order of the posterior's σ with LF = 5: successive states are close to independent
+    chains = posterior_chains(target, n_chains=40, seed=0)
     diagnostics = chain_diagnostics(chains.result)
     assert diagnostics.acceptance.shape == (10, 40) and diagnostics.divergences.shape == (10, 40)
     assert diagnostics.mean_acceptance.shape == (10,)
     assert diagnostics.ess.shape == diagnostics.rhat.shape == (2,)
     assert diagnostics.n_draws == 400 and diagnostics.n_divergences == 0
-    # chains started at the posterior: no memory of the start to flag, and nearly independent draws
-    assert (diagnostics.rhat < 1.1).all() and (diagnostics.ess > 0.5 * 400).all()
+    # chains started at the posterior: nearly independent draws, and no gross memory of the start (split
+    # R-hat over 10 draws a chain is noisy, ~1.1–1.3 here, and an adapted kernel's moves are partly
+    # antithetic; the moments themselves are checked on 2000 chains above)
+    assert (diagnostics.ess > 0.5 * 400).all() and (diagnostics.rhat < 1.5).all()
     assert np.isclose(diagnostics.mean_log_joint, float(target.log_joint(chains.samples).mean()))
 
 

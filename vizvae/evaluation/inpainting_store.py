@@ -1,6 +1,6 @@
 """The Inpainting page's results in the checkpoint cache (``vizvae.inference.cache``): one run of
 methods on one image, keyed by what it depends on — the image and mask (by their SHA-256), the rows
-(model, method) and the sampler settings — so that the page's first Run on a shipped model reads
+(model, method), the sampler settings and the SHA-256 of the code that computes them — so that the page's first Run on a shipped model reads
 what ``python -m vizvae precompute --tasks inpainting`` stored, and any other run is computed once
 and kept in the user cache. Plain arrays and JSON text in a ``.npz``: never a pickle.
 
@@ -10,6 +10,7 @@ default that drifted from the page's would only mean a computation, never a wron
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -36,12 +37,27 @@ def _digest(array: np.ndarray) -> str:
     return hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()[:32]
 
 
+# the sources an inpainting run goes through: a change to any of them retires the stored runs
+SOURCES = ("evaluation/inpainting_view.py", "inference/imputers.py", "inference/gibbs.py", "inference/importance.py",
+           "kernels/hmc.py", "kernels/adapt.py", "kernels/importance.py", "models/samplers.py", "models/composed.py")
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for name in SOURCES:
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
 def result_params(x: np.ndarray, observed: np.ndarray, rows: Sequence[tuple[str, str]],
                   settings: dict[str, int]) -> dict[str, Any]:
-    """What a run's results depend on (besides the weights, which the cache stamps itself)."""
+    """What a run's results depend on (besides the weights, which the cache stamps itself): the inputs,
+    the rows, the settings and the code that computes them."""
     return {"x": _digest(np.asarray(x, dtype=np.float32)), "observed": _digest(np.asarray(observed, dtype=bool)),
             "rows": [[str(name), str(method)] for name, method in rows],
-            "settings": {key: int(value) for key, value in sorted(settings.items())}}
+            "settings": {key: int(value) for key, value in sorted(settings.items())}, "code": code_fingerprint()}
 
 
 def to_arrays(results: Sequence[InpaintingResult | str]) -> dict[str, np.ndarray]:

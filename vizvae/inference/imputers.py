@@ -12,8 +12,9 @@ observed. ``method`` is one of ``METHODS``:
   decoder (then it has a likelihood), a point otherwise;
 * ``encoder`` — z_s ~ q(z | x_O), one encoder pass, each draw decoded once;
 * ``hmc`` — HMC on p(z | x_O) ∝ p(x_O | z) p(z) started at the encoder: the model's own trained step
-  sizes and inflation for HMC-VAE / HH-VAE, otherwise T transitions of LF leapfrog steps with step
-  sizes ``step_scale`` × the encoder's σ (per row and dimension, jittered);
+  sizes and inflation for HMC-VAE / HH-VAE; any other model is adapted first (``kernels.adapt``: a
+  warm-up of dual averaging to acceptance 0.65 and a diagonal mass from the warm-up draws), then
+  T transitions of LF leapfrog steps;
 * ``pseudo_gibbs`` and ``mwg`` — ``vizvae.inference.gibbs`` (Mattei's slides, Algorithm 1);
 * ``sir`` — self-normalised importance sampling with the encoder as proposal (MIWAE-style) for the
   moments and the likelihood, and sampling importance resampling for the samples.
@@ -42,6 +43,7 @@ from typing import Any, Callable
 import torch
 
 from vizvae.inference.gibbs import acceptance_warning, metropolis_within_gibbs, pseudo_gibbs
+from vizvae.kernels.adapt import WarmupSettings, warmup
 from vizvae.kernels.hmc import hmc_sample
 from vizvae.inference.importance import ess_warning, importance_resample
 from vizvae.inference.imputation import missing_log_likelihood, predictive_target
@@ -160,8 +162,8 @@ class ImputationSettings:
     n_iterations: int = 100  # Gibbs sweeps
     n_proposals: int = 1000  # importance draws for SIR
     n_transitions: int = 10  # HMC of a model without trained hyper-parameters: T transitions
-    n_leapfrog: int = 5  # ... of LF leapfrog steps
-    step_scale: float = 0.3  # ... with step sizes this fraction of the encoder's σ
+    n_leapfrog: int = 5  # ... of LF leapfrog steps, after n_warmup transitions adapting the step size
+    n_warmup: int = 60  # ... (dual averaging to acceptance 0.65) and a diagonal mass (``kernels.adapt``)
     truth_known: bool = True  # False: no NLL and no MSE (the missing entries of x are ignored)
     predict_labels: bool = True  # the predictor's p(y | x_O), for a model with one
 
@@ -306,6 +308,26 @@ def _encoder_draws(model, x, mask, generator, settings: ImputationSettings) -> _
     return _Draws(z, None, z)
 
 
+def _adapted_hmc(model, x, mask, generator, settings: ImputationSettings):
+    """HMC for a model nobody tuned: chains from the encoder's Gaussian, ``n_warmup`` transitions of
+    dual averaging (one step size per row, to acceptance 0.65) and a Welford diagonal mass started
+    at the encoder's σ², then ``n_transitions`` with the adapted kernel. Returns (run, warm-up)."""
+    with torch.no_grad():
+        encoder = model.encode(x, mask)
+    mean, std = encoder.mean.unsqueeze(1), encoder.std.unsqueeze(1)  # (batch, 1, latent)
+    start = mean + std * _standard_normal((len(x), settings.n_samples, mean.shape[-1]), generator, mean)
+    x_rows, mask_rows = x.unsqueeze(1), mask.unsqueeze(1)  # broadcast over the chains
+
+    def log_joint(z: torch.Tensor) -> torch.Tensor:  # (batch, chains, latent) -> (batch, chains)
+        return model.log_joint(x_rows, mask_rows, z)
+
+    warm = warmup(log_joint, start, settings.n_leapfrog, WarmupSettings(n_warmup=settings.n_warmup),
+                  initial_step_size=0.5, generator=generator, initial_inverse_mass=std.square())
+    result = hmc_sample(log_joint, warm.state, warm.step_sizes(settings.n_transitions, generator),
+                        n_leapfrog=settings.n_leapfrog, inverse_mass=warm.inverse_mass, generator=generator)
+    return result, warm
+
+
 def _hmc_draws(model, x, mask, generator, settings: ImputationSettings) -> _Draws:
     n_samples, n_transitions, n_leapfrog = settings.n_samples, settings.n_transitions, settings.n_leapfrog
     if isinstance(model, TunedHMCModel):
@@ -313,24 +335,10 @@ def _hmc_draws(model, x, mask, generator, settings: ImputationSettings) -> _Draw
         result = model.posterior_samples(x, mask, n_chains=n_samples, generator=generator)
         how = {"trained": 1.0, "transitions": float(hyper.n_transitions), "leapfrog": float(hyper.n_leapfrog)}
     else:
-        with torch.no_grad():
-            encoder = model.encode(x, mask)
-        mean, std = encoder.mean.unsqueeze(1), encoder.std.unsqueeze(1)  # (batch, 1, latent)
-        start = mean + std * _standard_normal((len(x), n_samples, mean.shape[-1]), generator, mean)
-        # Per row and dimension a fraction of the encoder's σ, the scale the posterior is expected to have,
-        # jittered by U(0.5, 1.5) per transition and chain: with one fixed trajectory length a
-        # near-Gaussian posterior rotates by the same angle every transition, and at ≈ π a chain only
-        # mirrors its start and never forgets the proposal's spread.
-        jitter = 0.5 + torch.rand((n_transitions, len(x), n_samples, 1), generator=generator, device=std.device,
-                                  dtype=std.dtype)
-        step_sizes = settings.step_scale * std.unsqueeze(0) * jitter  # (T, batch, chains, latent)
-        x_rows, mask_rows = x.unsqueeze(1), mask.unsqueeze(1)  # broadcast over the chains
-
-        def log_joint(z: torch.Tensor) -> torch.Tensor:  # (batch, chains, latent) -> (batch, chains)
-            return model.log_joint(x_rows, mask_rows, z)
-
-        result = hmc_sample(log_joint, start, step_sizes, n_leapfrog=n_leapfrog, generator=generator)
-        how = {"trained": 0.0, "transitions": float(n_transitions), "leapfrog": float(n_leapfrog)}
+        result, warm = _adapted_hmc(model, x, mask, generator, settings)
+        how = {"trained": 0.0, "adapted": 1.0, "warmup": float(settings.n_warmup),
+               "step_size": float(warm.step_size.mean()), "transitions": float(n_transitions),
+               "leapfrog": float(n_leapfrog)}
     z = result.samples.detach()
     diagnostics = {**how, "acceptance_rate": result.acceptance_rate() if result.n_transitions else 1.0,
                    "divergences": float(result.n_divergences())}

@@ -29,7 +29,8 @@ import torch
 from torch import Tensor
 
 from vizvae.inference.targets import grid_logdensity, trapezoid_log_integral
-from vizvae.kernels.hmc import HMCHyperparameters, HMCResult, init_step_sizes
+from vizvae.kernels.adapt import WarmupSettings, warmup
+from vizvae.kernels.hmc import HMCHyperparameters, HMCResult
 from vizvae.kernels.pca import principal_components
 from vizvae.models.capabilities import TunedHMCModel
 from vizvae.models.distributions import DiagonalGaussian
@@ -145,6 +146,29 @@ def _first_row(result: HMCResult) -> HMCResult:
     )
 
 
+WARMUP_CHAINS = 50
+
+
+def adapted_step_sizes(target: PosteriorTarget, n_transitions: int, n_leapfrog: int, seed: int) -> Tensor:
+    """Step sizes (T, latent) for a model nobody tuned: ``WARMUP_CHAINS`` chains from the encoder
+    Gaussian run a warm-up (``kernels.adapt``: dual averaging to acceptance 0.65, a Welford diagonal
+    mass started at the encoder's σ²) that is then discarded. A step ε with mass M moves the positions
+    exactly as per-dimension steps ε/√M_d with a unit mass, so the kernel is returned in that form,
+    jittered by U(0.5, 1.5) per transition (shared by the chains, so that the shown chains step
+    together): at the adapted ε, LF steps of a near-Gaussian posterior span close to a whole period,
+    and a fixed length would return every chain near its start. Reproducible from ``seed``."""
+    generator = torch.Generator(device=target.device).manual_seed(int(seed) + 7919)
+    encoder = target.encoder_posterior()
+    noise = torch.randn((1, WARMUP_CHAINS, target.latent_dim), generator=generator, device=target.device,
+                        dtype=encoder.mean.dtype)
+    start = encoder.mean + encoder.std * noise  # (1, chains, latent)
+    warm = warmup(target.log_joint, start, n_leapfrog, WarmupSettings(), initial_step_size=0.5,
+                  generator=generator, initial_inverse_mass=encoder.std.square())
+    per_dimension = (warm.step_size * warm.inverse_mass.sqrt()).reshape(1, target.latent_dim)
+    jitter = 0.5 + torch.rand((n_transitions, 1), generator=generator, device=target.device, dtype=per_dimension.dtype)
+    return per_dimension * jitter
+
+
 def posterior_chains(
     target: PosteriorTarget,
     n_chains: int = 50,
@@ -156,10 +180,11 @@ def posterior_chains(
     """``n_chains`` HMC chains on p(z | x_O), every state recorded, reproducible from ``seed``.
 
     A model with trained HMC (it owns ``hmc``) uses its step sizes φ (T, latent), its inflation and
-    its T and LF, through its own ``posterior_samples`` (§5.2.5). Any other model gets φ ~ U(0.02,
-    0.05) (the authors' initialisation; drawn from ``seed``), inflation 1 — the chains start at the
-    encoder Gaussian itself — and ``n_transitions`` × ``n_leapfrog``. ``step_size_scale`` multiplies
-    φ either way, to see what too small or too large steps do (acceptance, divergences).
+    its T and LF, through its own ``posterior_samples`` (§5.2.5). Any other model is adapted first
+    (``adapted_step_sizes``: a discarded warm-up of dual averaging and a diagonal mass), and the
+    chains shown start again at the encoder Gaussian itself (inflation 1) with those step sizes, for
+    ``n_transitions`` × ``n_leapfrog``. ``step_size_scale`` multiplies φ either way, to see what too
+    small or too large steps do (acceptance, divergences).
     """
     model = target.model
     generator = torch.Generator(device=target.device).manual_seed(int(seed))
@@ -177,8 +202,7 @@ def posterior_chains(
         base_steps = hyper.step_sizes.detach()
         layers, inflation, n_leapfrog = hyper.layer_slices, hyper.inflation.detach(), hyper.n_leapfrog
     else:
-        init_generator = torch.Generator().manual_seed(int(seed))
-        base_steps = init_step_sizes(n_transitions, target.latent_dim, generator=init_generator)
+        base_steps = adapted_step_sizes(target, n_transitions, n_leapfrog, seed)
         layers, inflation = None, 1.0
     sampler = HMCHyperparameters(target.latent_dim, base_steps.shape[0], n_leapfrog, layer_slices=layers,
                                  step_sizes=(base_steps * step_size_scale).to(target.device), inflation=inflation)

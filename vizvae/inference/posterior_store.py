@@ -26,13 +26,16 @@ MaskSpec = tuple  # (kind, hidden half or "", missing rate or 0.0)
 DEFAULT_VIEW: dict[str, Any] = {"image": 0, "mask_spec": ("none", "", 0.0), "seed": 0, "n_chains": 50, "scale": 1.0}
 
 
+UNTRAINED_SAMPLER = "warmup-dual-averaging, jitter U(0.5, 1.5)"  # posterior.adapted_step_sizes; older stored chains used U(0.02, 0.05)
+
+
 def posterior_params(image: int, mask_spec: MaskSpec, seed: int = 0, n_chains: int | None = None,
                      scale: float | None = None) -> dict[str, Any]:
     """The settings a stored result is keyed by (the grid depends on the image and mask only)."""
     kind, half, rate = mask_spec
     params: dict[str, Any] = {"image": int(image), "mask": [str(kind), str(half), float(rate)], "seed": int(seed)}
-    if n_chains is not None:
-        params.update(chains=int(n_chains), scale=float(scale))
+    if n_chains is not None:  # the chains: "sampler" names how a model without trained HMC is tuned
+        params.update(chains=int(n_chains), scale=float(scale), sampler=UNTRAINED_SAMPLER)
     return params
 
 

@@ -161,6 +161,7 @@ def warmup(
     settings: WarmupSettings = WarmupSettings(),
     initial_step_size: Tensor | float = 0.1,
     generator: torch.Generator | None = None,
+    initial_inverse_mass: Tensor | None = None,
 ) -> WarmupResult:
     """Adapt one step size (and a diagonal inverse mass) per group of chains ``(..., chains, dim)``.
 
@@ -168,6 +169,8 @@ def warmup(
     ``mass_window`` share of the warm-up estimate each group's variance, which becomes M⁻¹, and dual
     averaging restarts from the current step size for the rest. ``initial_step_size`` broadcasts to
     ``(..., 1, 1)``; one that is far off costs only a few iterations (the updates are in log ε).
+    ``initial_inverse_mass`` (broadcastable to ``(..., 1, dim)``; default 1) is the metric before the
+    variance window ends — e.g. an encoder's σ², the scale the posterior is expected to have.
     """
     position = initial_position.detach()
     group_shape = (*position.shape[:-2], 1, 1)
@@ -175,6 +178,8 @@ def warmup(
     adaptation = DualAveraging(step.clone(), settings)
     inverse_mass = torch.ones((*position.shape[:-2], 1, position.shape[-1]), dtype=position.dtype,
                               device=position.device)
+    if initial_inverse_mass is not None:
+        inverse_mass = inverse_mass * initial_inverse_mass.to(inverse_mass)
     window = (int(settings.mass_window[0] * settings.n_warmup), int(settings.mass_window[1] * settings.n_warmup))
     variance = Welford()
     state = hmc_init(position, logdensity_fn)
@@ -190,6 +195,5 @@ def warmup(
             variance.update(state.position)
             if t == window[1] - 1:
                 inverse_mass = variance.regularised_variance()
-                # the same move in the new metric is ~√(old / new scale) larger: start from a unit step
-                adaptation.restart(torch.ones_like(adaptation.step_size))
+                adaptation.restart(adaptation.step_size)  # as Stan: from the current step, in the new metric
     return WarmupResult(state, adaptation.final_step_size, inverse_mass, torch.stack(acceptances), settings.jitter)
