@@ -80,3 +80,22 @@ def test_a_change_that_rounds_to_zero_is_not_shown():
     assert shown_change(-0.004) is None and shown_change(0.0) is None  # never a red "-0.00"
     assert shown_change(0.123) == "+0.12" and shown_change(-0.006) == "-0.01"
     assert shown_change(0.0004, 3) is None and shown_change(0.0006, 3) == "+0.001"
+
+
+def test_subplot_grid_places_panels_where_make_subplots_does():
+    import pytest
+    from plotly.subplots import make_subplots
+
+    from vizvae.viz.figures import panel_axes, subplot_grid
+
+    titles = [f"z{i}" for i in range(11)]  # 3 rows of 4, the last row short
+    ours = subplot_grid(3, 4, titles, horizontal_spacing=0.04, vertical_spacing=0.05)
+    theirs = make_subplots(rows=3, cols=4, subplot_titles=titles, horizontal_spacing=0.04,
+                           vertical_spacing=0.05).layout
+    for i in range(11):
+        x, y = panel_axes(i)["xaxis"][1:], panel_axes(i)["yaxis"][1:]
+        assert ours[f"xaxis{x}"]["domain"] == pytest.approx(list(theirs[f"xaxis{x}"].domain), abs=1e-9)
+        assert ours[f"yaxis{y}"]["domain"] == pytest.approx(list(theirs[f"yaxis{y}"].domain), abs=1e-9)
+        assert ours[f"xaxis{x}"]["anchor"] == theirs[f"xaxis{x}"].anchor
+    assert [a["text"] for a in ours["annotations"]] == [a.text for a in theirs.annotations]
+    assert [a["x"] for a in ours["annotations"]] == pytest.approx([a.x for a in theirs.annotations])

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vizvae.viz.figures import apply_layout
+from vizvae.viz.figures import apply_layout, panel_axes, subplot_grid
 from vizvae.viz.global_local import ellipse_points
 
 Limits = tuple[tuple[float, float], tuple[float, float]]
@@ -112,38 +112,35 @@ def marginals_figure(samples: np.ndarray, encoder_mean: np.ndarray, encoder_std:
                      title: str | None = None) -> go.Figure:
     """Per-dimension marginals: a histogram of the HMC samples (n, dim) against the encoder's
     Gaussian (and q*'s, and the exact marginal (grid, density) where known), one panel per dim."""
-    from plotly.subplots import make_subplots
-
     samples = np.asarray(samples, dtype=float)
     dims = list(dims)
     columns = max(1, min(columns, len(dims)))
     rows = int(np.ceil(len(dims) / columns))
     panel = 170  # pixels per row of panels, of which ~50 go to the tick labels and the next row's title
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[f"z{d}" for d in dims],
-                        horizontal_spacing=0.04, vertical_spacing=min(0.3, 50 / (panel * rows)))
+    layout = subplot_grid(rows, columns, [f"z{d}" for d in dims], horizontal_spacing=0.04,
+                          vertical_spacing=min(0.3, 50 / (panel * rows)), y_tick_labels=False)
+    traces = []
     for i, d in enumerate(dims):
-        row, col = i // columns + 1, i % columns + 1
-        first = i == 0
+        axes, first = panel_axes(i), i == 0
         values = samples[:, d]
         low = min(values.min(), encoder_mean[d] - 3 * encoder_std[d])
         high = max(values.max(), encoder_mean[d] + 3 * encoder_std[d])
         grid = np.linspace(low, high, 200)
-        fig.add_trace(go.Histogram(x=values, histnorm="probability density", nbinsx=25, name="HMC samples",
-                                   marker_color=HMC_COLOUR, opacity=0.55, legendgroup="hmc", showlegend=first),
-                      row=row, col=col)
-        fig.add_trace(go.Scatter(x=grid, y=_normal_pdf(grid, encoder_mean[d], encoder_std[d]), mode="lines",
+        traces.append(go.Histogram(x=values, histnorm="probability density", nbinsx=25, name="HMC samples",
+                                   marker_color=HMC_COLOUR, opacity=0.55, legendgroup="hmc", showlegend=first, **axes))
+        traces.append(go.Scatter(x=grid, y=_normal_pdf(grid, encoder_mean[d], encoder_std[d]), mode="lines",
                                  name="encoder q_φ", line=dict(color=ENCODER_COLOUR, width=2), legendgroup="enc",
-                                 showlegend=first, hoverinfo="skip"), row=row, col=col)
+                                 showlegend=first, hoverinfo="skip", **axes))
         if best is not None:
-            fig.add_trace(go.Scatter(x=grid, y=_normal_pdf(grid, best[0][d], best[1][d]), mode="lines", name="q*",
+            traces.append(go.Scatter(x=grid, y=_normal_pdf(grid, best[0][d], best[1][d]), mode="lines", name="q*",
                                      line=dict(color=BEST_COLOUR, width=2, dash="dot"), legendgroup="best",
-                                     showlegend=first, hoverinfo="skip"), row=row, col=col)
+                                     showlegend=first, hoverinfo="skip", **axes))
         if exact is not None and d in exact:
             x, density = exact[d]
-            fig.add_trace(go.Scatter(x=x, y=density, mode="lines", name="exact p(z_d | x)", legendgroup="exact",
-                                     line=dict(color=POSTERIOR_COLOUR, width=2), showlegend=first, hoverinfo="skip"),
-                          row=row, col=col)
-    fig.update_yaxes(showticklabels=False)
+            traces.append(go.Scatter(x=x, y=density, mode="lines", name="exact p(z_d | x)", legendgroup="exact",
+                                     line=dict(color=POSTERIOR_COLOUR, width=2), showlegend=first, hoverinfo="skip",
+                                     **axes))
+    fig = go.Figure(data=traces, layout=layout)
     # the legend above the panels, in pixels, so it never meets the tick labels whatever the rows
     fig.update_layout(barmode="overlay", legend=dict(orientation="h", yref="container", y=1.0, yanchor="top",
                                                      x=0.0, xanchor="left"))
@@ -156,34 +153,41 @@ def corner_figure(samples: np.ndarray, encoder_mean: np.ndarray, encoder_std: np
                   title: str | None = None) -> go.Figure:
     """A small corner plot of a few latent dims: HMC samples pairwise below the diagonal with the
     encoder's 2σ ellipse, histograms on the diagonal."""
-    from plotly.subplots import make_subplots
-
     samples = np.asarray(samples, dtype=float)
     dims = list(dims)
     k = len(dims)
-    fig = make_subplots(rows=k, cols=k, horizontal_spacing=0.02, vertical_spacing=0.02)
+    layout = subplot_grid(k, k, [""] * (k * k), horizontal_spacing=0.02, vertical_spacing=0.02, y_tick_labels=False)
+    del layout["annotations"]
+    traces = []
     for i, di in enumerate(dims):
         for j, dj in enumerate(dims):
+            axes = panel_axes(i * k + j)
+            layout[f"xaxis{axes['xaxis'][1:]}"]["showticklabels"] = False
             if j > i:
                 continue
             first = i == 1 and j == 0
             if i == j:
-                fig.add_trace(go.Histogram(x=samples[:, di], nbinsx=20, marker_color=HMC_COLOUR, opacity=0.7,
-                                           showlegend=False, hoverinfo="skip"), row=i + 1, col=j + 1)
+                traces.append(go.Histogram(x=samples[:, di], nbinsx=20, marker_color=HMC_COLOUR, opacity=0.7,
+                                           showlegend=False, hoverinfo="skip", **axes))
                 continue
-            fig.add_trace(go.Scatter(x=samples[:, dj], y=samples[:, di], mode="markers", name="HMC samples",
+            traces.append(go.Scatter(x=samples[:, dj], y=samples[:, di], mode="markers", name="HMC samples",
                                      marker=dict(size=4, color=HMC_COLOUR, opacity=0.6), showlegend=first,
-                                     legendgroup="hmc", hoverinfo="skip"), row=i + 1, col=j + 1)
+                                     legendgroup="hmc", hoverinfo="skip", **axes))
             covariance = np.diag([encoder_std[dj] ** 2, encoder_std[di] ** 2])
             points = ellipse_points(np.array([encoder_mean[dj], encoder_mean[di]]), covariance)
-            fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="lines", name="encoder q_φ, 2σ",
+            traces.append(go.Scatter(x=points[:, 0], y=points[:, 1], mode="lines", name="encoder q_φ, 2σ",
                                      line=dict(color=ENCODER_COLOUR, width=1.5), showlegend=first,
-                                     legendgroup="enc", hoverinfo="skip"), row=i + 1, col=j + 1)
-        fig.update_xaxes(title_text=f"z{di}", row=k, col=i + 1)
+                                     legendgroup="enc", hoverinfo="skip", **axes))
+        layout[f"xaxis{panel_axes((k - 1) * k + i)['xaxis'][1:]}"]["title"] = dict(text=f"z{di}")  # bottom row
         if i > 0:
-            fig.update_yaxes(title_text=f"z{di}", row=i + 1, col=1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
+            layout[f"yaxis{panel_axes(i * k)['yaxis'][1:]}"]["title"] = dict(text=f"z{di}")  # first column
+    # the panels above the diagonal stay empty; hide their axes
+    for i in range(k):
+        for j in range(i + 1, k):
+            axes = panel_axes(i * k + j)
+            layout[f"xaxis{axes['xaxis'][1:]}"]["visible"] = False
+            layout[f"yaxis{axes['yaxis'][1:]}"]["visible"] = False
+    fig = go.Figure(data=traces, layout=layout)
     fig.update_layout(legend=dict(orientation="h", y=-0.08))
     return apply_layout(fig, title, 120 + 150 * k)
 
