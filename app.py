@@ -9,7 +9,7 @@ from typing import Callable
 
 import streamlit as st
 
-from pages._common import model_picker
+from pages._common import model_picker, preload_in_background
 
 # One line per page: (module in pages/, title, icon). The module's name is the page's address
 # (/latent_space); the first page is the default, also at /.
@@ -61,6 +61,7 @@ def main() -> None:
             st.page_link(entry)
     model_picker()
     page.run()
+    preload_in_background()  # after the page is drawn: the other pages' imports, while the visitor reads
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ container ``{name}_progress`` with the button ``{name}_cancel``, and after a can
 from __future__ import annotations
 
 import hashlib
+import importlib
 import runpy
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -458,3 +460,32 @@ def _job_progress(name: str, label: str) -> None:
     with st.container(key=f"{name}_progress"):
         st.progress(progress.fraction, text=f"{label}: {progress.text}")
         st.button("Cancel", key=f"{name}_cancel", on_click=job.cancel, icon=":material/cancel:")
+
+
+# -- warming the process ------------------------------------------------------------------------------------------
+# What the pages beyond the first import: torch alone takes seconds. The first page needs none of it,
+# so it is drawn first and these are imported afterwards, once per process, while the visitor reads.
+PRELOADED = ("torch", "plotly.graph_objects", "vizvae.models", "vizvae.inference.posterior",
+             "vizvae.inference.imputers", "vizvae.viz.posterior")
+_preload_lock = threading.Lock()
+_preload_thread: threading.Thread | None = None
+
+
+def _import_all(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a page that needs it will report the error itself
+            pass
+
+
+def preload_in_background(names: Iterable[str] = PRELOADED) -> threading.Thread:
+    """Import ``names`` in a daemon thread, once per process (later calls return the same thread)."""
+    global _preload_thread
+    with _preload_lock:
+        if _preload_thread is None:
+            _preload_thread = threading.Thread(target=_import_all, args=(tuple(names),), name="vizvae-preload",
+                                               daemon=True)
+            _preload_thread.start()
+        return _preload_thread
+

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from vizvae.checkpoint import SHIPPED_DIR
-from tests.app.helpers import SHIPPED, app, elements, errors, shipped
+from tests.app.helpers import SHIPPED, app, elements, errors, open_page, shipped
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -109,3 +109,16 @@ def test_a_user_checkpoints_rebuild_command_has_no_absolute_path_inside_the_repo
     assert rebuild_command(tmp_path, config) == "python -m vizvae train --model vae --dataset mnist --out 'runs/my vae'"
     elsewhere = {"training": {"command": "python -m vizvae train --model vae --out /data/x"}}
     assert rebuild_command(tmp_path, elsewhere) == "python -m vizvae train --model vae --out /data/x"
+
+
+def test_after_the_first_page_the_other_pages_imports_are_warmed_once_per_process():
+    import sys
+
+    from pages import _common
+
+    at = open_page("model", model=shipped("mnist-vae-2d"))
+    assert errors(at) == []
+    thread = _common.preload_in_background()
+    assert thread is _common.preload_in_background()  # one per process
+    thread.join(120)
+    assert not thread.is_alive() and all(name in sys.modules for name in _common.PRELOADED)
