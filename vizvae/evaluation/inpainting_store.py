@@ -10,7 +10,6 @@ default that drifted from the page's would only mean a computation, never a wron
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from pathlib import Path
@@ -42,13 +41,8 @@ SOURCES = ("evaluation/inpainting_view.py", "inference/imputers.py", "inference/
            "kernels/hmc.py", "kernels/adapt.py", "kernels/importance.py", "models/samplers.py", "models/composed.py")
 
 
-@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent.parent
-    for name in SOURCES:
-        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
-    return digest.hexdigest()[:32]
+    return cache.source_fingerprint(SOURCES)[:32]
 
 
 def result_params(x: np.ndarray, observed: np.ndarray, rows: Sequence[tuple[str, str]],

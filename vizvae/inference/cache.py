@@ -63,6 +63,17 @@ def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=8)
+def source_fingerprint(sources: tuple[str, ...]) -> str:
+    """SHA-256 of vizvae source files (paths relative to the package, e.g. ``"kernels/hmc.py"``): the
+    key of results that depend on the code that computed them, not on a checkpoint's weights alone."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for name in sources:
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+    return digest.hexdigest()
+
+
 # -- where results live ---------------------------------------------------------------------------
 def user_cache_root() -> Path:
     """``$VIZVAE_CACHE_DIR``, else ``$XDG_CACHE_HOME/vizvae``, else ``~/.cache/vizvae``."""

@@ -8,7 +8,6 @@ that does not hold what ``to_arrays`` writes. Plain arrays in ``.npz``, never a 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import zipfile
@@ -28,14 +27,9 @@ SOURCES = ("kernels/hmc.py", "kernels/stein.py", "inference/toy.py", "inference/
 HISTORY_PREFIX = "history."
 
 
-@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 of the sources a training runs through: a change to any of them retires stored trainings."""
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent.parent
-    for name in SOURCES:
-        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
-    return digest.hexdigest()
+    return cache.source_fingerprint(SOURCES)
 
 
 def run_params(settings: tuple, training: tuple, n_chains: int) -> dict[str, Any]:
