@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import runpy
 import tempfile
 import threading
@@ -409,8 +410,26 @@ def background_task(name: str, *, key: Any, work: Callable[..., Any], args: tupl
             runner.forget(name)
             st.warning(f"{err}.", icon=":material/timer_off:")
             return None
+        leave_a_core_for_the_page()
         job = runner.submit(name, key, work, args, kwargs, units=units)
     return _job_outcome(name, job, label, share)
+
+
+_cores_set = False
+
+
+def leave_a_core_for_the_page() -> None:
+    """Before the first background job of this process: torch's intra-op threads one fewer than the
+    cores (at least one), so that a job working flat out still leaves a core to the page's own thread
+    and to the browser on the same machine — a click on Cancel is answered at once, not after the
+    job's current chunk. Once per process (torch's setting is global)."""
+    global _cores_set
+    if _cores_set:
+        return
+    import torch
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
+    _cores_set = True
 
 
 def restart_task(name: str) -> None:

@@ -228,6 +228,7 @@ class Job:
             self._fraction = min(max(float(fraction), self._fraction), 1.0)
             if message is not None:
                 self._message = str(message)
+        time.sleep(0)  # hand the GIL over: the page's thread answers a click (Cancel) between chunks
 
     def _run(self) -> None:
         try:
