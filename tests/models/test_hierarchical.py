@@ -163,3 +163,14 @@ def test_models_without_or_with_a_real_target(target):
         expected = -0.5 * ((y - mean) ** 2 / 0.1 + math.log(2 * math.pi * 0.1))
         difference = model.log_joint(x, mask, z, y, mask[:, 0]) - model.log_joint(x, mask, z)
         torch.testing.assert_close(difference, torch.where(mask[:, 0], expected, torch.zeros(())))
+
+
+def test_a_new_hierarchy_starts_as_the_identity_scale_exactly():
+    """At initialisation f_σ = softplus(b) + floor is exactly 1 (it was 1.000632 with b = log(e − 1 − floor)),
+    so h_1 starts as μ(h_2) + ε_1 with no inflation of the lower layer."""
+    import torch.nn.functional as F
+
+    from vizvae.models.hierarchical import SIGMA_FLOOR, SOFTPLUS_INVERSE_OF_ONE
+
+    value = F.softplus(torch.tensor(SOFTPLUS_INVERSE_OF_ONE, dtype=torch.float64)) + SIGMA_FLOOR
+    assert abs(float(value) - 1.0) < 1e-12

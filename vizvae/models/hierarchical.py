@@ -38,7 +38,7 @@ from vizvae.models.networks import mlp
 from vizvae.models.predictor import TARGET_KINDS, Predictor, target_features
 
 SIGMA_FLOOR = 1e-3  # keeps f_σ(h) > 0 so h_1 stays a function of every ε_l
-SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0 - SIGMA_FLOOR)  # softplus(b) + floor = 1
+SOFTPLUS_INVERSE_OF_ONE = math.log(math.expm1(1.0 - SIGMA_FLOOR))  # softplus(b) = 1 − floor, so softplus(b) + floor = 1
 
 
 @dataclass
