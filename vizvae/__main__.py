@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     card.add_argument("paths", nargs="*", help="shipped model names or checkpoint folders")
     card.set_defaults(func=card_command)
 
-    bench = sub.add_parser("bench", help="run the benchmarks in vizvae/bench/ (ratios measured side by side)")
-    bench.add_argument("--only", nargs="*", help="benchmark names (vizvae/bench/NAME.py): acquisition, app, hmc, pages")
+    bench = sub.add_parser("bench", help="run the benchmarks in vizvae/bench/ and bench/ (ratios measured side by side)")
+    bench.add_argument("--only", nargs="*", help="benchmark names: acquisition, hmc (vizvae/bench/), app, pages (bench/)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     bench.set_defaults(func=bench_command)

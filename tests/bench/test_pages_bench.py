@@ -12,8 +12,8 @@ from contextlib import redirect_stdout
 import pytest
 
 from vizvae.__main__ import main
-from vizvae.bench.leftovers import WriteRecorder, bootstrap_code
-from vizvae.bench.pages import CASES, chosen_cases, top_own_functions
+from bench.leftovers import WriteRecorder, bootstrap_code
+from bench.pages import CASES, chosen_cases, top_own_functions
 from vizvae.errors import VizvaeError
 
 
@@ -96,7 +96,7 @@ def test_profile_lines_skip_the_frames_every_run_passes_through():
 def test_a_bar_short_of_full_is_a_job_still_working(tmp_path, fraction, running):
     from streamlit.testing.v1 import AppTest
 
-    from vizvae.bench.pages import job_running
+    from bench.pages import job_running
 
     script = tmp_path / "bar.py"
     script.write_text(f"import streamlit as st\nst.progress(1.0, text='a finished loop')\nst.progress({fraction})\n")

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from vizvae.bench.leftovers import bootstrap_code, undo_logged
+from bench.leftovers import bootstrap_code, undo_logged
 from vizvae.checkpoint import REPO_ROOT
 
 QUIET_MS = 750

@@ -60,7 +60,7 @@ def projection_cached_ms(repeats: int = 15) -> tuple[float, float]:
 def cold_start(starts: int = 3) -> dict[str, float | None]:
     """``cold_start_s``, ``cold_start_bare_s`` and ``cold_start_ratio`` (see ``browser.cold_start``),
     all None without Chromium."""
-    from vizvae.bench import browser as web
+    from bench import browser as web
 
     harness = web.browser_harness()
     if harness is None:

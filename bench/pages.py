@@ -51,8 +51,8 @@ import streamlit as st  # the benchmark drives the app: AppTest and its caches
 from streamlit import logger as streamlit_logger
 from streamlit.testing.v1 import AppTest
 
-from vizvae.bench import browser as web
-from vizvae.bench.leftovers import WriteRecorder
+from bench import browser as web
+from bench.leftovers import WriteRecorder
 from vizvae.checkpoint import REPO_ROOT
 from vizvae.errors import VizvaeError
 

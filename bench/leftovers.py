@@ -131,7 +131,7 @@ def bootstrap_code(root: str | Path, log: str | Path, argv: list[str]) -> str:
     command ``argv`` (e.g. ``["streamlit", "run", "app.py", ...]``) in the same process."""
     return (
         "import runpy, sys\n"
-        "from vizvae.bench.leftovers import WriteRecorder\n"
+        "from bench.leftovers import WriteRecorder\n"
         f"WriteRecorder({str(root)!r}, log={str(log)!r}).__enter__()\n"
         f"sys.argv = {argv!r}\n"
         f"runpy.run_module({argv[0]!r}, run_name='__main__', alter_sys=True)\n"
