@@ -59,6 +59,7 @@ SAMPLE_COUNTS = (8, 16, 32, 64, 128)
 ITERATION_COUNTS = (10, 20, 50, 100, 200, 500)
 PROPOSAL_COUNTS = (100, 500, 1000, 2000, 5000)
 DEFAULT_METHODS = list(inpainting_store.DEFAULT_VIEW["methods"])
+DEFAULTS = inpainting_store.DEFAULT_VIEW["settings"]  # the first view, as shipped
 FIG56_MODELS = ("mnist-pvae", "mnist-hvae", "mnist-hmcvae", "mnist-hhvae")  # VAE, H-VAE, HMC-VAE, HH-VAE
 DRAWING_KEY, PAINTED_KEY, ARMED_KEY = "_inpaint_drawing", "_inpaint_painted", "_inpaint_armed"
 RUN_REQUEST_KEY = "_inpaint_run_requested"
@@ -304,14 +305,14 @@ def method_controls(checkpoint: Checkpoint, ref: str) -> tuple[list[tuple[str, s
 
 def sampler_settings() -> dict[str, int]:
     settings = st.columns(5)
-    n_samples = url_bound(settings[0].select_slider, "Samples", key="inpaint_samples", param="samples", default=32,
+    n_samples = url_bound(settings[0].select_slider, "Samples", key="inpaint_samples", param="samples", default=DEFAULTS["n_samples"],
                           parse=int, valid=lambda n: n in SAMPLE_COUNTS, options=SAMPLE_COUNTS,
                           help="Draws per method: encoder draws, HMC or Gibbs chains, SIR resamples.")
     n_iterations = url_bound(settings[1].select_slider, "Gibbs sweeps", key="inpaint_iterations", param="iters",
-                             default=100, parse=int, valid=lambda n: n in ITERATION_COUNTS, options=ITERATION_COUNTS)
+                             default=DEFAULTS["n_iterations"], parse=int, valid=lambda n: n in ITERATION_COUNTS, options=ITERATION_COUNTS)
     n_proposals = url_bound(settings[2].select_slider, "SIR proposals", key="inpaint_proposals", param="props",
-                            default=1000, parse=int, valid=lambda n: n in PROPOSAL_COUNTS, options=PROPOSAL_COUNTS)
-    seed = url_bound(settings[3].number_input, "Seed", key="inpaint_seed", param="seed", default=0, parse=int,
+                            default=DEFAULTS["n_proposals"], parse=int, valid=lambda n: n in PROPOSAL_COUNTS, options=PROPOSAL_COUNTS)
+    seed = url_bound(settings[3].number_input, "Seed", key="inpaint_seed", param="seed", default=DEFAULTS["seed"], parse=int,
                      valid=_in_range(0, 9999), min_value=0, max_value=9999, step=1)
     with settings[4]:
         st.button("Run", key="inpaint_run", type="primary", on_click=_arm, icon=":material/play_arrow:")
