@@ -268,8 +268,8 @@ def tuning_note(posterior: Posterior) -> None:
     growth = step_size_growth(model.hmc.step_sizes.detach().cpu(), initial)
     acceptance = float(posterior.chains.result.acceptance_probs.mean())
     st.caption(f"Trained step sizes: mean {float(model.hmc.step_sizes.mean()):.3g}, {growth:.2f}× the ones training "
-               f"started from (mean {float(initial.mean()):.3g}, drawn U({float(initial.min()):.2g}–"
-               f"{float(initial.max()):.2g})).")
+               f"started from (mean {float(initial.mean()):.3g}, from {float(initial.min()):.2g} to "
+               f"{float(initial.max()):.2g}).")
     if under_tuned(acceptance, growth):
         st.warning(f"This sampler looks under-tuned: acceptance {acceptance:.2f} with step sizes only {growth:.2f}× "
                    "their start. The chains creep, so T transitions move them little from the encoder's Gaussian; "
