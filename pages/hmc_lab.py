@@ -27,6 +27,7 @@ from pages._common import background_task, download_csv, job_runner, restart_tas
 from vizvae.inference.targets import TOY_TARGETS
 from vizvae.inference.toy import STEP_SIZE_RANGES, ToySetup, toy_density, toy_setup
 from vizvae.inference import toy_store
+from vizvae.kernels.hmc import under_tuned
 from vizvae.inference.toy_lab import (
     FIGURE_TRANSITIONS, LAB_CHAINS, LAB_DEFAULTS, ToyChains, ToyTraining, history_table, toy_chains, toy_training,
     train_toy_run,
@@ -186,6 +187,12 @@ def training_view(target: str, history: dict[str, np.ndarray], before: ToyChains
     metrics[2].metric("Mean step size", f"{trained.mean_step_size:.3f}", shown_change(trained.step_size_change, 3),
                       delta_color="off")
     metrics[3].metric("Final SKSD", f"{trained.final_sksd:.3f}", help=SKSD_HELP)
+    st.caption(f"Learned step sizes ÷ initial ones: ×{trained.step_size_growth:.2f} (geometric mean; mean step "
+               f"{trained.mean_step_size - trained.step_size_change:.3f} → {trained.mean_step_size:.3f}).")
+    if under_tuned(after.acceptance, trained.step_size_growth):
+        st.warning(f"Under-tuned: acceptance {after.acceptance:.2f} with the step sizes only "
+                   f"×{trained.step_size_growth:.2f} their start. The chains creep; train for longer or with a "
+                   "larger step-size learning rate.")
     if trained.final_sksd < 0:
         st.caption(f"The final SKSD is negative ({trained.final_sksd:.3f}): " + SKSD_HELP)
     st.plotly_chart(hmc_training_figure(history), key="lab_history")

@@ -30,7 +30,7 @@ from pages._common import (
 )
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.masks import IMAGE_MASK_KINDS
-from vizvae.evaluation.hmc import step_size_growth, under_tuned
+from vizvae.kernels.hmc import step_size_growth, under_tuned
 from vizvae.inference.cache import stored_result
 from vizvae.inference.gaps import PosteriorGaps, posterior_gaps
 from vizvae.inference.posterior import (

@@ -281,3 +281,30 @@ def test_too_large_step_sizes_give_counted_rejected_divergences_and_finite_outpu
     assert (result.acceptance_probs[result.divergences] == 0).all()
     for tensor in (result.chain, result.acceptance_probs, result.energies, *result.state):
         assert torch.isfinite(tensor).all()
+
+
+def test_functional_gradients_and_summary_diagnostics_give_the_same_chain():
+    """``logdensity_and_grad_fn`` (torch.func) replaces autograd without changing a single draw, and
+    ``diagnostics="summary"`` keeps (T,) means whose overall figures equal the full run's."""
+    from vizvae.kernels.hmc import functional_logdensity_and_grad
+
+    generator_seed, target = 3, gaussian_logdensity(MEAN, STD)
+    start = _exact_gaussian_samples(500, torch.Generator().manual_seed(0))
+    step_sizes = torch.full((15, 3), 0.6, dtype=DTYPE)
+    full = hmc_sample(target, start, step_sizes, 5, generator=torch.Generator().manual_seed(generator_seed))
+    functional = functional_logdensity_and_grad(target)
+    lean = hmc_sample(target, start, step_sizes, 5, generator=torch.Generator().manual_seed(generator_seed),
+                      logdensity_and_grad_fn=functional, diagnostics="summary")
+    assert torch.allclose(lean.samples, full.samples, atol=1e-10)
+    assert lean.summary and lean.acceptance_probs.shape == (15,) and lean.divergences.shape == (15,)
+    assert lean.acceptance_rate() == pytest.approx(full.acceptance_rate(), abs=1e-12)
+    assert lean.n_divergences() == full.n_divergences()
+    assert torch.allclose(lean.mean_acceptance(), full.mean_acceptance(), atol=1e-12)
+    assert torch.allclose(lean.is_accepted, full.is_accepted.to(DTYPE).mean(-1))
+    _assert_gaussian_moments(lean.samples)  # still exact: the Gaussian stays invariant
+    values, grads = functional(start)
+    assert torch.allclose(grads, -(start - MEAN) / STD.square()) and values.shape == (500,)
+    with pytest.raises(ValueError, match="differentiable"):
+        hmc_sample(target, start, step_sizes, 5, differentiable=True, logdensity_and_grad_fn=functional)
+    with pytest.raises(ValueError, match="diagnostics"):
+        hmc_sample(target, start, step_sizes, 5, diagnostics="none")

@@ -15,10 +15,17 @@
   is what to trust on a machine shared with other jobs (wall-clock pairs then swing ±40 %).
 * ``hmc_image_ms`` — ``posterior_samples`` for one image and ``chains`` chains, encoder included.
 * ``hmc_chains_per_s`` — chain transitions per second for ``images`` images × ``chains`` chains.
+* ``hmc_roofline_fraction`` — the FLOP/s a T-transition run achieves (its matrix products' FLOPs,
+  counted, over its time) ÷ the FLOP/s of exactly those matrix products run alone back to back
+  (same shapes, same run, paired): 1 would mean nothing but the GEMMs costs time. The run samples
+  as the app does at inference, weights frozen and gradients by ``torch.func``
+  (``functional_logdensity_and_grad``); ``hmc_roofline_fraction_autograd`` is the same with
+  ``torch.autograd.grad``, and ``hmc_functional_speedup`` autograd time ÷ torch.func time.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Any
@@ -28,7 +35,48 @@ import torch
 from vizvae.bench.timing import paired_ratio
 from vizvae.checkpoint import checkpoint_dataset, load_checkpoint, resolve_checkpoint
 from vizvae.data import protocol_masks
-from vizvae.kernels.hmc import LogDensityCounter, logdensity_and_grad
+from vizvae.kernels.hmc import LogDensityCounter, functional_logdensity_and_grad, logdensity_and_grad
+
+GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm")
+
+
+def recorded_gemms(function, *args) -> list[tuple[str, list[tuple[int, ...]]]]:
+    """The matrix products one call of ``function(*args)`` runs: (aten op name, input shapes)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls: list[tuple[str, list[tuple[int, ...]]]] = []
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args_=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            if name in GEMM_OPS:
+                calls.append((name, [tuple(a.shape) for a in args_ if isinstance(a, torch.Tensor)]))
+            return func(*args_, **(kwargs or {}))
+
+    with Recorder():
+        function(*args)
+    return calls
+
+
+def gemm_flops(calls: list[tuple[str, list[tuple[int, ...]]]]) -> int:
+    """2·m·k·n per product (batched: × batch)."""
+    total = 0
+    for name, shapes in calls:
+        a, b = shapes[-2], shapes[-1]  # addmm/baddbmm: (bias, a, b)
+        total += 2 * math.prod(a) * b[-1]
+    return total
+
+
+def gemms_alone(calls: list[tuple[str, list[tuple[int, ...]]]], times: int):
+    """A function that runs the recorded products ``times`` over on fresh inputs of their shapes."""
+    inputs = [(getattr(torch, name), [torch.randn(shape) for shape in shapes]) for name, shapes in calls]
+
+    def run() -> None:
+        for _ in range(times):
+            for op, tensors in inputs:
+                op(*tensors)
+
+    return run
 
 
 def cost_model(model, x: torch.Tensor, mask: torch.Tensor, proposal, n_chains: int) -> dict[str, Any]:
@@ -82,6 +130,43 @@ def overhead(model, x: torch.Tensor, mask: torch.Tensor, proposal, n_chains: int
     }
 
 
+def roofline(model, x: torch.Tensor, mask: torch.Tensor, proposal, n_chains: int, repeats: int) -> dict[str, Any]:
+    """``hmc_roofline_fraction`` and kin (see the module docstring), weights frozen while sampling."""
+    hmc = model.hmc
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        logdensity = model.posterior_logdensity(x, mask)
+        functional = functional_logdensity_and_grad(logdensity)
+        position = hmc.initial_proposal_sample(proposal.mean, proposal.std, n_chains, torch.Generator().manual_seed(4))
+        calls = recorded_gemms(functional, position.detach())
+        evaluations = hmc.n_transitions * hmc.n_leapfrog + 1
+
+        def run(fn=None):
+            return lambda: hmc.sample(logdensity, proposal.mean, proposal.std, n_chains,
+                                      generator=torch.Generator().manual_seed(5), logdensity_and_grad_fn=fn)
+
+        gemms = gemms_alone(calls, evaluations)
+        run_s, gemm_s, ratio = paired_ratio(run(functional), gemms, repeats=repeats)
+        autograd_calls = recorded_gemms(lambda z: logdensity_and_grad(z, logdensity), position.detach())
+        autograd_s, autograd_gemm_s, autograd_ratio = paired_ratio(run(None), gemms_alone(autograd_calls, evaluations),
+                                                                   repeats=repeats)
+        _, _, speedup = paired_ratio(run(None), run(functional), repeats=repeats)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    flops = gemm_flops(calls) * evaluations
+    return {
+        "hmc_roofline_fraction": round(1.0 / ratio, 3),
+        "hmc_roofline_fraction_autograd": round(1.0 / autograd_ratio, 3),
+        "hmc_functional_speedup": round(speedup, 3),
+        "hmc_transition_gflops": round(flops / run_s / 1e9, 2),
+        "hmc_gemm_alone_gflops": round(flops / gemm_s / 1e9, 2),
+        "hmc_gemms_per_gradient": len(calls),
+    }
+
+
 def end_to_end(model, x_all: torch.Tensor, mask_all: torch.Tensor, n_chains: int, repeats: int) -> dict[str, Any]:
     """``posterior_samples`` for the first image (median over seeds), then for all of them at once."""
     image_times = []
@@ -121,6 +206,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "hmc_threads": torch.get_num_threads(),
         **{k: v for k, v in counted.items() if k != "hmc_acceptance"},
         **overhead(model, x, mask, proposal, n_chains, repeats),
+        **roofline(model, x, mask, proposal, n_chains, repeats),
         **end_to_end(model, x_all, mask_all, n_chains, repeats),
         "hmc_acceptance": counted["hmc_acceptance"],
     }

@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "saia": "vizvae.evaluation.saia:saia_task",  # Fig. 5.5: sequential feature acquisition, mixed-type tables
     "inpainting": "vizvae.evaluation.inpainting:inpainting_task",  # Fig. 5.6: square holes, every method
     "hmc": "vizvae.evaluation.hmc:hmc_task",  # how well the trained HMC is tuned: acceptance, growth, ESS
+    "exactness": "vizvae.evaluation.exactness:exactness_task",  # 2-D latents: HMC draws against quadrature
 }
 
 

@@ -1,4 +1,4 @@
-"""Test-set ELBO and IWAE(K) bounds of a checkpoint."""
+"""Test-set ELBO and IWAE(K) bounds of a checkpoint, and its active latent units per layer."""
 
 from __future__ import annotations
 
@@ -24,6 +24,20 @@ def dataset_for(checkpoint: Checkpoint):
     return load_dataset(described.get("name") if "source" not in preprocessing else preprocessing["source"], **options)
 
 
+ACTIVE_KL = 0.1  # nats: a latent dimension whose mean KL(q || p) over the test set exceeds this is active
+
+
+@torch.no_grad()
+def active_units(model: Any, x: torch.Tensor) -> dict[str, Any]:
+    """Per latent layer, how many dimensions carry information about x: mean over the rows of
+    KL(q(z_d | x) || N(0, 1)) above ``ACTIVE_KL`` (a collapsed dimension has q = prior, KL ≈ 0)."""
+    kl = model.encode(x, None).kl_per_dimension().mean(0)  # (latent,)
+    sizes = list(model.latent_dims)  # LatentModel: one entry per layer
+    layers = kl.split(sizes)
+    return {"active_units": [int((layer > ACTIVE_KL).sum()) for layer in layers], "latent_dims": sizes,
+            "kl_per_layer": [round(float(layer.sum()), 3) for layer in layers]}
+
+
 def evaluate_bounds_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     dataset = dataset_for(checkpoint)
     n = int(options.get("rows") or len(dataset.x_test))
@@ -33,4 +47,6 @@ def evaluate_bounds_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dic
         bounds = checkpoint.model.evaluate_group_bounds(x, ks=ks, seed=int(options.get("seed") or 0))
         return {"model": checkpoint.name, "dataset": dataset.name, **bounds}
     bounds = evaluate_bounds(checkpoint.model, x, None, ks=ks, seed=int(options.get("seed") or 0))
-    return {"model": checkpoint.name, "dataset": dataset.name, "n_test": n, **{k: round(v, 3) for k, v in bounds.items()}}
+    units = active_units(checkpoint.model, x) if x.ndim == 2 else {}
+    return {"model": checkpoint.name, "dataset": dataset.name, "n_test": n, **{k: round(v, 3) for k, v in bounds.items()},
+            **units}

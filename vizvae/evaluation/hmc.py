@@ -26,22 +26,10 @@ import torch
 
 from vizvae.data import protocol_masks
 from vizvae.inference.posterior import ess_and_rhat
-from vizvae.kernels.hmc import hmc_sample
+from vizvae.kernels.hmc import hmc_sample, step_size_growth, under_tuned  # noqa: F401 — re-exported
 from vizvae.models.capabilities import TunedHMCModel
 
-UNDER_TUNED_ACCEPTANCE = 0.95
-UNDER_TUNED_GROWTH = 1.5
 ESS_ROWS = 50  # rows whose ESS is computed (ArviZ per row is the slow part)
-
-
-def step_size_growth(trained: torch.Tensor, initial: torch.Tensor) -> float:
-    """Geometric mean of trained ÷ initial step sizes."""
-    return float(torch.exp((trained.log() - initial.log()).mean()))
-
-
-def under_tuned(acceptance: float, growth: float) -> bool:
-    """Acceptance over 0.95 while the step sizes stayed near their start: the sampler creeps."""
-    return acceptance > UNDER_TUNED_ACCEPTANCE and growth < UNDER_TUNED_GROWTH
 
 
 def _ess_per_grad(chain: torch.Tensor, n_leapfrog: int, rows: int) -> tuple[float, float]:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vizvae.inference.toy import ToySetup, toy_samples, train_toy
+from vizvae.kernels.hmc import step_size_growth
 
 if TYPE_CHECKING:
     from vizvae.kernels.hmc import HMCHyperparameters
@@ -43,6 +44,7 @@ class ToyTraining:
     mean_step_size: float
     step_size_change: float
     final_sksd: float
+    step_size_growth: float = 1.0  # geometric mean of learned ÷ initial step sizes
 
 
 def toy_training(setup: ToySetup, result: HMCTrainingResult) -> ToyTraining:
@@ -51,7 +53,8 @@ def toy_training(setup: ToySetup, result: HMCTrainingResult) -> ToyTraining:
     return ToyTraining(
         inflation=inflation * np.ones(2), inflation_values=inflation, mean_step_size=mean_step_size,
         step_size_change=mean_step_size - float(setup.step_sizes.mean()),
-        final_sksd=float(result.history["sksd"][-FINAL_ITERATIONS:].mean()))
+        final_sksd=float(result.history["sksd"][-FINAL_ITERATIONS:].mean()),
+        step_size_growth=step_size_growth(result.step_sizes.to(setup.step_sizes), setup.step_sizes))
 
 
 @dataclass(frozen=True)

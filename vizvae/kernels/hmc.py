@@ -11,6 +11,11 @@ log-density (the chains are independent, so the gradient of the sum is the per-c
 — and no extra forward passes for the energies. A T-transition run costs T·LF + 1 evaluations
 (the +1 is ``hmc_init``). The thesis' "2TL" (§5.2.7) counts decoding and differentiation apart.
 
+A caller may pass ``logdensity_and_grad_fn``, a position -> (log p*, ∇ log p*) callable made once
+(``functional_logdensity_and_grad``: ``torch.func.grad_and_value``, optionally compiled), to
+replace the autograd call in plain sampling. ``hmc_sample(..., diagnostics="summary")`` keeps
+per-transition means over the chains instead of the (T, chains) diagnostic arrays.
+
 Devices and randomness: tensors are created on the device and dtype of the inputs; every
 random draw takes an explicit ``torch.Generator`` (on that same device) or ``None``.
 """
@@ -24,9 +29,12 @@ import torch
 from torch import Tensor
 
 LogDensityFn = Callable[[Tensor], Tensor]  # (..., dim) -> (...), unnormalised log p*(z)
+LogDensityAndGradFn = Callable[[Tensor], tuple[Tensor, Tensor]]  # (..., dim) -> ((...), (..., dim))
 
 __all__ = [
     "LogDensityFn",
+    "LogDensityAndGradFn",
+    "functional_logdensity_and_grad",
     "HMCState",
     "HMCInfo",
     "HMCResult",
@@ -40,6 +48,8 @@ __all__ = [
     "hmc_step",
     "hmc_sample",
     "init_step_sizes",
+    "step_size_growth",
+    "under_tuned",
     "layer_slices_from_sizes",
     "zero_non_finite",
     "scrub_non_finite_grads",
@@ -131,6 +141,34 @@ def logdensity_and_grad(
     return position_in, logdensity, grad
 
 
+def functional_logdensity_and_grad(logdensity_fn: LogDensityFn, compile: bool = False) -> LogDensityAndGradFn:
+    """``logdensity_fn`` as a position -> (log p*, ∇ log p*) function by ``torch.func.grad_and_value``
+    of the summed log-density (chains are independent), the per-chain values carried as its aux.
+    For sampling only (nothing stays in a graph); with ``compile`` the pair is ``torch.compile``d."""
+
+    def summed(position: Tensor) -> tuple[Tensor, Tensor]:
+        values = logdensity_fn(position)
+        return values.sum(), values
+
+    grad_and_value = torch.func.grad_and_value(summed, has_aux=True)
+
+    def both(position: Tensor) -> tuple[Tensor, Tensor]:
+        grad, (_, values) = grad_and_value(position.detach())
+        return values.detach(), grad.detach()
+
+    return torch.compile(both, dynamic=False) if compile else both
+
+
+def _evaluate(position: Tensor, logdensity_fn: LogDensityFn, create_graph: bool,
+              logdensity_and_grad_fn: LogDensityAndGradFn | None) -> tuple[Tensor, Tensor, Tensor]:
+    """One gradient evaluation by the caller's ``logdensity_and_grad_fn`` when given (plain
+    sampling), else by autograd (``logdensity_and_grad``)."""
+    if logdensity_and_grad_fn is None or create_graph:
+        return logdensity_and_grad(position, logdensity_fn, create_graph)
+    logdensity, grad = logdensity_and_grad_fn(position)
+    return position.detach(), logdensity, grad
+
+
 def zero_non_finite(grad: Tensor) -> Tensor:
     """``grad`` with every NaN and ±inf entry set to 0 (a new tensor)."""
     return torch.where(torch.isfinite(grad), grad, torch.zeros((), dtype=grad.dtype, device=grad.device))
@@ -147,13 +185,14 @@ def scrub_non_finite_grads(parameters: Iterable[Tensor]) -> None:
             torch.nan_to_num_(parameter.grad, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def hmc_init(position: Tensor, logdensity_fn: LogDensityFn, create_graph: bool = False) -> HMCState:
+def hmc_init(position: Tensor, logdensity_fn: LogDensityFn, create_graph: bool = False,
+             logdensity_and_grad_fn: LogDensityAndGradFn | None = None) -> HMCState:
     """Evaluate log p* and its gradient once at the starting positions ``(..., dim)``.
 
     A start where log p* is not finite can never leave (every proposal's energy error is then
     non-finite, i.e. divergent): start chains where the target is defined.
     """
-    return HMCState(*logdensity_and_grad(position, logdensity_fn, create_graph))
+    return HMCState(*_evaluate(position, logdensity_fn, create_graph, logdensity_and_grad_fn))
 
 
 def _as_inverse_mass(inverse_mass: Tensor | float | None, like: Tensor) -> Tensor:
@@ -187,6 +226,7 @@ def leapfrog(
     n_leapfrog: int,
     inverse_mass: Tensor,
     create_graph: bool = False,
+    logdensity_and_grad_fn: LogDensityAndGradFn | None = None,
 ) -> tuple[HMCState, Tensor, Tensor]:
     """``n_leapfrog`` leapfrog steps (eq. 5.1) with per-dimension step sizes ``(..., dim)``.
 
@@ -210,7 +250,7 @@ def leapfrog(
     momentum = torch.addcmul(momentum, half_step, grad)  # r_{l+½}, eq. (5.1)
     for step in range(n_leapfrog):
         proposed = torch.addcmul(position, step_over_mass, momentum)  # z_{l+1} = z_l + φ ⊙ r / M
-        position, logdensity, grad = logdensity_and_grad(proposed, logdensity_fn, create_graph)
+        position, logdensity, grad = _evaluate(proposed, logdensity_fn, create_graph, logdensity_and_grad_fn)
         check = check + logdensity + grad.sum(-1)
         force = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
         # a full momentum step between positions, the closing half step at the end
@@ -228,6 +268,7 @@ def hmc_step(
     generator: torch.Generator | None = None,
     differentiable: bool = False,
     divergence_threshold: float = 1000.0,
+    logdensity_and_grad_fn: LogDensityAndGradFn | None = None,
 ) -> tuple[HMCState, HMCInfo]:
     """One HMC transition: fresh momentum, ``n_leapfrog`` leapfrog steps, Metropolis accept.
 
@@ -264,7 +305,8 @@ def hmc_step(
     momentum = sample_momentum(position.shape, inverse_mass_t, generator)
     energy_start = torch.sub(kinetic_energy(momentum, inverse_mass_t), state.logdensity)  # eq. (5.2)
     proposal, proposal_momentum, trajectory_diverged = leapfrog(
-        state, momentum, logdensity_fn, step_size_t, n_leapfrog, inverse_mass_t, differentiable
+        state, momentum, logdensity_fn, step_size_t, n_leapfrog, inverse_mass_t, differentiable,
+        logdensity_and_grad_fn,
     )
     energy_proposal = torch.sub(kinetic_energy(proposal_momentum, inverse_mass_t), proposal.logdensity)
 
@@ -318,6 +360,9 @@ class HMCResult:
     energy_errors: Tensor  # (T, ...)
     chain: Tensor | None = None  # (T+1, ..., dim)
     log_decision_probs: Tensor | None = None  # (T, ...) in the graph, differentiable runs only
+    # diagnostics="summary": every diagnostic is (T,), a mean over the chains (divergences: a count,
+    # is_accepted: the accepted fraction), so memory does not grow with T × chains
+    summary: bool = False
 
     @property
     def samples(self) -> Tensor:
@@ -341,6 +386,16 @@ class HMCResult:
         return int(self.divergences.sum())
 
 
+DIAGNOSTICS = ("full", "summary")
+
+
+def _summarised(info: HMCInfo) -> HMCInfo:
+    """One transition's diagnostics reduced over the chains (see ``HMCResult.summary``)."""
+    return HMCInfo(info.acceptance_prob.mean(), info.is_accepted.to(info.acceptance_prob.dtype).mean(),
+                   info.is_divergent.sum(), info.energy.mean(),
+                   info.energy_error.where(torch.isfinite(info.energy_error), torch.nan).nanmean())  # finite ones
+
+
 def hmc_sample(
     logdensity_fn: LogDensityFn,
     initial_position: Tensor | HMCState,
@@ -351,6 +406,8 @@ def hmc_sample(
     record_chain: bool = False,
     differentiable: bool = False,
     divergence_threshold: float = 1000.0,
+    logdensity_and_grad_fn: LogDensityAndGradFn | None = None,
+    diagnostics: str = "full",
 ) -> HMCResult:
     """Run T = ``step_sizes.shape[0]`` HMC transitions from ``initial_position`` ``(..., dim)``.
 
@@ -358,11 +415,20 @@ def hmc_sample(
     ``(..., dim)`` — ``(T, dim)`` per dimension, ``(T, 1)`` a scalar per transition, or
     ``(T, ..., dim)`` per chain. Passing an ``HMCState`` continues a chain without re-evaluating
     its start; a position costs one extra evaluation (T·LF + 1 in all).
+
+    ``logdensity_and_grad_fn`` replaces autograd in a non-differentiable run (see the module
+    docstring). ``diagnostics="summary"`` keeps only per-transition means over the chains (memory
+    O(T) instead of five (T, chains) arrays; ``HMCResult.summary``); ``"full"`` keeps them all.
     """
+    if diagnostics not in DIAGNOSTICS:
+        raise ValueError(f"diagnostics must be one of {DIAGNOSTICS}, got {diagnostics!r}")
+    if differentiable and logdensity_and_grad_fn is not None:
+        raise ValueError("logdensity_and_grad_fn is for plain sampling; a differentiable run needs autograd")
     if isinstance(initial_position, HMCState):
         state = initial_position
     else:
-        state = hmc_init(initial_position, logdensity_fn, create_graph=differentiable)
+        state = hmc_init(initial_position, logdensity_fn, create_graph=differentiable,
+                         logdensity_and_grad_fn=logdensity_and_grad_fn)
     n_transitions = step_sizes.shape[0]
     chain = [state.position.detach()] if record_chain else None
     infos: list[HMCInfo] = []
@@ -376,12 +442,14 @@ def hmc_sample(
             generator=generator,
             differentiable=differentiable,
             divergence_threshold=divergence_threshold,
+            logdensity_and_grad_fn=logdensity_and_grad_fn,
         )
-        infos.append(info)
+        infos.append(_summarised(info) if diagnostics == "summary" and not differentiable else info)
         if chain is not None:
             chain.append(state.position.detach())
 
-    batch_shape = state.position.shape[:-1]
+    summary = diagnostics == "summary" and not differentiable
+    batch_shape = () if summary else state.position.shape[:-1]
     device, dtype = state.position.device, state.position.dtype
 
     def stack(values: list[Tensor], empty_dtype: torch.dtype) -> Tensor:
@@ -392,13 +460,28 @@ def hmc_sample(
     return HMCResult(
         state=state,
         acceptance_probs=stack([i.acceptance_prob for i in infos], dtype),
-        is_accepted=stack([i.is_accepted for i in infos], torch.bool),
-        divergences=stack([i.is_divergent for i in infos], torch.bool),
+        is_accepted=stack([i.is_accepted for i in infos], dtype if summary else torch.bool),
+        divergences=stack([i.is_divergent for i in infos], torch.long if summary else torch.bool),
         energies=stack([i.energy for i in infos], dtype),
         energy_errors=stack([i.energy_error for i in infos], dtype),
         chain=torch.stack(chain) if chain is not None else None,
         log_decision_probs=stack([i.log_decision_prob for i in infos], dtype) if differentiable else None,
+        summary=summary,
     )
+
+
+UNDER_TUNED_ACCEPTANCE = 0.95
+UNDER_TUNED_GROWTH = 1.5
+
+
+def step_size_growth(trained: torch.Tensor, initial: torch.Tensor) -> float:
+    """Geometric mean of trained ÷ initial step sizes."""
+    return float(torch.exp((trained.log() - initial.log()).mean()))
+
+
+def under_tuned(acceptance: float, growth: float) -> bool:
+    """Acceptance over 0.95 while the step sizes stayed near their start: the sampler creeps."""
+    return acceptance > UNDER_TUNED_ACCEPTANCE and growth < UNDER_TUNED_GROWTH
 
 
 def init_step_sizes(
@@ -521,8 +604,11 @@ class HMCHyperparameters(torch.nn.Module):
         generator: torch.Generator | None = None,
         differentiable: bool = False,
         record_chain: bool = False,
+        logdensity_and_grad_fn: LogDensityAndGradFn | None = None,
+        diagnostics: str = "full",
     ) -> HMCResult:
-        """HMC from the inflated proposal: chains ``(..., n_chains, dim)`` → q^(T)."""
+        """HMC from the inflated proposal: chains ``(..., n_chains, dim)`` → q^(T); the last two
+        options as ``hmc_sample``'s."""
         with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
             initial_position = self.initial_proposal_sample(
                 proposal_mean, proposal_std, n_chains, generator
@@ -537,6 +623,8 @@ class HMCHyperparameters(torch.nn.Module):
             generator=generator,
             record_chain=record_chain,
             differentiable=differentiable,
+            logdensity_and_grad_fn=logdensity_and_grad_fn,
+            diagnostics=diagnostics,
         )
 
     def extra_repr(self) -> str:

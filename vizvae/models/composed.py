@@ -145,10 +145,10 @@ class ComposedVAE(LatentVariableModel):
     # -- training and sampling: the sampler part's -----------------------------------------------
     def objective(self, x: torch.Tensor, mask: torch.Tensor | None, y: torch.Tensor | None = None,
                   y_mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                  warmup: bool = False) -> ModelOutput:
+                  warmup: bool = False, kl_scale: float = 1.0) -> ModelOutput:
         """The Stage-2 training objective of the sampler part: the (β-weighted) ELBO (5.6), KL-balanced
-        (5.7) during the warm-up, or MIWAE's bound L_K."""
-        return self.sampler.objective(self, x, mask, y, y_mask, generator, warmup)
+        (5.7) during the warm-up and its KL scaled by ``kl_scale`` (KL annealing), or MIWAE's bound L_K."""
+        return self.sampler.objective(self, x, mask, y, y_mask, generator, warmup, kl_scale)
 
     def posterior_draws(self, x: torch.Tensor, mask: torch.Tensor | None, n_samples: int,
                         generator: torch.Generator | None = None, y: torch.Tensor | None = None,

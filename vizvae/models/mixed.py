@@ -274,10 +274,11 @@ class MixedTypeModel(LatentVariableModel, PredictorModel, TableModel):
                                     generator=generator, y=y, y_mask=y_mask, kl_balance=kl_balance)
 
     def objective(self, x: Tensor, mask: Tensor | None, y: Tensor | None = None, y_mask: Tensor | None = None, *,
-                  generator: torch.Generator | None = None, warmup: bool = False) -> ModelOutput:
+                  generator: torch.Generator | None = None, warmup: bool = False,
+                  kl_scale: float = 1.0) -> ModelOutput:
         """The dependency model's Stage-2 objective; while training, the codes are drawn with ``generator``."""
         return self.dependency.objective(self.codes(x, mask, generator), mask, y=y, y_mask=y_mask,
-                                         generator=generator, warmup=warmup)
+                                         generator=generator, warmup=warmup, kl_scale=kl_scale)
 
     @property
     def target_sigma(self) -> float:

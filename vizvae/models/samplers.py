@@ -84,9 +84,11 @@ class PosteriorSampler:
 
     def objective(self, model: EpsilonModel, x: Tensor, mask: Tensor | None, y: Tensor | None = None,
                   y_mask: Tensor | None = None, generator: torch.Generator | None = None,
-                  warmup: bool = False) -> ModelOutput:
-        """The ELBO (5.6), KL-balanced (5.7) during the warm-up."""
-        return model.elbo(x, mask, generator=generator, y=y, y_mask=y_mask, kl_balance=warmup)
+                  warmup: bool = False, kl_scale: float = 1.0) -> ModelOutput:
+        """The ELBO (5.6), KL-balanced (5.7) during the warm-up, its KL term weighted by
+        ``kl_scale`` · β in the loss (KL annealing: ``kl_scale`` rises from 0 to 1)."""
+        return model.elbo(x, mask, generator=generator, y=y, y_mask=y_mask, kl_balance=warmup,
+                          beta=kl_scale * model.kl_weight())
 
 
 class EncoderSampler(PosteriorSampler):
@@ -123,9 +125,10 @@ class ImportanceSampler(PosteriorSampler):
         k = self.n_importance if n_importance is None else n_importance
         return log_mean_exp(self.log_importance_weights(model, x, mask, k, generator, y, y_mask)[1], dim=0)
 
-    def objective(self, model, x, mask, y=None, y_mask=None, generator=None, warmup=False) -> ModelOutput:
+    def objective(self, model, x, mask, y=None, y_mask=None, generator=None, warmup=False,
+                  kl_scale=1.0) -> ModelOutput:
         """Maximise L_K, reported in ``extras["miwae_bound"]``; ``elbo`` is the ELBO estimated from
-        the same K draws."""
+        the same K draws. (L_K has no separate KL term: ``kl_scale`` does not apply.)"""
         posterior = model.encode(x, mask, y, y_mask)
         z = posterior.rsample(self.n_importance, generator)  # (K, batch, latent)
         log_x, log_y = model.log_likelihood_terms(x, mask, z, y, y_mask)

@@ -20,8 +20,8 @@ from vizvae.progress import Progress, TrainingLog
 StepFn = Callable[[int], Mapping[str, float | None]]
 # the smoothed scalars -> the history entries of a logged step
 RecordFn = Callable[[dict[str, float]], dict[str, Any]]
-# after every step (e.g. a test evaluation): (step, smoothed scalars)
-AfterStepFn = Callable[[int, dict[str, float]], None]
+# after every step (e.g. a test evaluation): (step, smoothed scalars) -> True to stop the run there
+AfterStepFn = Callable[[int, dict[str, float]], bool | None]
 
 
 @dataclass
@@ -44,19 +44,24 @@ def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gen
 
 def run_steps(model: torch.nn.Module, log: TrainingLog, train_step: StepFn, record: RecordFn,
               shown: Mapping[str, str], after_step: AfterStepFn | None = None) -> dict[str, list]:
-    """Run ``log.total`` steps of ``train_step`` with the model in training mode, and return the history.
+    """Run up to ``log.total`` steps of ``train_step`` with the model in training mode, and return the history.
 
     After each step its scalars are smoothed; on every ``log.every``-th step (and the last) the
     step number and ``record(smoothed)`` join the history; then ``after_step`` runs, and the bar
-    shows the smoothed scalars named in ``shown`` (bar label -> scalar name)."""
+    shows the smoothed scalars named in ``shown`` (bar label -> scalar name). When ``after_step``
+    returns True the run ends there (a plateau), and that step joins the history too."""
     model.train()
     for step in range(1, log.total + 1):
         smoothed = log.smooth(**train_step(step))
-        if log.due(step):
+        recorded = log.due(step)
+        if recorded:
             log.record(step=step, **record(smoothed))
-        if after_step is not None:
-            after_step(step, smoothed)
+        stop = bool(after_step(step, smoothed)) if after_step is not None else False
         log.advance(**{label: smoothed.get(name) for label, name in shown.items()})
+        if stop:
+            if not recorded:
+                log.record(step=step, **record(smoothed))
+            break
     log.close()
     model.eval()
     return log.history

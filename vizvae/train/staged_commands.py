@@ -56,6 +56,10 @@ def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--target-acceptance", type=float, default=0.65,
                        help="Stage 3 steers the step sizes' overall scale to this mean acceptance (0: off, "
                        "eq. 5.9 alone)")
+    group.add_argument("--plateau-window", type=int,
+                       help="Stage 3 stops once its HMC objective plateaus and the acceptance is within 0.05 of "
+                       "the target, judged over windows of this many steps; --hmc-steps is then a ceiling "
+                       "(default: max(25, hmc-steps / 8); 0: run every --hmc-steps step)")
     group.add_argument("--importance", type=int, default=5, help="K of the MIWAE training bound")
     group.add_argument("--marginal-steps", type=int, default=1000,
                        help="mixed-type models: Stage-1 steps of the marginal VAEs (eq. 5.3)")
@@ -63,6 +67,9 @@ def add_staged_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--saia-rows", type=int, default=-1,
                        help="tables: test rows for the SAIA curves cached with the model (-1: all, 0: skip)")
     group.add_argument("--kl-balance-fraction", type=float, default=0.1, help="KL-balancing warm-up (eq. 5.7)")
+    group.add_argument("--kl-anneal-fraction", type=float, default=0.0,
+                       help="KL annealing: the KL's weight in the loss rises linearly from 0 to 1 over this share of "
+                       "Stage 2 (0: off)")
     group.add_argument("--init-from", metavar="CHECKPOINT",
                        help="HMC models: start Stage 3 from this Gaussian counterpart (shipped name or folder; "
                        "hmcvae from a pvae, hhvae from an hvae), skipping Stage 2")
@@ -168,6 +175,10 @@ def stage_settings(args: argparse.Namespace, model: LatentVariableModel, dataset
     mixed-type tables (``TABLE_DEFAULTS``). A model started ``--init-from`` its counterpart skips
     Stages 1 and 2."""
     is_table_model = args.model in MIXED_MODELS
+    if args.plateau_window is not None and args.plateau_window < 0:
+        raise VizvaeError(f"--plateau-window must be ≥ 0 (0 runs every --hmc-steps step), got {args.plateau_window}")
+    if not 0.0 <= args.kl_anneal_fraction <= 1.0:
+        raise VizvaeError(f"--kl-anneal-fraction must lie in [0, 1], got {args.kl_anneal_fraction}")
     if not 0.0 <= args.target_acceptance < 1.0:
         raise VizvaeError(f"--target-acceptance must lie in [0, 1) (0 turns it off), got {args.target_acceptance}")
     steps = 0 if args.init_from else training_steps(args, dataset, TABLE_DEFAULTS["steps"] if is_table_model else None)
@@ -178,8 +189,9 @@ def stage_settings(args: argparse.Namespace, model: LatentVariableModel, dataset
     return StageSettings(steps=steps, marginal_steps=args.marginal_steps if is_table_model and not args.init_from else 0,
                          hmc_steps=hmc_steps, batch_size=args.batch_size, hmc_batch_size=args.hmc_batch_size, lr=args.lr,
                          lr_inflation=args.lr_inflation, lr_stage3=lr_stage3, lr_step_sizes=args.lr_step_sizes,
-                         kl_balance_fraction=args.kl_balance_fraction, seed=args.seed,
-                         target_acceptance=args.target_acceptance or None)
+                         kl_balance_fraction=args.kl_balance_fraction, kl_anneal_fraction=args.kl_anneal_fraction,
+                         seed=args.seed,
+                         target_acceptance=args.target_acceptance or None, plateau_window=args.plateau_window)
 
 
 def announce_stages(progress: Progress, args: argparse.Namespace, model: LatentVariableModel, dataset: Dataset,
@@ -188,7 +200,7 @@ def announce_stages(progress: Progress, args: argparse.Namespace, model: LatentV
     progress.message(f"training {args.model} (latent {model.latent_dims}) on {dataset.name} "
                      f"({len(dataset.x_train)} rows, §5.4 missingness), {start}"
                      + (f"{settings.marginal_steps} marginal + " if settings.marginal_steps else "")
-                     + f"{settings.steps} VI" + (f" + {settings.hmc_steps} HMC" if settings.hmc_steps else "")
+                     + f"{settings.steps} VI" + (f" + up to {settings.hmc_steps} HMC" if settings.hmc_steps else "")
                      + f" steps on {device}")
 
 

@@ -43,8 +43,11 @@ class StageSettings:
     lr_stage3: float | None = None  # encoder and generative parameters in Stage 3 (None: lr)
     lr_step_sizes: float | None = None  # log φ in Stage 3 (None: lr)
     kl_balance_fraction: float = 0.1  # eq. (5.7) warm-up
+    kl_anneal_fraction: float = 0.0  # KL annealing: the KL's weight rises linearly 0 -> 1 over this share of Stage 2
     target_acceptance: float | None = 0.65  # Stage 3 steers the step sizes' scale here (None: eq. 5.9 alone)
     acceptance_gain: float = 0.05
+    plateau_window: int | None = None  # Stage 3 stops on a plateau judged over windows of this many steps
+    #                                    (None: max(25, hmc_steps // 8); 0: run all hmc_steps)
     seed: int = 0
     eval_rows: int = 500
 
@@ -79,6 +82,38 @@ class ProtocolBatches:
         return x, mask, y, (None if y is None else y_mask)
 
 
+class PlateauStop:
+    """Stage 3's stopping rule: ``hmc_steps`` is a ceiling, and the stage ends at the first window
+    boundary where (a) the mean HMC objective of the last ``window`` steps is not significantly
+    above the window before it (gain < 2 standard errors of the difference of the two means, the
+    steps' values treated as independent), and (b) the window's mean acceptance is within
+    ``tolerance`` of the target (when one is set) — a plateau of the objective with the step sizes
+    settled, not a fixed step count."""
+
+    def __init__(self, window: int, target: float | None, tolerance: float = 0.05):
+        self.window, self.target, self.tolerance = window, target, tolerance
+        self.objective: list[float] = []
+        self.acceptance: list[float] = []
+
+    def __call__(self, step: int, objective: float, acceptance: float) -> bool:
+        self.objective.append(objective)
+        self.acceptance.append(acceptance)
+        w = self.window
+        if w <= 1 or step % w or len(self.objective) < 2 * w:
+            return False
+        last, before = torch.tensor(self.objective[-w:]), torch.tensor(self.objective[-2 * w: -w])
+        gain = float(last.mean() - before.mean())
+        standard_error = float(((last.var() + before.var()) / w).sqrt())
+        settled = self.target is None or abs(sum(self.acceptance[-w:]) / w - self.target) <= self.tolerance
+        return settled and gain < 2.0 * standard_error
+
+
+def plateau_window(settings: StageSettings) -> int:
+    if settings.plateau_window is not None:
+        return settings.plateau_window
+    return max(25, settings.hmc_steps // 8)
+
+
 STAGE_1, STAGE_2, STAGE_3 = "stage 1: marginal VAEs", "stage 2: VI", "stage 3: HMC"
 QUIET = Progress(enabled=False)
 StageFn = Callable[[LatentVariableModel, Dataset, StageSettings, Progress], dict[str, list]]
@@ -95,13 +130,15 @@ def train_vi_stage(model: LatentVariableModel, dataset: Dataset, settings: Stage
     trained = [p for p in model.parameters() if id(p) not in excluded and p.requires_grad]  # not frozen marginals
     optimizer = torch.optim.Adam(trained, lr=settings.lr)
     warmup_steps = int(settings.kl_balance_fraction * settings.steps)
+    anneal_steps = int(settings.kl_anneal_fraction * settings.steps)
     eval_every = every_nth(settings.steps, 10)
     log = progress.log(settings.steps, every=every_nth(settings.steps, 200), stage=STAGE_2,
                        history_keys=("step", "loss", "train_elbo", "log_target", "eval_step", "test_elbo"))
 
     def train_step(step: int) -> dict[str, float | None]:
         x, mask, y, y_mask = next(batches)
-        out = model.objective(x, mask, y, y_mask, generator=generator, warmup=step <= warmup_steps)
+        out = model.objective(x, mask, y, y_mask, generator=generator, warmup=step <= warmup_steps,
+                              kl_scale=min(1.0, step / anneal_steps) if anneal_steps else 1.0)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
@@ -170,6 +207,9 @@ def train_hmc_stage(model: TunedHMCModel, dataset: Dataset, settings: StageSetti
                        history_keys=("step", "train_elbo", "hmc_objective", "sksd", "mean_acceptance",
                                      "divergences", "inflation", "mean_step_size"))
     divergences = 0  # running count over the stage
+    initial_mean_step = float(model.hmc.step_sizes.detach().mean())
+    plateau = PlateauStop(plateau_window(settings), settings.target_acceptance)
+    raw: dict[str, float] = {}
 
     def train_step(step: int) -> dict[str, float]:
         nonlocal divergences
@@ -189,8 +229,10 @@ def train_hmc_stage(model: TunedHMCModel, dataset: Dataset, settings: StageSetti
         acceptance = losses.result.acceptance_rate()
         steer_to_acceptance(model.hmc, acceptance, settings.target_acceptance, settings.acceptance_gain)
         divergences += losses.result.n_divergences()
-        return {"elbo": float(out.elbo.mean()), "hmc": float(losses.hmc_objective.detach()),
-                "sksd": float(losses.sksd.detach()), "acceptance": acceptance}
+        raw.update(hmc=float(losses.hmc_objective.detach()), acceptance=acceptance)
+        return {"elbo": float(out.elbo.mean()), "hmc": raw["hmc"], "sksd": float(losses.sksd.detach()),
+                "acceptance": acceptance,
+                "growth": float(model.hmc.step_sizes.detach().mean()) / initial_mean_step}
 
     def record(smoothed: dict[str, float]) -> dict[str, Any]:
         return {"train_elbo": round(smoothed["elbo"], 4), "hmc_objective": round(smoothed["hmc"], 4),
@@ -200,7 +242,8 @@ def train_hmc_stage(model: TunedHMCModel, dataset: Dataset, settings: StageSetti
                 "mean_step_size": round(float(model.hmc.step_sizes.detach().mean()), 5)}
 
     return run_steps(model, log, train_step, record,
-                     shown={"ELBO": "elbo", "HMC": "hmc", "SKSD": "sksd", "acc": "acceptance"})
+                     shown={"ELBO": "elbo", "HMC": "hmc", "SKSD": "sksd", "acc": "acceptance", "φ×": "growth"},
+                     after_step=lambda step, smoothed: plateau(step, raw["hmc"], raw["acceptance"]))
 
 
 def planned_stages(model: LatentVariableModel, settings: StageSettings) -> list[tuple[str, int, StageFn]]:
@@ -228,6 +271,9 @@ def train_stages(model: LatentVariableModel, dataset: Dataset, settings: StageSe
     for name, steps, run in planned_stages(model, settings):
         started = time.perf_counter()
         history = run(model, dataset, settings, progress)
-        records.append({"name": name, "steps": steps, "seconds": round(time.perf_counter() - started, 1),
-                        "history": history})
+        ran = history["step"][-1] if history.get("step") else steps  # Stage 3 may stop on a plateau
+        record = {"name": name, "steps": ran, "seconds": round(time.perf_counter() - started, 1), "history": history}
+        if ran < steps:
+            record["max_steps"] = steps
+        records.append(record)
     return records
