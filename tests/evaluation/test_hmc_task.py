@@ -42,3 +42,22 @@ def test_the_task_reports_the_sampler_it_measures():
 def test_a_model_without_trained_hmc_is_refused_with_a_message():
     with pytest.raises(VizvaeError, match="no trained HMC"):
         hmc_task(load_checkpoint(SHIPPED_DIR / "mnist-vae-2d"), {})
+
+
+SHIPPED_HMC_MODELS = sorted(folder.name for folder in SHIPPED_DIR.iterdir() if (folder / "config.json").is_file()
+                            and __import__("json").loads((folder / "config.json").read_text())["model"]
+                            in ("hmcvae", "hhvae", "hmcvaem", "hhvaem"))
+
+
+def test_every_shipped_hmc_model_is_listed():
+    assert {"mnist-hmcvae", "mnist-hhvae", "mnist-hmcvae-2d", "boston-hhvaem"} <= set(SHIPPED_HMC_MODELS)
+
+
+@pytest.mark.parametrize("name", SHIPPED_HMC_MODELS)
+def test_every_shipped_hmc_model_is_tuned(name):
+    """Stage 3 learned the sampler (Fig. 5.8): acceptance in [0.5, 0.9] on fresh test rows, with step
+    sizes at least twice their initial U(0.02, 0.05) draw."""
+    out = hmc_task(load_checkpoint(SHIPPED_DIR / name), {"rows": "40", "chains": "10", "rounds": "1", "seed": "3"})
+    assert 0.5 <= out["acceptance"] <= 0.9, out
+    assert out["step_size_growth"] >= 2.0, out
+    assert not out["under_tuned"]

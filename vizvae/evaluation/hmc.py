@@ -57,7 +57,7 @@ def hmc_diagnostics(model: Any, x: torch.Tensor, mask: torch.Tensor | None, n_ch
                          record_chain=True)
         state = run.state
         later.append(run)
-    trained, initial = hyper.step_sizes.detach(), model.sampler.initial_step_sizes().to(hyper.step_sizes)
+    trained, initial = hyper.step_sizes.detach(), model.initial_step_sizes().to(hyper.step_sizes)
     growth = step_size_growth(trained, initial)
     acceptance = first.acceptance_rate()
     result: dict[str, Any] = {

@@ -121,6 +121,11 @@ class TunedHMCModel(Protocol):
 
     hmc: Any
 
+    def initial_step_sizes(self) -> torch.Tensor: ...
+
+    def posterior_logdensity(self, x: torch.Tensor, mask: torch.Tensor | None, y: torch.Tensor | None = None,
+                             y_mask: torch.Tensor | None = None) -> Any: ...
+
     def posterior_samples(self, x: torch.Tensor, mask: torch.Tensor | None, y: torch.Tensor | None = None,
                           y_mask: torch.Tensor | None = None, n_chains: int = 30,
                           generator: torch.Generator | None = None, record_chain: bool = False) -> Any: ...

@@ -215,6 +215,10 @@ class TunedHMCSampled(TunedHMCModel):
 
     sampler: TunedHMCSampler
 
+    def initial_step_sizes(self) -> torch.Tensor:
+        """The step sizes φ (T, latent) this model started Stage 3 from, drawn again from its seed."""
+        return self.sampler.initial_step_sizes()
+
     def posterior_logdensity(self, x: torch.Tensor, mask: torch.Tensor | None, y: torch.Tensor | None = None,
                              y_mask: torch.Tensor | None = None) -> LogDensityFn:
         """ε (batch, chains, latent) -> log p*(ε) (batch, chains), the HMC target for the rows of ``x``."""

@@ -312,6 +312,14 @@ class MixedTunedHMC(TunedHMCModel):
     def hmc(self) -> HMCHyperparameters:
         return self.dependency.hmc
 
+    def initial_step_sizes(self) -> Tensor:
+        return self.dependency.initial_step_sizes()
+
+    def posterior_logdensity(self, x: Tensor, mask: Tensor | None, y: Tensor | None = None,
+                             y_mask: Tensor | None = None):
+        """The dependency model's HMC target on the codes of x (their means)."""
+        return self.dependency.posterior_logdensity(self.codes(x, mask), mask, y, y_mask)
+
     def posterior_samples(self, x: Tensor, mask: Tensor | None, y: Tensor | None = None,
                           y_mask: Tensor | None = None, *, n_chains: int = 30, generator: torch.Generator | None = None,
                           record_chain: bool = False) -> HMCResult:

@@ -225,6 +225,8 @@ class TunedHMCSampler(PosteriorSampler):
 def _observed_logdensity(model: EpsilonModel, decode: Any, x_observed: Tensor, mask_observed: Tensor) -> LogDensityFn:
     """log p(x_O | h_1(ε)) + log p(ε) from the decoder outputs of the observed columns only."""
     x_rows, mask_rows = x_observed.unsqueeze(-2), mask_observed.unsqueeze(-2)  # (batch, 1, |columns|)
+    if bool(mask_observed.all()):  # one row (or rows observing the same pixels): no entry to mask out
+        mask_rows = None
 
     def logdensity(eps: Tensor) -> Tensor:
         likelihood: Likelihood = decode(model.hidden(eps))

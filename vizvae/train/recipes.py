@@ -32,12 +32,17 @@ SHIPPED_RECIPES: dict[str, list[str]] = {
     # 0.05 of 0.65 (at most 400 steps, instead of the thesis' 10⁴), so the networks get a gentle
     # learning rate (1e-3 with a fresh Adam state only adds noise in so few steps) and the 2·T·dim
     # step sizes a larger one (1e-2, as the inflation); the acceptance steering sets their scale.
-    "mnist-pvae": ["--model", "pvae", "--dataset", "mnist", "--latent-dims", "20", "--steps", "3000",
-                   "--seed", "0", "--threads", "1"],
+    # Stage 2 is 2·10⁴ steps with the KL's weight annealed from 0 to 1 over the first quarter: at
+    # 3,000 steps without annealing the H-VAE kept 4 of 20 ε₁ and 2 of 10 ε₂ dimensions active and lost
+    # to the VAE by 0.015 nats per missing pixel; annealed and longer, ε₁ stays active and the gap
+    # closes to a few thousandths (the measurements are in README "Reference results").
+    "mnist-pvae": ["--model", "pvae", "--dataset", "mnist", "--latent-dims", "20", "--steps", "20000",
+                   "--kl-anneal-fraction", "0.25", "--seed", "0", "--threads", "1"],
+    # MIWAE keeps its 3,000-step Stage 2 (K = 5 makes a step 5× dearer); it is not in Table 5.3's orderings.
     "mnist-miwae": ["--model", "miwae", "--dataset", "mnist", "--latent-dims", "20", "--importance", "5",
                     "--steps", "3000", "--seed", "0", "--threads", "1"],
-    "mnist-hvae": ["--model", "hvae", "--dataset", "mnist", "--latent-dims", "20,10", "--steps", "3000",
-                   "--seed", "0", "--threads", "1"],
+    "mnist-hvae": ["--model", "hvae", "--dataset", "mnist", "--latent-dims", "20,10", "--steps", "20000",
+                   "--kl-anneal-fraction", "0.25", "--seed", "0", "--threads", "1"],
     "mnist-hmcvae": ["--model", "hmcvae", "--dataset", "mnist", "--init-from", "mnist-pvae", "--hmc-steps", "400",
                      "--hmc-batch-size", "8", "--lr-stage3", "1e-4", "--lr-step-sizes", "1e-2", "--seed", "0",
                      "--threads", "1"],
