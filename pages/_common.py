@@ -468,9 +468,10 @@ def _cancelled_note(name: str, label: str, job: Any) -> None:
 def _job_progress(name: str, label: str) -> None:
     """The running job's bar, time left and Cancel button; reruns the page once the job ends. A
     cancel is answered here at once (a fragment's rerun, not the page's), and the page reruns when
-    the work has stopped at the end of its chunk."""
+    the work has stopped at the end of its chunk. A cancelled job stays answered here, finished
+    or not: there is nothing new for the page, and a whole-page rerun would delay the answer."""
     job = job_runner().get(name)
-    if job is not None and job.state == "cancelled" and not job.finished:
+    if job is not None and job.state == "cancelled":
         _cancelled_note(name, label, job)
         return
     if job is None or job.state != "running":

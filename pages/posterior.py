@@ -264,7 +264,7 @@ def tuning_note(posterior: Posterior) -> None:
     model = posterior.target.model
     if not (posterior.chains.trained and isinstance(model, TunedHMCModel)):
         return
-    initial = model.sampler.initial_step_sizes()
+    initial = model.initial_step_sizes()
     growth = step_size_growth(model.hmc.step_sizes.detach().cpu(), initial)
     acceptance = float(posterior.chains.result.acceptance_probs.mean())
     st.caption(f"Trained step sizes: mean {float(model.hmc.step_sizes.mean()):.3g}, {growth:.2f}× the ones training "

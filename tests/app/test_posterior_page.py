@@ -146,20 +146,18 @@ def test_an_estimated_evidence_keeps_its_label_short_and_names_its_estimator_bel
     assert any(c.value.startswith("by ") and "(5000)" in c.value for c in at.caption)
 
 
-def test_trained_step_sizes_are_compared_with_their_start_and_an_under_tuned_sampler_is_flagged():
-    """mnist-hmcvae-2d's shipped sampler: step sizes 1.08× their start, acceptance ≈ 0.98 — under-tuned
-    by the rule (> 0.95 and < 1.5×); with the steps ×4 the page no longer says so (the rule reads the
-    trained steps, and a rescaled run is not the trained sampler)."""
+def test_trained_step_sizes_are_compared_with_their_start_and_a_tuned_sampler_is_not_flagged():
+    """mnist-hmcvae-2d's shipped sampler: step sizes ≈ 5× their start, acceptance ≈ 0.63. The caption
+    gives the growth; the under-tuned warning (acceptance > 0.95 with < 1.5× growth, the rule of
+    ``under_tuned``, tested in tests/evaluation/test_hmc_task.py) stays away."""
     from vizvae.checkpoint import SHIPPED_DIR, load_checkpoint
-    from vizvae.evaluation.hmc import step_size_growth
+    from vizvae.kernels.hmc import step_size_growth
 
     model = load_checkpoint(SHIPPED_DIR / "mnist-hmcvae-2d").model
-    growth = step_size_growth(model.hmc.step_sizes.detach(), model.sampler.initial_step_sizes())
+    growth = step_size_growth(model.hmc.step_sizes.detach(), model.initial_step_sizes())
+    assert growth > 2.0
     at = posterior_page(model=shipped("mnist-hmcvae-2d"))
     assert errors(at) == []
     captions = " ".join(c.value for c in at.caption)
     assert f"{growth:.2f}× the ones training started from" in captions
-    warnings = [w.value for w in at.warning if "under-tuned" in w.value]
-    assert len(warnings) == 1 and f"only {growth:.2f}×" in warnings[0]
-    at = finish_jobs(at.select_slider(key="posterior_step_scale").set_value(4.0).run())
     assert not [w for w in at.warning if "under-tuned" in w.value]
