@@ -188,7 +188,7 @@ def training_view(target: str, history: dict[str, np.ndarray], before: ToyChains
                       delta_color="off")
     metrics[3].metric("Final SKSD", f"{trained.final_sksd:.3f}", help=SKSD_HELP)
     st.caption(f"Learned step sizes ÷ initial ones: ×{trained.step_size_growth:.2f} (geometric mean; mean step "
-               f"{trained.mean_step_size - trained.step_size_change:.3f} → {trained.mean_step_size:.3f}).")
+               f"{trained.initial_mean_step_size:.3f} → {trained.mean_step_size:.3f}).")
     if under_tuned(after.acceptance, trained.step_size_growth):
         st.warning(f"Under-tuned: acceptance {after.acceptance:.2f} with the step sizes only "
                    f"×{trained.step_size_growth:.2f} their start. The chains creep; train for longer or with a "

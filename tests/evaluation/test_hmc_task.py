@@ -9,7 +9,8 @@ import torch
 
 from vizvae.checkpoint import SHIPPED_DIR, load_checkpoint
 from vizvae.errors import VizvaeError
-from vizvae.evaluation.hmc import hmc_task, step_size_growth, under_tuned
+from vizvae.evaluation.hmc import hmc_task
+from vizvae.kernels.hmc import step_size_growth, under_tuned
 
 
 def test_growth_is_the_geometric_mean_of_the_ratios_and_under_tuned_needs_both_signs():

@@ -150,7 +150,7 @@ def roofline(model, x: torch.Tensor, mask: torch.Tensor, proposal, n_chains: int
         gemms = gemms_alone(calls, evaluations)
         run_s, gemm_s, ratio = paired_ratio(run(functional), gemms, repeats=repeats)
         autograd_calls = recorded_gemms(lambda z: logdensity_and_grad(z, logdensity), position.detach())
-        autograd_s, autograd_gemm_s, autograd_ratio = paired_ratio(run(None), gemms_alone(autograd_calls, evaluations),
+        _, _, autograd_ratio = paired_ratio(run(None), gemms_alone(autograd_calls, evaluations),
                                                                    repeats=repeats)
         _, _, speedup = paired_ratio(run(None), run(functional), repeats=repeats)
     finally:

@@ -47,6 +47,5 @@ def evaluate_bounds_task(checkpoint: Checkpoint, options: dict[str, Any]) -> dic
         bounds = checkpoint.model.evaluate_group_bounds(x, ks=ks, seed=int(options.get("seed") or 0))
         return {"model": checkpoint.name, "dataset": dataset.name, **bounds}
     bounds = evaluate_bounds(checkpoint.model, x, None, ks=ks, seed=int(options.get("seed") or 0))
-    units = active_units(checkpoint.model, x) if x.ndim == 2 else {}
     return {"model": checkpoint.name, "dataset": dataset.name, "n_test": n, **{k: round(v, 3) for k, v in bounds.items()},
-            **units}
+            **active_units(checkpoint.model, x)}

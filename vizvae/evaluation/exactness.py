@@ -119,17 +119,14 @@ def exactness(model: Any, x: torch.Tensor, n_chains: int = 100, rounds: int = 20
 
 
 def exactness_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
-    from vizvae.checkpoint import checkpoint_dataset
     from vizvae.errors import VizvaeError
-    from vizvae.evaluation.imputation import test_subset
+    from vizvae.evaluation.imputation import checkpoint_test_rows
 
     model = checkpoint.model
     if int(model.latent_dim) != 2:
         raise VizvaeError(f"{checkpoint.name} has a {model.latent_dim}-D latent; the exactness task compares "
                           "with a quadrature posterior and needs a 2-D one")
-    dataset = checkpoint_dataset(checkpoint.config)
-    rows = test_subset(dataset, int(options.get("rows") or 20))
-    x = torch.as_tensor(dataset.x_test[rows], device=model.device).to(next(model.parameters()).dtype)
+    dataset, x = checkpoint_test_rows(checkpoint, int(options.get("rows") or 20))
     figures = exactness(model, x, n_chains=int(options.get("chains") or 100), rounds=int(options.get("rounds") or 20),
                         seed=int(options.get("seed") or 0))
     return {"model": checkpoint.name, "dataset": dataset.name, "n_rows": len(x), **figures}

@@ -26,7 +26,7 @@ import torch
 
 from vizvae.data import protocol_masks
 from vizvae.inference.posterior import ess_and_rhat
-from vizvae.kernels.hmc import hmc_sample, step_size_growth, under_tuned  # noqa: F401 — re-exported
+from vizvae.kernels.hmc import hmc_sample, step_size_growth, under_tuned
 from vizvae.models.capabilities import TunedHMCModel
 
 ESS_ROWS = 50  # rows whose ESS is computed (ArviZ per row is the slow part)
@@ -81,17 +81,14 @@ def hmc_diagnostics(model: Any, x: torch.Tensor, mask: torch.Tensor | None, n_ch
 
 
 def hmc_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
-    from vizvae.checkpoint import checkpoint_dataset
     from vizvae.errors import VizvaeError
-    from vizvae.evaluation.imputation import test_subset
+    from vizvae.evaluation.imputation import checkpoint_test_rows
 
     model = checkpoint.model
     if not isinstance(model, TunedHMCModel):
         raise VizvaeError(f"{checkpoint.name} has no trained HMC hyper-parameters; the hmc task needs an "
                           "HMC model (hmcvae, hhvae, hmcvaem, hhvaem)")
-    dataset = checkpoint_dataset(checkpoint.config)
-    rows = test_subset(dataset, int(options.get("rows") or 200))
-    x = torch.as_tensor(dataset.x_test[rows], device=model.device).to(next(model.parameters()).dtype)
+    dataset, x = checkpoint_test_rows(checkpoint, int(options.get("rows") or 200))
     how = str(options.get("mask") or "protocol")
     if how not in ("protocol", "none"):
         raise VizvaeError(f"mask must be 'protocol' or 'none', got {how!r}")

@@ -47,6 +47,17 @@ def test_subset(dataset: Dataset, rows: int, seed: int = SUBSET_SEED) -> np.ndar
     return np.sort(order[: min(rows, len(order))])
 
 
+def checkpoint_test_rows(checkpoint, rows: int) -> tuple[Any, torch.Tensor]:
+    """(dataset, x): the checkpoint's own dataset and ``rows`` seeded test rows of it (``test_subset``)
+    on the model's device, in its dtype."""
+    from vizvae.checkpoint import checkpoint_dataset
+
+    model = checkpoint.model
+    dataset = checkpoint_dataset(checkpoint.config)
+    x = torch.as_tensor(dataset.x_test[test_subset(dataset, rows)], device=model.device)
+    return dataset, x.to(next(model.parameters()).dtype)
+
+
 def imputation_scores(model, x: torch.Tensor, y: torch.Tensor | None, mask: torch.Tensor, n_samples: int,
                       generator: torch.Generator, batch_size: int = 50) -> dict[str, torch.Tensor]:
     """Per-row scores under one mask: missing NLL per missing entry, and target NLL / correctness."""

@@ -46,6 +46,10 @@ class ToyTraining:
     final_sksd: float
     step_size_growth: float = 1.0  # geometric mean of learned ÷ initial step sizes
 
+    @property
+    def initial_mean_step_size(self) -> float:
+        return self.mean_step_size - self.step_size_change
+
 
 def toy_training(setup: ToySetup, result: HMCTrainingResult) -> ToyTraining:
     inflation = result.inflation.numpy()
