@@ -72,7 +72,7 @@ def check_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import load_checkpoint
 
     try:
-        checkpoint = load_checkpoint(args.path, device="cpu")
+        checkpoint = load_checkpoint(args.path, device="cpu", max_model_mb=args.max_model_mb)
     except VizvaeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -93,7 +93,7 @@ def rebuild_command(args: argparse.Namespace) -> int:
         return 2
     for name in names:
         command = [sys.executable, "-m", "vizvae", "train", *SHIPPED_RECIPES[name], "--out", str(out_root / name),
-                   "--device", args.device]
+                   "--overwrite", "--device", args.device]
         print("$", " ".join(command[1:]), flush=True)
         result = subprocess.run(command)
         if result.returncode:
@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
 
     check = sub.add_parser("check", help="exit 0 if a checkpoint loads, else print why")
     check.add_argument("path")
+    check.add_argument("--max-model-mb", type=int, help="largest model it may build, in MiB (default "
+                       "$VIZVAE_MAX_MODEL_MB, else 512)")
     check.set_defaults(func=check_command)
 
     rebuild = sub.add_parser("rebuild", help="retrain every shipped model in assets/models/ from its seed")

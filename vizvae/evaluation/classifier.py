@@ -12,7 +12,6 @@ safetensors header is checked by ``vizvae.checkpoint.inspect_weights`` first.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,37 +107,40 @@ def train_digit_classifier(x_train: np.ndarray, y_train: np.ndarray, steps: int 
     return classifier
 
 
-def save_classifier(classifier: DigitClassifier, folder: str | Path, name: str, **sections: Any) -> Path:
-    from safetensors.torch import save_file
-
-    from vizvae.checkpoint import library_versions, same_mode_as
+def save_classifier(classifier: DigitClassifier, folder: str | Path, name: str, overwrite: bool = True,
+                    card: str | None = None, **sections: Any) -> Path:
+    """Save atomically (``vizvae.checkpoint.replacing_folder``), with ``card`` as card.md when given."""
+    from vizvae.checkpoint import finite_state, library_versions, replacing_folder, write_weights_and_config
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in classifier.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS), metadata={"format": FORMAT})
-    config = {"format": FORMAT, "name": name, "model": "digit-classifier", "config": asdict(classifier.config),
-              "versions": library_versions(), **sections}
-    (folder / CONFIG).write_text(json.dumps(config, indent=1))
-    same_mode_as(folder / WEIGHTS, folder / CONFIG)
+    with replacing_folder(folder, overwrite=overwrite) as staging:
+        state = finite_state(classifier, folder)
+        config = {"format": FORMAT, "name": name, "model": "digit-classifier", "config": asdict(classifier.config),
+                  "versions": library_versions(), **sections}
+        write_weights_and_config(staging, state, {"format": FORMAT}, config)
+        if card is not None:
+            (staging / "card.md").write_text(card)
     return folder
 
 
 def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> DigitClassifier:
     """Load a saved classifier without unpickling; ``CheckpointError`` names what is wrong."""
     from vizvae.checkpoint import load_weights, read_json_config
+    from vizvae.checkpoint_schema import check_model_arguments
 
     folder = Path(folder)
     config_file, weights_file = folder / CONFIG, folder / WEIGHTS
     config = read_json_config(config_file, FORMAT, "a vizvae classifier",
                               missing_hint=f"build the classifier with `python -m vizvae rebuild --only {CLASSIFIER_NAME}`")
-    try:
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in config["config"].items()}
-        classifier = DigitClassifier(ClassifierConfig(**values))
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{config_file}: its \"config\" does not build a DigitClassifier ({err})") from None
-    load_weights(classifier, weights_file, device)
-    return classifier
+    arguments = check_model_arguments(ClassifierConfig, config.get("config"), config_file)
+
+    def build() -> DigitClassifier:
+        try:
+            return DigitClassifier(ClassifierConfig(**arguments))
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{config_file}: its \"config\" does not build a DigitClassifier ({err})") from None
+
+    return load_weights(build, weights_file, device)
 
 
 def default_classifier_folder() -> Path:
@@ -172,14 +174,14 @@ def train_classifier_command(args) -> int:
     }
     out = Path(args.out)
     command = "python -m vizvae train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["train"] else ""
-    save_classifier(classifier.cpu(), out, args.name or out.name, dataset=dataset.describe(),
+    card = (f"# {args.name or out.name}\n\nA small CNN digit classifier (features for the Fréchet distance; not "
+            f"Inception).\n\n- trained {steps} steps on the MNIST train split (grey and binarised), seed {args.seed}, "
+            f"{seconds:.0f} s\n- test accuracy {evaluation['test_accuracy']:.4f} (grey), "
+            f"{evaluation['test_accuracy_binarised']:.4f} (binarised)\n- rebuild: `{command}`\n")
+    save_classifier(classifier.cpu(), out, args.name or out.name, overwrite=args.overwrite, card=card,
+                    dataset=dataset.describe(),
                     training={"steps": steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                               "seconds": round(seconds, 1), "device": str(device), "command": command},
                     evaluation=evaluation)
-    (out / "card.md").write_text(
-        f"# {args.name or out.name}\n\nA small CNN digit classifier (features for the Fréchet distance; not "
-        f"Inception).\n\n- trained {steps} steps on the MNIST train split (grey and binarised), seed {args.seed}, "
-        f"{seconds:.0f} s\n- test accuracy {evaluation['test_accuracy']:.4f} (grey), "
-        f"{evaluation['test_accuracy_binarised']:.4f} (binarised)\n- rebuild: `{command}`\n")
     print(f"digit classifier: test accuracy {evaluation['test_accuracy']:.4f}; saved {out}", flush=True)
     return 0

@@ -498,6 +498,8 @@ def init_step_sizes(
     The default range [0.02, 0.05] is the authors' code; the thesis text (§5.4.6) says
     U(0.05, 0.2). Small initial steps keep early acceptance high while the decoder is still poor.
     """
+    if device is None and torch.get_default_device().type == "meta":  # a model built for its shapes alone
+        return torch.empty((n_transitions, dim), dtype=dtype)  # (vizvae.checkpoint): no values to draw
     uniform = torch.rand((n_transitions, dim), generator=generator, device=device, dtype=dtype)
     return low + (high - low) * uniform
 
@@ -533,7 +535,7 @@ class HMCHyperparameters(torch.nn.Module):
         super().__init__()
         if layer_slices is None:
             layer_slices = [slice(0, dim)]
-        layer_index = torch.full((dim,), -1, dtype=torch.long)
+        layer_index = torch.full((dim,), -1, dtype=torch.long, device="cpu")  # checked here, even for a meta build
         for layer, dims in enumerate(layer_slices):
             layer_index[dims] = layer
         if (layer_index < 0).any():
@@ -546,11 +548,11 @@ class HMCHyperparameters(torch.nn.Module):
             step_sizes = step_sizes.to(torch.get_default_dtype())
         if step_sizes.shape != (n_transitions, dim):
             step_sizes = step_sizes.expand(n_transitions, dim)
-        if (step_sizes <= 0).any():
+        if not step_sizes.is_meta and (step_sizes <= 0).any():
             raise ValueError("step sizes must be positive")
         inflation_t = torch.as_tensor(inflation, dtype=step_sizes.dtype, device=step_sizes.device)
         inflation_t = inflation_t.expand(len(layer_slices))
-        if (inflation_t <= 0).any():
+        if not inflation_t.is_meta and (inflation_t <= 0).any():
             raise ValueError("inflation must be positive")
 
         self.dim = dim

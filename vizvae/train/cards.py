@@ -84,9 +84,10 @@ def rebuild_command(folder: Path, config: dict[str, Any]) -> str:
     means nothing on another machine)."""
     import shlex
 
-    from vizvae.checkpoint import REPO_ROOT, SHIPPED_DIR
+    from vizvae.checkpoint import REPO_ROOT, SHIPPED_DIR, destination_of
     from vizvae.train.recipes import ALL_RECIPES
 
+    folder = destination_of(folder)  # a card is written before its checkpoint is renamed into place
     if Path(folder).resolve().parent == SHIPPED_DIR.resolve() and Path(folder).name in ALL_RECIPES:
         return f"python -m vizvae rebuild --only {Path(folder).name}"
     command = (config.get("training") or {}).get("command", "")

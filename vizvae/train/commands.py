@@ -10,14 +10,17 @@ from typing import Callable
 
 import torch
 
-from vizvae.checkpoint import save_checkpoint
+from vizvae.checkpoint import replacing_folder, write_checkpoint
 from vizvae.data import Dataset
 from vizvae.device import resolve_device
+from vizvae.errors import VizvaeError
 from vizvae.models import VAE, VAEConfig
 from vizvae.models.base import LatentVariableModel
 from vizvae.train.cards import write_model_card
 from vizvae.train.loop import TrainSettings, evaluate_model, fit
-from vizvae.train.options import dataset_from_args, progress_from_args, recorded_command, training_steps
+from vizvae.train.options import (
+    dataset_from_args, progress_from_args, recorded_command, training_steps, validate_train_arguments,
+)
 from vizvae.train.staged_commands import (
     MIXED_MODELS, STAGED_MODELS, add_staged_arguments, build_mixed_model, build_staged_model, train_staged_command,
 )
@@ -52,7 +55,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (1 keeps rebuilds reproducible and is "
                         "fastest on a busy machine; default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    parser.add_argument("--out", required=True, help="checkpoint folder to write (refused if it exists and is not "
+                        "empty, unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the checkpoint (or the non-empty folder) at "
+                        "--out; its other files are kept")
     add_staged_arguments(parser)
     add_ugvae_arguments(parser)
 
@@ -90,6 +96,11 @@ def train_command(args: argparse.Namespace) -> int:
     if args.model not in MODEL_BUILDERS:
         print(f"error: unknown --model {args.model!r}; expected one of {', '.join(MODEL_BUILDERS)}", file=sys.stderr)
         return 2
+    try:
+        validate_train_arguments(args)
+    except VizvaeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.model in MODEL_TRAINERS:
@@ -113,12 +124,13 @@ def train_single_stage_command(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     evaluation = evaluate_model(model, dataset, seed=args.seed)
     out = Path(args.out)
-    save_checkpoint(
-        model, out, name=args.name or out.name, dataset=dataset.describe(),
-        training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
-                  "history": history, "command": recorded_command()},
-        evaluation=evaluation,
-    )
-    write_model_card(out)
+    with replacing_folder(out, overwrite=args.overwrite) as staging:  # checkpoint and card appear together
+        write_checkpoint(
+            model, staging, name=args.name or out.name, dataset=dataset.describe(),
+            training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
+                      "history": history, "command": recorded_command()},
+            evaluation=evaluation,
+        )
+        write_model_card(staging)
     progress.message(f"test ELBO {evaluation['test_elbo']:.2f} nats, IWAE(50) {evaluation['test_iwae_50']:.2f}; saved {out}")
     return 0

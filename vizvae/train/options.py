@@ -39,12 +39,58 @@ def recorded_command() -> str:
     return "python -m vizvae train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
 
 
+# argument -> the least value it takes (None: no bound below; floats must also be finite)
+_AT_LEAST = {"steps": 1, "epochs": 1, "latent_dim": 1, "batch_size": 1, "threads": 1, "hmc_steps": 0,
+             "hmc_batch_size": 1, "n_transitions": 1, "n_leapfrog": 1, "sksd_chains": 1, "importance": 1,
+             "marginal_steps": 0, "marginal_hidden": 1, "imputation_rows": 0, "imputation_samples": 1, "clusters": 1,
+             "global_dim": 0, "saia_rows": -1, "seed": 0}
+_POSITIVE_FLOATS = ("lr", "sigma", "lr_inflation", "lr_stage3", "lr_step_sizes")
+_FINITE_FLOATS = ("beta", "target_acceptance", "kl_balance_fraction", "kl_anneal_fraction")
+_INT_LISTS = ("latent_dims", "hidden", "imputation_seeds")
+
+
+def validate_train_arguments(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a ``train`` argument no training could use (``--steps 0``,
+    ``--latent-dim -3``, ``--out`` naming a file or an existing checkpoint without ``--overwrite``):
+    one line naming the option."""
+    import math
+
+    from vizvae.checkpoint import check_out_folder
+    from vizvae.errors import VizvaeError
+
+    def option(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for name, least in _AT_LEAST.items():
+        value = getattr(args, name, None)
+        if value is not None and value < least:
+            raise VizvaeError(f"{option(name)} must be at least {least}, got {value}")
+    for name in _POSITIVE_FLOATS + _FINITE_FLOATS:
+        value = getattr(args, name, None)
+        if value is not None and not math.isfinite(value):
+            raise VizvaeError(f"{option(name)} must be a finite number, got {value}")
+        if value is not None and name in _POSITIVE_FLOATS and value <= 0:
+            raise VizvaeError(f"{option(name)} must be positive, got {value}")
+    if getattr(args, "beta", None) is not None and args.beta < 0:
+        raise VizvaeError(f"--beta must be at least 0, got {args.beta}")
+    for name in _INT_LISTS:
+        text = getattr(args, name, None)
+        if not text:
+            continue
+        parts = str(text).split(",")
+        least = 0 if name == "imputation_seeds" else 1
+        if not all(p.strip().lstrip("-").isdigit() and int(p) >= least for p in parts):
+            raise VizvaeError(f"{option(name)} must be whole numbers of at least {least} separated by commas, "
+                              f"got {text!r}")
+    check_out_folder(args.out, overwrite=getattr(args, "overwrite", False))
+
+
 def training_steps(args: argparse.Namespace, dataset: Dataset, default_steps: int | None = None) -> int:
     """``--steps``, else ``--epochs`` passes over the train split, else ``default_steps`` (else
     ``DEFAULT_EPOCHS`` passes)."""
     steps_per_epoch = max(1, len(dataset.x_train) // args.batch_size)
-    if args.steps:
+    if args.steps is not None:
         return args.steps
-    if args.epochs:
+    if args.epochs is not None:
         return args.epochs * steps_per_epoch
     return default_steps if default_steps is not None else DEFAULT_EPOCHS * steps_per_epoch

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from vizvae.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from vizvae.checkpoint import load_checkpoint, replacing_folder, resolve_checkpoint, write_checkpoint
 from vizvae.data import Dataset
 from vizvae.device import resolve_device
 from vizvae.errors import VizvaeError
@@ -261,18 +261,20 @@ def train_staged_command(args: argparse.Namespace) -> int:
     evaluation = staged_evaluation(args, model, dataset, progress)
     out = Path(args.out)
     history = next((s["history"] for s in stages if s["name"].startswith("stage 2")), stages[0]["history"])
-    save_checkpoint(
-        model, out, name=args.name or out.name, dataset=dataset.describe(),
-        training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
-                  "history": history, "stages": stages, "command": recorded_command(),
-                  "init_from": (source_config or {}).get("name")},
-        evaluation=evaluation,
-    )
-    if args.model in MIXED_MODELS and args.saia_rows:
-        from vizvae.evaluation.saia import write_saia_cache
+    with replacing_folder(out, overwrite=args.overwrite) as staging:  # checkpoint, curves and card appear together
+        write_checkpoint(
+            model, staging, name=args.name or out.name, dataset=dataset.describe(),
+            training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
+                      "history": history, "stages": stages, "command": recorded_command(),
+                      "init_from": (source_config or {}).get("name")},
+            evaluation=evaluation,
+        )
+        if args.model in MIXED_MODELS and args.saia_rows:
+            from vizvae.evaluation.saia import write_saia_cache
 
-        progress.message("SAIA curves (mi, kl, random) on the test rows ...")
-        write_saia_cache(out, model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows, seed=args.seed)
-    write_model_card(out)
+            progress.message("SAIA curves (mi, kl, random) on the test rows ...")
+            write_saia_cache(staging, model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows,
+                             seed=args.seed)
+        write_model_card(staging)
     progress.message(f"{evaluation_summary(evaluation, dataset)}; saved {out}")
     return 0
