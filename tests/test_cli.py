@@ -67,3 +67,67 @@ def test_precompute_stores_results_beside_a_model_atomically(tmp_path, monkeypat
     assert not stale.exists()
     with np.load(files[0], allow_pickle=False) as stored:
         assert cache.checkpoint_sha256(folder) in str(stored["__meta__"])
+
+
+# -- issue 14, point 11 (arguments) and point 9 (--out): refused before any work, in one line -----------------
+@pytest.fixture()
+def no_work(monkeypatch):
+    """Loading a dataset is the first piece of work a train command does: here it fails the test."""
+    import vizvae.train.options as options
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started before its arguments were checked")
+
+    monkeypatch.setattr(options, "load_dataset", refuse)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--steps", "0"], "--steps must be at least 1, got 0"),  # before: trained the 50-epoch default
+    (["--steps", "-1"], "--steps must be at least 1, got -1"),  # before: saved an untrained model, rc 0
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--latent-dim", "0"], "--latent-dim must be at least 1, got 0"),  # before: a traceback
+    (["--latent-dim", "-3"], "--latent-dim must be at least 1, got -3"),
+    (["--latent-dims", "20,a"], "--latent-dims must be whole numbers of at least 1 separated by commas, got '20,a'"),
+    (["--lr", "nan"], "--lr must be a finite number, got nan"),
+    (["--sigma", "0"], "--sigma must be positive, got 0.0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+])
+def test_train_arguments_no_training_could_use_are_refused_first(tmp_path, capsys, no_work, arguments, message):
+    from vizvae.__main__ import main
+
+    rc = main(["train", "--model", "vae", "--dataset", "diabetes", *arguments, "--out", str(tmp_path / "x")])
+    stderr = capsys.readouterr().err
+    assert rc == 2 and stderr == f"error: {message}\n"
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_out_that_is_a_file_or_a_checkpoint_is_refused_before_training(tmp_path, capsys, no_work):
+    """Before: an --out that is a file failed with a traceback after the whole training; an existing
+    checkpoint or a non-empty folder was overwritten with rc 0."""
+    from vizvae.__main__ import main
+
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_text("mine")
+    for out, message in [("file", "a file, not a folder; a checkpoint is a folder: choose another --out"),
+                         ("folder", "is not empty; pass --overwrite to replace it, or choose another --out")]:
+        rc = main(["train", "--model", "vae", "--dataset", "diabetes", "--steps", "3", "--out", str(tmp_path / out)])
+        assert rc == 2 and capsys.readouterr().err == f"error: {tmp_path / out}: {message}\n"
+    assert (tmp_path / "file").read_text() == "mine" and (tmp_path / "folder" / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_replaces_an_existing_checkpoint_and_its_card(tmp_path, capsys):
+    from vizvae.__main__ import main
+    from vizvae.checkpoint import load_checkpoint
+
+    out = str(tmp_path / "ckpt")
+    common = ["train", "--model", "vae", "--dataset", "diabetes", "--hidden", "8", "--steps", "3", "--quiet",
+              "--out", out]
+    assert main([*common, "--latent-dim", "2"]) == 0
+    assert main([*common, "--latent-dim", "3"]) == 2
+    assert "already holds a checkpoint; pass --overwrite" in capsys.readouterr().err
+    assert load_checkpoint(out).model.latent_dims == [2]
+    assert main([*common, "--latent-dim", "3", "--overwrite"]) == 0
+    assert load_checkpoint(out).model.latent_dims == [3]
+    assert "latent dims [3]" in (tmp_path / "ckpt" / "card.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no staging folder left behind

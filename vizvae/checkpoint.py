@@ -190,14 +190,14 @@ def replacing_folder(out: str | Path, overwrite: bool = False) -> Iterator[Path]
         check_out_folder(out, overwrite)  # created meanwhile by someone else?
         fsync_tree(staging)
         if out.is_dir():
-            for entry in out.iterdir():
-                if not (staging / entry.name).exists() and entry.name not in (CONFIG, WEIGHTS):
-                    os.rename(entry, staging / entry.name)
             if not exchange_folders(staging, out):  # no atomic swap here: the old folder steps aside first
                 os.rename(out, staging.with_name(staging.name + "-old"))
                 os.rename(staging, out)
                 staging = staging.with_name(staging.name + "-old")
-            shutil.rmtree(staging, ignore_errors=True)  # now the old checkpoint
+            for entry in staging.iterdir():  # now the old folder: what else it held moves to the new one
+                if not (out / entry.name).exists() and entry.name not in (CONFIG, WEIGHTS):
+                    os.rename(entry, out / entry.name)
+            shutil.rmtree(staging, ignore_errors=True)
         else:
             os.rename(staging, out)
         fsync_directory(out.parent)
@@ -383,20 +383,25 @@ def read_checkpoint_files(folder: Path, max_model_mb: int | None = None) -> tupl
     one handle on the folder (a save that swaps the folder in cannot mix two versions) and read
     again when either file was replaced while being read. Weights None: the file is missing."""
     weights_limit = max_model_bytes(max_model_mb) + MAX_HEADER_BYTES
-    directory = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        for _ in range(3):
+    for _ in range(3):
+        directory = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
             before = _versions(directory)
-            config = read_bounded(folder / CONFIG, max_config_bytes(), dir_fd=directory,
-                                  missing_hint=f"a checkpoint folder needs {CONFIG} beside {WEIGHTS}",
-                                  setting="VIZVAE_MAX_CONFIG_BYTES")
-            weights = None if before[1] is None else read_bounded(
-                folder / WEIGHTS, weights_limit, dir_fd=directory, setting=MAX_MODEL_MB_ENV,
-                missing_hint=f"a checkpoint folder needs {WEIGHTS} beside {CONFIG}")
+            try:
+                config = read_bounded(folder / CONFIG, max_config_bytes(), dir_fd=directory,
+                                      missing_hint=f"a checkpoint folder needs {CONFIG} beside {WEIGHTS}",
+                                      setting="VIZVAE_MAX_CONFIG_BYTES")
+                weights = None if before[1] is None else read_bounded(
+                    folder / WEIGHTS, weights_limit, dir_fd=directory, setting=MAX_MODEL_MB_ENV,
+                    missing_hint=f"a checkpoint folder needs {WEIGHTS} beside {CONFIG}")
+            except CheckpointError:
+                if _versions(directory) != before:  # replaced (or swapped out) while read: read the new one
+                    continue
+                raise
             if _versions(directory) == before:
                 return config, weights
-    finally:
-        os.close(directory)
+        finally:
+            os.close(directory)
     raise CheckpointError(f"{folder}: rewritten while being read, three times over; load it again when the save is done")
 
 

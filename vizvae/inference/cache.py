@@ -16,7 +16,9 @@ Where results live:
 * ``$VIZVAE_CACHE_DIR/<sha256>/`` (default ``~/.cache/vizvae/<sha256>/``) for everything the app
   computes itself: user checkpoints, and views of shipped models the builder did not store.
 
-Files are ``.npz`` (read with ``allow_pickle=False``) or ``.json``: never a pickle. Writes go to
+Files are ``.npz`` (read by ``read_npz``, which checks every array's header before allocating it)
+or ``.json``: never a pickle. A stored result a caller expects in a shape (``expect``) is used only
+when it has that shape and finite values; otherwise it is recomputed. Writes go to
 a temporary file in the same folder and are renamed into place (``os.replace``), so a reader never
 sees half a file, and two processes writing the same result both leave a whole one.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -38,6 +41,8 @@ import numpy as np
 from vizvae.checkpoint import WEIGHTS
 
 PRECOMPUTED = "precomputed"
+MAX_CACHE_MB_ENV = "VIZVAE_MAX_CACHE_MB"
+DEFAULT_MAX_CACHE_MB = 256  # one stored result, uncompressed (shipped ones are under 1 MB)
 SHA_KEY = "weights_sha256"
 PARAMS_KEY = "params"
 _ARRAY_META = "__meta__"  # the .npz entry holding {weights_sha256, params} as JSON text
@@ -127,16 +132,78 @@ def stored_result(folder: str | Path, name: str, params: Mapping[str, Any] | Non
     return None
 
 
-def load_arrays(folder: str | Path, name: str, params: Mapping[str, Any] | None = None) -> dict[str, np.ndarray] | None:
-    """The stored arrays of a result, or None when there is none for these weights and settings."""
+def load_arrays(folder: str | Path, name: str, params: Mapping[str, Any] | None = None,
+                expect: Mapping[str, tuple[int | None, ...]] | None = None) -> dict[str, np.ndarray] | None:
+    """The stored arrays of a result, or None when there is none for these weights and settings.
+    ``expect``: array name -> shape (None: any length) each stored array must have, with numbers
+    that are all finite; a file that holds anything else is passed over (recomputed)."""
     folder = Path(folder)
     sha256 = checkpoint_sha256(folder)
     stem = result_stem(name, params)
     for directory in _search_dirs(folder, sha256):
         arrays = _read(directory / f"{stem}.npz", sha256, canonical_params(params))
-        if arrays is not None:
+        if arrays is not None and conforms(arrays, expect):
             return arrays
     return None
+
+
+def conforms(arrays: Mapping[str, np.ndarray], expect: Mapping[str, tuple[int | None, ...]] | None) -> bool:
+    """Whether every expected array is there, of its shape, numeric, and finite where it is float."""
+    for key, shape in (expect or {}).items():
+        array = arrays.get(key)
+        if array is None or array.ndim != len(shape) or array.dtype.kind not in "biuf":
+            return False
+        if any(want is not None and want != have for want, have in zip(shape, array.shape)):
+            return False
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            return False
+    return True
+
+
+def max_cache_bytes() -> int:
+    """``$VIZVAE_MAX_CACHE_MB`` (default 256) MiB: the most one stored result may hold, uncompressed."""
+    text = os.environ.get(MAX_CACHE_MB_ENV, "")
+    return (int(text) if text.isdigit() and int(text) > 0 else DEFAULT_MAX_CACHE_MB) * 1024 * 1024
+
+
+def read_npz(file: str | Path, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, each member's ``.npy`` header read first (``numpy.lib.format``) and
+    checked before a byte is allocated for it: a plain dtype (never an object, so never a pickle),
+    a shape whose size is what the member holds, all members together within ``max_bytes``
+    (default ``max_cache_bytes()``). ``np.load`` would allocate what a header claims (2⁴⁰ rows:
+    "Unable to allocate 8.00 TiB"). Raises ``ValueError`` naming the member."""
+    fmt = np.lib.format
+    limit = max_cache_bytes() if max_bytes is None else max_bytes
+    arrays: dict[str, np.ndarray] = {}
+    total = 0
+    with zipfile.ZipFile(file) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"{file}: member {info.filename!r} is not an .npy array")
+            with archive.open(info) as member:
+                version = fmt.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran_order, dtype = fmt.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, fortran_order, dtype = fmt.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"{file}: member {info.filename!r} has .npy version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"{file}: member {info.filename!r} holds Python objects (a pickle)")
+                nbytes = math.prod(shape) * dtype.itemsize
+                held = info.file_size - member.tell()
+                if nbytes != held:
+                    raise ValueError(f"{file}: member {info.filename!r} claims shape {shape} ({nbytes:,} bytes) "
+                                     f"but holds {held:,} bytes")
+                total += nbytes
+                if total > limit:
+                    raise ValueError(f"{file}: holds over {limit:,} bytes; raise ${MAX_CACHE_MB_ENV} if it is genuine")
+                buffer = bytearray(nbytes)
+                if member.readinto(buffer) != nbytes:
+                    raise ValueError(f"{file}: member {info.filename!r} is truncated")
+                array = np.frombuffer(buffer, dtype=dtype)
+                arrays[info.filename[:-4]] = array.reshape(shape, order="F" if fortran_order else "C")
+    return arrays
 
 
 def load_json(folder: str | Path, name: str, params: Mapping[str, Any] | None = None) -> Any | None:
@@ -160,11 +227,10 @@ def _read(file: Path, sha256: str, params_text: str) -> Any | None:
             stored = json.loads(file.read_text(encoding="utf-8"))
             meta = stored if isinstance(stored, dict) else {}
         else:
-            with np.load(file, allow_pickle=False) as archive:
-                stored = {key: archive[key] for key in archive.files}
+            stored = read_npz(file)
             meta = json.loads(str(stored.pop(_ARRAY_META)))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
-        return None  # damaged: recomputed and overwritten
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, RecursionError):
+        return None  # damaged or hostile: recomputed and overwritten
     if meta.get(SHA_KEY) != sha256 or canonical_params(meta.get(PARAMS_KEY)) != params_text:
         return None  # stale: written for other weights (or, rarely, other settings)
     return stored
@@ -235,19 +301,21 @@ def _stamp(file: Path) -> str | None:
     try:
         if file.suffix == ".json":
             return json.loads(file.read_text(encoding="utf-8")).get(SHA_KEY)
-        with np.load(file, allow_pickle=False) as archive:
-            return json.loads(str(archive[_ARRAY_META])).get(SHA_KEY)
-    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile, UnicodeDecodeError):
+        return json.loads(str(read_npz(file)[_ARRAY_META])).get(SHA_KEY)
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile, UnicodeDecodeError,
+            RecursionError):
         return None
 
 
 # -- read, else compute and store ---------------------------------------------------------------------
 def cached_arrays(folder: str | Path | None, name: str, params: Mapping[str, Any] | None,
-                  compute, *, precomputed: bool = False) -> tuple[dict[str, np.ndarray], bool]:
+                  compute, *, precomputed: bool = False,
+                  expect: Mapping[str, tuple[int | None, ...]] | None = None) -> tuple[dict[str, np.ndarray], bool]:
     """(arrays, whether they were read from a file): the stored result, else ``compute()`` (a
-    mapping of arrays), stored for next time. ``folder`` None (a model not saved on disk): no cache."""
+    mapping of arrays), stored for next time. ``folder`` None (a model not saved on disk): no cache.
+    ``expect``: the shapes a stored result must have, finite (see ``load_arrays``)."""
     if folder is not None and not precomputed:
-        stored = load_arrays(folder, name, params)
+        stored = load_arrays(folder, name, params, expect)
         if stored is not None:
             return stored, True
     arrays = {key: np.asarray(value) for key, value in compute().items()}

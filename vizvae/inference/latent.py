@@ -66,7 +66,8 @@ def cached_encoding(folder, model, x: np.ndarray, data: str = "test", *, precomp
         return {"mean": encoded.mean, "std": encoded.std}
 
     arrays, from_cache = cache.cached_arrays(folder, "encoding", {"data": str(data), "rows": len(x)}, compute,
-                                             precomputed=precomputed)
+                                             precomputed=precomputed,
+                                             expect={"mean": (len(x), None), "std": (len(x), None)})
     return encoded_from(arrays["mean"], arrays["std"]), from_cache
 
 

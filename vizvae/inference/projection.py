@@ -92,7 +92,8 @@ def project(x: np.ndarray, method: str, *, folder: str | Path | None = None, dat
         return {"coords": METHODS[method](x, seed=seed).coords}
 
     params = projection_params(method, len(x), seed, data)
-    arrays, from_cache = cache.cached_arrays(folder, f"projection-{method}", params, compute, precomputed=precomputed)
+    arrays, from_cache = cache.cached_arrays(folder, f"projection-{method}", params, compute, precomputed=precomputed,
+                                             expect={"coords": (len(x), 2)})  # never draw a NaN or misshapen cache
     coords = arrays.get("coords")
     if coords is None or coords.shape != (len(x), 2):  # n is in the key: only a hand-made file lands here
         coords, from_cache = compute()["coords"], False

@@ -80,10 +80,9 @@ def load(settings: tuple, training: tuple, n_chains: int, setup: ToySetup) -> To
         if not file.is_file():
             continue
         try:
-            with np.load(file, allow_pickle=False) as archive:
-                if str(archive["__params__"]) != text:
-                    continue
-                arrays = {key: archive[key] for key in archive.files if key != "__params__"}
+            arrays = cache.read_npz(file)  # headers checked before anything is allocated
+            if str(arrays.pop("__params__")) != text:
+                continue
             run = from_arrays(arrays, setup, bool(training[-1]))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError):
             continue
@@ -109,8 +108,7 @@ def prune_shipped() -> list[Path]:
     removed = []
     for file in stored_files():
         try:
-            with np.load(file, allow_pickle=False) as archive:
-                code = json.loads(str(archive["__params__"])).get("code")
+            code = json.loads(str(cache.read_npz(file)["__params__"])).get("code")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             code = None
         if code != code_fingerprint():
