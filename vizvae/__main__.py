@@ -120,7 +120,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from vizvae.evaluation import get_task, saves_results
 
     task = get_task(args.task)
-    checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=args.device)
+    checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=args.device, max_model_mb=args.max_model_mb)
     options = parse_options(args.option)
     results = task(checkpoint, options)
     if saves_results(options):  # the task stored its results in config.json: the card shows them
@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                           help="task option, e.g. -o rows=200")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--max-model-mb", type=int, help="largest model it may build, in MiB (default "
+                          "$VIZVAE_MAX_MODEL_MB, else 512)")
     evaluate.set_defaults(func=evaluate_command)
 
     card = sub.add_parser("card", help="rewrite card.md and the stored preview grids (default: every shipped model)")

@@ -58,6 +58,8 @@ def max_model_bytes(max_model_mb: int | None = None) -> int:
     """The largest model (parameters and buffers) a checkpoint may build: ``max_model_mb``, else
     ``$VIZVAE_MAX_MODEL_MB``, else 512 MiB."""
     mb = max_model_mb if max_model_mb is not None else _positive_int_setting(MAX_MODEL_MB_ENV, DEFAULT_MAX_MODEL_MB)
+    if mb < 1:
+        raise CheckpointError(f"a model size limit must be at least 1 MiB, got {mb}")
     return int(mb) * 1024 * 1024
 
 
