@@ -154,6 +154,6 @@ def test_a_model_holding_nan_is_never_written(tmp_path):
     model = new_model()
     with torch.no_grad():
         model.decoder.body[0].weight[0, 0] = float("nan")
-    with pytest.raises(CheckpointError, match="not saved: tensor 'decoder.body.0.weight' holds NaN or infinite"):
+    with pytest.raises(CheckpointError, match=r"ckpt: not saved: tensor 'decoder.body.0.weight' holds NaN or infinite"):
         save_checkpoint(model, tmp_path / "ckpt", name="nan", dataset={"name": "toy"})
     assert list(tmp_path.iterdir()) == []

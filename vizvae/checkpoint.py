@@ -149,7 +149,7 @@ def finite_state(module: Any, folder: Path) -> dict[str, torch.Tensor]:
     state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
     for key, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"{folder}: not saved: tensor {key!r} holds NaN or infinite values (training "
+            raise CheckpointError(f"{destination_of(folder)}: not saved: tensor {key!r} holds NaN or infinite values (training "
                                   "diverged; lower the learning rate or check the data for inf)")
     return state
 
