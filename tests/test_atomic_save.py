@@ -157,3 +157,15 @@ def test_a_model_holding_nan_is_never_written(tmp_path):
     with pytest.raises(CheckpointError, match=r"ckpt: not saved: tensor 'decoder.body.0.weight' holds NaN or infinite"):
         save_checkpoint(model, tmp_path / "ckpt", name="nan", dataset={"name": "toy"})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
+def test_exchange_folders_swaps_two_folders_in_one_step(tmp_path):
+    """The one call past Python's os module: fails loudly if libc's renameat2 stops doing a swap."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "from-a").write_text("a")
+    (tmp_path / "b" / "from-b").write_text("b")
+    assert checkpoint.exchange_folders(tmp_path / "a", tmp_path / "b")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["from-b"]
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["from-a"]
