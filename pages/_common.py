@@ -73,18 +73,21 @@ def run_app() -> None:
 
 
 # -- plain text ------------------------------------------------------------------------------------------
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#!|~$&@]")  # links, images, HTML, emphasis, code, math, e-mail
-_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(:)(?=//)|(?<=www)(\.)")  # GFM links bare http://… and www.… too
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#!|~$&]")  # links, images, HTML, emphasis, code, math
+# Bare http://…, www.… and e-mail addresses are links in GFM (autolink literals), and no escape stops
+# them: an invisible word joiner inside "http://", before "www." and after "@" does.
+_AUTOLINK = re.compile(r"(?i)(?<=http:)(?=/)|(?<=https:)(?=/)|(?=www\.)|(?<=@)")
+WORD_JOINER = "\u2060"
 
 
 def plain(text: Any) -> str:
-    """``text`` escaped so that Streamlit's markdown shows it as typed: no link (bracketed or bare),
-    no image, no emphasis, no HTML, no math. Every message that echoes what a visitor typed,
-    uploaded or put in the URL goes through it (a crafted ``?model=![x](http://…)`` would otherwise
-    make every visitor's browser fetch a remote image, or put a phishing link in the app's own error
-    box). Characters that do nothing in running text (``-``, ``.``, ``/``, ``:``) stay as they are."""
+    """``text`` to show as typed inside Streamlit's markdown: no link (bracketed or bare), no image,
+    no emphasis, no HTML, no math. Every message that echoes what a visitor typed, uploaded or put
+    in the URL goes through it (a crafted ``?model=![x](http://…)`` would otherwise make every
+    visitor's browser fetch a remote image, or put a phishing link in the app's own error box).
+    Characters that do nothing in running text (``-``, ``.``, ``/``, ``:``) stay as they are."""
     escaped = _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), str(text))
-    return _AUTOLINK.sub(lambda match: "\\" + match.group(0), escaped).replace("\n", " ")
+    return _AUTOLINK.sub(WORD_JOINER, escaped).replace("\n", " ")
 
 
 # -- what a visitor may open -------------------------------------------------------------------

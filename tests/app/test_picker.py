@@ -12,12 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from vizvae.checkpoint import SHIPPED_DIR
 from vizvae.server import CLOSED_PATH_MESSAGE
+from pages._common import WORD_JOINER
 from tests.app.helpers import SHIPPED, app, errors, open_page, shipped, switch_to
 
 
 def shown(markdown: str) -> str:
     """The text a browser shows for escaped markdown (the pages escape what a visitor supplied)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
@@ -231,11 +232,12 @@ def test_a_closed_server_still_takes_uploads_and_keeps_them_out_of_the_url(monke
 
 
 def test_a_url_with_markdown_is_shown_as_typed_not_as_a_link_or_image():
-    wanted = "![x](http://evil/x.png) [click](http://evil) www.evil.com"
+    wanted = "![x](http://evil/x.png) [click](http://evil) www.evil.com me@evil.com"
     at = app(model=wanted).run()
     (error,) = at.error
     assert shown(error.value).startswith(wanted + ": neither a checkpoint folder nor a shipped model")
-    assert "](" not in error.value and "http://" not in error.value and "www.e" not in error.value
+    assert "](" not in error.value and "http://" not in error.value and "@evil" not in error.value
+    assert not re.search(r"(?<!\u2060)www\.", error.value)  # GFM links a bare www. only after a space
 
 
 def test_uploads_go_to_a_private_folder_of_the_session(monkeypatch):
