@@ -22,20 +22,26 @@ container ``{name}_progress`` with the button ``{name}_cancel``, and after a can
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
+import re
 import runpy
-import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import streamlit as st
 
-from vizvae.checkpoint import CONFIG, WEIGHTS, Checkpoint, load_checkpoint, read_config, resolve_checkpoint, shipped_checkpoints
+from vizvae.checkpoint import (
+    CONFIG, SHIPPED_DIR, WEIGHTS, Checkpoint, load_checkpoint, read_config, resolve_checkpoint, shipped_checkpoints,
+)
 from vizvae.errors import VizvaeError
 from vizvae.jobs import RESULTS, JobRefused, JobRunner, check_cap
+from vizvae.server import (
+    CLOSED_PATH_MESSAGE, CapExceeded, SessionUploads, allowed_folder, check_caps, is_within, model_dirs, open_paths, public_name,
+    sweep_stale_uploads,
+)
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"  # the entry point a bare page run hands over to
 MODEL_KEY = "model_picker"
@@ -45,7 +51,7 @@ PATH_KEY = "checkpoint_path"
 PATH_BUTTON_KEY = "checkpoint_path_open"
 UPLOAD_KEY = "checkpoint_upload"
 MODEL_PARAM = "model"
-UPLOAD_ROOT = Path(tempfile.gettempdir()) / "vizvae-uploads"
+UPLOADS_KEY = "_vizvae_uploads"  # the session's SessionUploads (a private folder, removed when the session ends)
 JOBS_KEY = "_vizvae_jobs"
 JOB_POLL_S = 0.5  # how often a running job's bar is redrawn
 
@@ -64,6 +70,131 @@ def run_app() -> None:
     (not imported), so the pages and the entry point never import each other."""
     runpy.run_path(str(APP_SCRIPT), run_name="__main__")
     st.stop()  # the app has drawn the page: nothing of the bare file is left to run
+
+
+# -- plain text ------------------------------------------------------------------------------------------
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#!|~$&]")  # links, images, HTML, emphasis, code, math
+# Bare http://…, www.… and e-mail addresses are links in GFM (autolink literals), and no escape stops
+# them: an invisible word joiner inside "http://", before "www." and after "@" does.
+_AUTOLINK = re.compile(r"(?i)(?<=http:)(?=/)|(?<=https:)(?=/)|(?=www\.)|(?<=@)")
+WORD_JOINER = "\u2060"
+
+
+def plain(text: Any) -> str:
+    """``text`` to show as typed inside Streamlit's markdown: no link (bracketed or bare), no image,
+    no emphasis, no HTML, no math. Every message that echoes what a visitor typed, uploaded or put
+    in the URL goes through it (a crafted ``?model=![x](http://…)`` would otherwise make every
+    visitor's browser fetch a remote image, or put a phishing link in the app's own error box).
+    Characters that do nothing in running text (``-``, ``.``, ``/``, ``:``) stay as they are."""
+    escaped = _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), str(text))
+    return _AUTOLINK.sub(WORD_JOINER, escaped).replace("\n", " ")
+
+
+# -- what a visitor may open -------------------------------------------------------------------
+def server_address() -> str | None:
+    return st.get_option("server.address")
+
+
+def paths_open() -> bool:
+    """May this server's visitors open any path (``vizvae.server.open_paths``)?"""
+    return open_paths(server_address())
+
+
+def session_uploads() -> SessionUploads:
+    """This session's private upload folder, made on its first upload and removed when the session
+    ends (``_watch_uploads``), or when its state is dropped (``SessionUploads``' own finalizer)."""
+    uploads = st.session_state.get(UPLOADS_KEY)
+    if uploads is None or uploads.closed:
+        uploads = SessionUploads()
+        st.session_state[UPLOADS_KEY] = uploads
+        _watch_uploads(uploads)
+    return uploads
+
+
+_swept = False
+
+
+def _sweep_once() -> None:
+    """Once per process: remove the upload folders a killed server left (``sweep_stale_uploads``)."""
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_stale_uploads()
+
+
+UPLOAD_REAP_S = 2.0  # how often the sessions holding uploads are checked for having ended
+_upload_sessions: dict[str, SessionUploads] = {}
+_upload_lock = threading.Lock()
+_reaper: threading.Thread | None = None
+
+
+def session_is_active(session_id: str) -> bool | None:
+    """Is the browser of session ``session_id`` still connected? None outside a served app (AppTest).
+
+    Streamlit has no public hook for a session's end: it keeps a closed tab's session for a
+    reconnect (``server.disconnectedSessionTTL``) and drops it only when its storage is next
+    written. ``Runtime.is_active_session`` says at once that the websocket is gone; this is the
+    one place that asks it (tests/e2e/test_hostile.py fails if it stops answering)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return None
+    return Runtime.instance().is_active_session(session_id)
+
+
+def _watch_uploads(uploads: SessionUploads) -> None:
+    """Remove ``uploads`` once this session's browser has gone (checked every ``UPLOAD_REAP_S``)."""
+    global _reaper
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or session_is_active(ctx.session_id) is None:
+        return  # not served (AppTest): the finalizer removes the folder with the session's state
+    with _upload_lock:
+        _upload_sessions[ctx.session_id] = uploads
+        if _reaper is None:
+            _reaper = threading.Thread(target=_reap_uploads, name="vizvae-upload-reaper", daemon=True)
+            _reaper.start()
+
+
+def _reap_uploads() -> None:
+    while True:
+        time.sleep(UPLOAD_REAP_S)
+        with _upload_lock:
+            ended = [sid for sid in _upload_sessions if not session_is_active(sid)]
+            for session_id in ended:
+                _upload_sessions.pop(session_id).close()
+
+
+def visitor_roots() -> list[Path]:
+    """Where a visitor of a closed server may open models: the shipped ones, the configured model
+    folders and this session's uploads."""
+    roots = [SHIPPED_DIR, *model_dirs()]
+    uploads = st.session_state.get(UPLOADS_KEY)
+    if uploads is not None:
+        roots.append(uploads.folder)
+    return roots
+
+
+def public_ref(ref: str) -> str | None:
+    """The reference as the URL may carry it: a shipped name or, on a closed server, the path
+    relative to its model folder (an upload's folder is private: None)."""
+    if paths_open() or ref in {info["name"] for info in shipped_models()}:
+        return ref
+    uploads = st.session_state.get(UPLOADS_KEY)
+    if uploads is not None and is_within(Path(ref), uploads.folder):
+        return None
+    return public_name(Path(ref), model_dirs())
+
+
+def shown_error(err: Exception, path: str | Path) -> str:
+    """A loader's message as a visitor of this server may read it: on a closed server the folders
+    that hold the model are cut out (no server path reaches the browser)."""
+    text = str(err)
+    if not paths_open():
+        for root in visitor_roots():
+            text = text.replace(str(root) + os.sep, "").replace(str(root), ".")
+    return text
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -124,15 +255,23 @@ def _select(ref: str) -> None:
 
 def _adopt(path: str | Path, how: str) -> bool:
     """Load a user checkpoint; on success add it to the picker and select it, else keep the
-    current model and remember the loader's message for the page to show."""
+    current model and remember the loader's message for the page to show. On a closed server
+    (``paths_open`` false) only folders under ``visitor_roots`` are looked at; any other path gets
+    ``CLOSED_PATH_MESSAGE``, whatever is or is not there."""
+    if not paths_open():
+        inside = allowed_folder(str(path), visitor_roots())
+        if inside is None:
+            st.session_state[ERROR_KEY] = CLOSED_PATH_MESSAGE
+            return False
+        path = inside
     try:
         folder = resolve_checkpoint(str(path))
         checkpoint = load_model(str(folder))
     except VizvaeError as err:
-        st.session_state[ERROR_KEY] = str(err)
+        st.session_state[ERROR_KEY] = shown_error(err, path)
         return False
     except Exception as err:  # a loader bug must not take the app down with it
-        st.session_state[ERROR_KEY] = f"{path}: could not be loaded ({type(err).__name__}: {err})"
+        st.session_state[ERROR_KEY] = shown_error(f"{path}: could not be loaded ({type(err).__name__})", path)
         return False
     ref = str(Path(folder).resolve())
     st.session_state.setdefault(USER_MODELS_KEY, {})[ref] = f"{checkpoint.name} ({how})"
@@ -164,16 +303,17 @@ def _open_upload() -> None:
     pair = _uploaded_pair(st.session_state.get(UPLOAD_KEY))
     if len(pair) < 2:
         return  # the sidebar says which file is still missing
-    digest = hashlib.sha256(pair[WEIGHTS] + b"\0" + pair[CONFIG]).hexdigest()[:16]
-    folder = UPLOAD_ROOT / digest  # same files, same folder: re-uploads reuse the loaded model
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in pair.items():
-        (folder / name).write_bytes(data)
+    try:
+        folder = session_uploads().save(pair)  # a fresh folder inside the session's private one
+    except VizvaeError as err:
+        st.session_state[ERROR_KEY] = str(err)
+        return
     _adopt(folder, "uploaded")
 
 
 def model_picker() -> str | None:
     """The sidebar picker. Returns the selected reference (None when there is no model at all)."""
+    _sweep_once()  # the first run of a server process: upload folders older than a day are a killed server's
     shipped = [info["name"] for info in shipped_models()]
     user = st.session_state.setdefault(USER_MODELS_KEY, {})
     if MODEL_KEY not in st.session_state:
@@ -201,12 +341,15 @@ def model_picker() -> str | None:
                                         accept_multiple_files=True, key=UPLOAD_KEY, on_change=_open_upload)
             missing = {WEIGHTS, CONFIG} - set(_uploaded_pair(uploaded))
             if uploaded and missing:
-                st.caption(f"Still needed: {', '.join(sorted(missing))}.")
+                st.caption(f"Still needed: {', '.join(sorted(missing))}.")  # fixed names, not the upload's
     ref = st.session_state.get(MODEL_KEY)
-    if ref is not None:
-        st.query_params[MODEL_PARAM] = ref
+    public = public_ref(ref) if ref is not None else None
+    if public is not None:
+        st.query_params[MODEL_PARAM] = public
+    else:
+        st.query_params.pop(MODEL_PARAM, None)
     if st.session_state.get(ERROR_KEY):
-        st.error(st.session_state[ERROR_KEY], icon=":material/error:")
+        st.error(plain(st.session_state[ERROR_KEY]), icon=":material/error:")
     return ref
 
 
@@ -258,7 +401,7 @@ def require_model(kinds: Iterable[str] | None = None, min_latent: int | None = N
     try:
         checkpoint = load_model(ref)
     except VizvaeError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(shown_error(err, ref)), icon=":material/error:")
         return _halt(stop)
     needs = dict(kinds=kinds, min_latent=min_latent, max_latent=max_latent, data_kinds=data_kinds)
     problem = requirement_problem(checkpoint.config["model"], checkpoint.model.latent_dim,
@@ -386,7 +529,8 @@ def job_runner() -> JobRunner:
 
 def background_task(name: str, *, key: Any, work: Callable[..., Any], args: tuple = (),
                     kwargs: dict | None = None, label: str = "Working", units: float | None = None,
-                    seconds_per_unit: float | None = None, share: bool = True) -> Any | None:
+                    seconds_per_unit: float | None = None, share: bool = True,
+                    caps: dict[str, float] | None = None) -> Any | None:
     """Run ``work(report, *args, **kwargs)`` in a background thread and return its result once it
     is done; until then (and after a cancel or a failure, which are shown) return None.
 
@@ -398,7 +542,17 @@ def background_task(name: str, *, key: Any, work: Callable[..., Any], args: tupl
     estimates its time: over the cap (``vizvae.jobs.max_job_seconds``) it is refused before it
     starts. With ``share`` a finished result is kept for every session (``vizvae.jobs.RESULTS``):
     the key must then name everything the result depends on. The work runs outside the script
-    thread: give it models and arrays, never Streamlit calls or cached functions."""
+    thread: give it models and arrays, never Streamlit calls or cached functions.
+
+    ``caps`` names the expensive knobs of this work and their values (``vizvae.server.CAPS``:
+    ``samples=64``, ``chain_transitions=200 * 10``): one over this server's cap is refused with a
+    message naming the cap, before anything starts."""
+    try:
+        check_caps(**(caps or {}))
+    except CapExceeded as err:
+        job_runner().forget(name)
+        st.warning(f"{err}.", icon=":material/block:")
+        return None
     if share and (name, key) in RESULTS:
         return RESULTS.get(name, key)
     runner = job_runner()
@@ -447,9 +601,11 @@ def _job_outcome(name: str, job: Any, label: str, share: bool) -> Any | None:
             RESULTS.put(name, job.key, job.result())
         return job.result()
     if state == "failed":
-        st.error(f"{label} failed: {type(job.error).__name__}: {job.error}", icon=":material/error:")
-        with st.expander("Traceback"):
-            st.code(job.error_trace, language=None)
+        st.error(f"{label} failed: {type(job.error).__name__}: {plain(shown_error(job.error, ''))}",
+                 icon=":material/error:")
+        if paths_open():  # the traceback holds server paths: only for the person who owns them
+            with st.expander("Traceback"):
+                st.code(job.error_trace, language=None)
     elif state == "cancelled" and job.finished:
         _cancelled_note(name, label, job)
     else:

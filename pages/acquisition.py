@@ -35,7 +35,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import (
-    background_task, checkpoint_stamp, current_ref, download_csv, load_model, offer_compatible, require_model,
+    plain, background_task, checkpoint_stamp, current_ref, download_csv, load_model, offer_compatible, require_model,
     shipped_models, url_bound, url_value,
 )
 from vizvae.checkpoint import WEIGHTS, Checkpoint, checkpoint_dataset
@@ -117,7 +117,7 @@ def mixed_model(ref: str | None) -> tuple[Checkpoint, Dataset]:
     checkpoint = require_model(kinds=MIXED_KINDS, purpose=PURPOSE)
     model = checkpoint.model
     if not (isinstance(model, PredictorModel) and model.has_predictor):
-        st.warning(f"{checkpoint.name} has no predictor of a target, so there is nothing to acquire features for.",
+        st.warning(f"{plain(checkpoint.name)} has no predictor of a target, so there is nothing to acquire features for.",
                    icon=":material/swap_horiz:")
         st.stop()
     try:
@@ -164,7 +164,7 @@ def _column_help(column) -> str:
 
 def _show_problems(problems, notes) -> None:
     for problem in problems[:SHOWN_PROBLEMS]:
-        st.warning(f"{problem} — treated as missing.", icon=":material/edit_off:")
+        st.warning(f"{plain(problem)} — treated as missing.", icon=":material/edit_off:")
     if len(problems) > SHOWN_PROBLEMS:
         st.warning(f"… and {len(problems) - SHOWN_PROBLEMS} more cells that could not be used (treated as missing).")
     for note in notes:
@@ -218,16 +218,16 @@ def uploaded_row(column: Any, dataset: Dataset) -> AcquisitionRow | None:
     try:
         table_rows = rows_from_csv(upload.getvalue(), list(dataset.schema), target)
     except VizvaeError as err:
-        st.error(f"{upload.name}: {err}", icon=":material/error:")
+        st.error(f"{plain(upload.name)}: {plain(err)}", icon=":material/error:")
         return None
     except Exception as err:  # noqa: BLE001 - whatever the file holds, the page carries on
-        st.error(f"{upload.name}: could not be read ({type(err).__name__}: {err})", icon=":material/error:")
+        st.error(f"{plain(upload.name)}: could not be read ({type(err).__name__}: {plain(err)})", icon=":material/error:")
         return None
     _show_problems(table_rows.problems, table_rows.notes)
     n_rows = len(table_rows)
     args = dict(key="acq_upload_row", param="urow", default=1, parse=int, valid=_in_range(1, n_rows))
     if n_rows > 1:
-        chosen = url_bound(st.number_input, f"Row of {upload.name} (1–{n_rows})", min_value=1, max_value=n_rows,
+        chosen = url_bound(st.number_input, f"Row of {plain(upload.name)} (1–{n_rows})", min_value=1, max_value=n_rows,
                            step=1, **args)
     else:
         chosen = url_value(**args)
@@ -364,7 +364,7 @@ def comparison_view(runs: dict[str, AcquisitionRun], row: AcquisitionRow, t: int
         st.caption("The same row, the same draws per step and seed, three orders of acquisition. A good order "
                    "brings the error and the NLL down in the first few steps.")
     else:
-        st.info(f"The {target.name} of {row.label} is unknown, so only the orders can be compared.")
+        st.info(f"The {plain(target.name)} of {plain(row.label)} is unknown, so only the orders can be compared.")
     orders = {s: acquisition_order(r) for s, r in runs.items()}
     st.dataframe(acquisition_order_table(orders, list(dataset.feature_names), STRATEGY_LABELS), hide_index=True)
 
@@ -472,7 +472,8 @@ def render() -> None:
     checkpoint, dataset = mixed_model(ref)
     target = dataset.target
     st.title("Acquisition")
-    st.caption(f"**{checkpoint.name}** on **{dataset.name}**: {len(dataset.feature_names)} features → {target.name} "
+    st.caption(f"**{plain(checkpoint.name)}** on **{plain(dataset.name)}**: {len(dataset.feature_names)} features → "
+               f"{plain(target.name)} "
                f"({'a label' if target.is_discrete else 'a real value'}). Start with nothing observed and acquire "
                "one feature per step, the one with the highest reward, until all are known (SAIA, thesis §5.3).")
     row, strategy, samples, seed = row_controls(ref, dataset)

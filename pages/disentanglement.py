@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
-    ERROR_KEY, MODEL_KEY, checkpoint_stamp, current_ref, download_png, load_model, shipped_models, url_bound,
+    plain, ERROR_KEY, MODEL_KEY, checkpoint_stamp, current_ref, download_png, load_model, shipped_models, url_bound,
 )
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.shapes import GroundTruthFactors, ground_truth_factors
@@ -184,7 +184,7 @@ def shown_model(shapes_models: list[str]) -> str | None:
         return None
     fallback = max(shapes_models, key=lambda name: (load_model(name).config.get("evaluation") or {}).get("mig", 0.0))
     note, *buttons = st.columns([5] + [1] * len(shapes_models))
-    note.caption(f"The sidebar's model{f' ({checkpoint.name})' if checkpoint else ''} was not trained on shapes, "
+    note.caption(f"The sidebar's model{f' ({plain(checkpoint.name)})' if checkpoint else ''} was not trained on shapes, "
                  f"whose factors are known: showing **{fallback}**. Pick a shapes model:")
     for column, name in zip(buttons, sorted(shapes_models, key=lambda name: (_grouped(name), _beta(name)))):
         column.button(_label(name), key=f"disentanglement_switch_{name}", on_click=_switch, args=(name,),

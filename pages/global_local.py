@@ -30,7 +30,7 @@ import streamlit as st
 import torch
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_png, load_model, require_model, shipped_models, url_bound,
+    plain, checkpoint_stamp, current_ref, download_png, load_model, require_model, shipped_models, url_bound,
 )
 from vizvae.checkpoint import checkpoint_dataset, read_config
 from vizvae.data.batches import domain_labels
@@ -150,7 +150,7 @@ def render() -> None:
                       tuple(dataset.image_shape), list(dataset.preprocessing.get("domains", [])))
     model = subject.model
     st.title("Global & local latent spaces")
-    st.caption(f"**{subject.name}**: UG-VAE with local z ∈ R^{model.local_dim}, global β ∈ R^{model.global_dim}, "
+    st.caption(f"**{plain(subject.name)}**: UG-VAE with local z ∈ R^{model.local_dim}, global β ∈ R^{model.global_dim}, "
                f"K = {model.clusters} clusters, trained on random groups of {model.config.group_size} {dataset.name} "
                "images (no supervision). One group shares β; each image has its own cluster d and z.")
     shipped = _shipped_names()

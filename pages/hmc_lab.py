@@ -139,7 +139,7 @@ def train_live(settings: tuple, training: tuple, setup: ToySetup) -> None:
     run = stored if stored is not None else background_task(JOB, key=asked, work=train_toy_run, label="Training",
                           args=(setup, n_iterations, lr_steps, lr_inflation),
                           kwargs=dict(seed=settings[-1], per_dimension=per_dimension, n_chains=SHOWN_CHAINS),
-                          units=n_iterations * settings[1])
+                          units=n_iterations * settings[1], caps=dict(chain_transitions=SHOWN_CHAINS * settings[1]))
     if run is not None:
         if stored is None:
             toy_store.store(settings, asked[1], SHOWN_CHAINS, run)

@@ -30,7 +30,7 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
-    background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model, require_model,
+    plain, background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model, require_model,
     restart_task, selection_indices, shipped_models, url_bound, url_value,
 )
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
@@ -171,10 +171,10 @@ def uploaded_image(image_shape: tuple, binarized: bool) -> np.ndarray | None:
         x, notes = image_from_upload(upload.getvalue(), image_shape, binarize=binarized,
                                      invert=st.session_state["inpaint_invert"])
     except VizvaeError as err:
-        st.error(f"**{upload.name}** could not be used: {err}.", icon=":material/error:")
+        st.error(f"**{plain(upload.name)}** could not be used: {plain(err)}.", icon=":material/error:")
         return None
     if notes:
-        st.info(f"**{upload.name}**: " + "; ".join(notes) + ".", icon=":material/transform:")
+        st.info(f"**{plain(upload.name)}**: " + plain("; ".join(notes)) + ".", icon=":material/transform:")
     return x
 
 
@@ -364,7 +364,9 @@ def run_rows(rows: list[tuple[str, str]], labels: list[str], x: np.ndarray, obse
         args=({name: load_model(name).model for name in names}, rows, labels, x, observed, image_shape),
         kwargs=dict(settings=imputation, classifier=_digit_classifier(),
                     feature_means={name: _feature_mean(name, checkpoint_stamp(name)) for name in names}),
-        units=sum(inpainting_work_units(method, imputation) for _, method in rows))
+        units=sum(inpainting_work_units(method, imputation) for _, method in rows),
+        caps=dict(samples=imputation.n_samples, proposals=imputation.n_proposals,
+                  chain_transitions=imputation.n_samples * imputation.n_transitions))
     if results is not None and not any(isinstance(r, str) for r in results):  # a failure is not kept
         inpainting_store.store(folder, params, results)
     return results
@@ -394,10 +396,10 @@ def result_row(i: int, label: str, method: str, result: InpaintingResult | str, 
                image_shape: tuple, vmax: float) -> None:
     with st.container(key=f"inpaint_row_{i}"):
         if isinstance(result, str):
-            st.error(f"**{label}** failed on this input: {result}", icon=":material/error:")
+            st.error(f"**{plain(label)}** failed on this input: {plain(result)}", icon=":material/error:")
             return
         cols = st.columns(ROW_WIDTHS)
-        cols[0].markdown(f"**{label}**")
+        cols[0].markdown(f"**{plain(label)}**")
         cols[0].caption(METHODS[method].summary)
         cols[1].image(rgb_png(to_rgb(result.mean, image_shape), scale=3))
         cols[2].image(strip_png(result.strip(strip_key), image_shape, scale=3))
@@ -421,7 +423,7 @@ def results_view(rows: list[tuple[str, str]], labels: list[str], results: list[I
         col.caption(text)
     for label, picture in (("Original", to_rgb(x, image_shape)), ("Observed", observed_rgb(x, observed, image_shape))):
         cols = st.columns(ROW_WIDTHS)
-        cols[0].markdown(f"**{label}**")
+        cols[0].markdown(f"**{plain(label)}**")
         cols[1].image(rgb_png(picture, scale=3))
     for i, ((_, method), label, result) in enumerate(zip(rows, labels, results)):
         result_row(i, label, method, result, strip_key, image_shape, vmax)
@@ -473,7 +475,7 @@ def render() -> None:
     image_shape = tuple(dataset.image_shape)
     binarized = bool(((checkpoint.config.get("dataset") or {}).get("preprocessing") or {}).get("binarize", False))
     st.title("Inpainting")
-    st.caption(f"**{checkpoint.name}**: hide part of an image and compare how each method fills it in — the mean "
+    st.caption(f"**{plain(checkpoint.name)}**: hide part of an image and compare how each method fills it in — the mean "
                "imputation, samples, the per-pixel uncertainty and the scores of the hidden pixels (thesis Fig. 5.6).")
     image_col, mask_col, view_col = st.columns([1.25, 1.25, 1])
     with image_col:

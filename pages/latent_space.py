@@ -27,7 +27,7 @@ import streamlit as st
 import torch
 
 from pages._common import (
-    checkpoint_stamp, current_ref, download_csv, download_png, load_model, parse_indices, require_model,
+    plain, checkpoint_stamp, current_ref, download_csv, download_png, load_model, parse_indices, require_model,
     selection_indices, url_bound,
 )
 from vizvae.checkpoint import checkpoint_dataset
@@ -37,6 +37,7 @@ from vizvae.inference.latent import (
     reconstruct, slerp, traversal_base, traversal_latents, traversal_values,
 )
 from vizvae.jobs import format_duration
+from vizvae.server import CapExceeded, check_caps
 from vizvae.viz.figures import kl_figure, posterior_figure, projection_figure
 from vizvae.viz.images import grid_png, paired_rows
 from vizvae.viz.tables import csv_bytes, interpolation_table, posterior_table, projection_table, traversal_table
@@ -87,15 +88,21 @@ def _encoded(ref: str, stamp: tuple) -> EncodedData:
     return cached_encoding(checkpoint.path, checkpoint.model, checkpoint_dataset(checkpoint.config).x_test)[0]
 
 
-def _projection(folder: Path, method: str, means: np.ndarray) -> projections.Projection:
+def _projection(folder: Path, method: str, means: np.ndarray) -> projections.Projection | None:
     """The latent plane itself, or a projection of the encoder means (UMAP and t-SNE: shipped
-    with the model, else computed once under a status box and kept in the checkpoint cache)."""
+    with the model, else computed once under a status box and kept in the checkpoint cache; None,
+    said on the page, when that computation is over this server's cap on UMAP points)."""
     if method == "latent":
         return projections.Projection(means[:, :2].astype(np.float32), "latent")
     if method not in projections.SLOW_METHODS:
         return projections.project(means, method)
     if projections.stored_projection(folder, method, len(means)):
         return projections.project(means, method, folder=folder)
+    try:
+        check_caps(umap_points=len(means))  # t-SNE is as costly per point
+    except CapExceeded as err:
+        st.warning(f"{err}. Choose another projection.", icon=":material/block:")
+        return None
     label = projections.LABELS[method]
     with st.status(f"Computing {label} of {len(means):,} encoded test points (once per model)…", expanded=True) as status:
         result = projections.project(means, method, folder=folder, progress=status.write)
@@ -158,7 +165,7 @@ def render() -> None:
                       class_labels(dataset.y_test, dataset.target.categories if dataset.target is not None else None))
     latent_dims = subject.model.latent_dims
     st.title("Latent space")
-    st.caption(f"**{subject.name}**: {subject.model.latent_dim}-D latent, {len(subject.x_test):,} test images of "
+    st.caption(f"**{plain(subject.name)}**: {subject.model.latent_dim}-D latent, {len(subject.x_test):,} test images of "
                f"{dataset.name}." + (f" The latent is the ε-space of all {len(latent_dims)} layers "
                                      f"({' + '.join(map(str, latent_dims))})." if len(latent_dims) > 1 else ""))
     selection = current_selection(len(subject.x_test))
@@ -178,6 +185,8 @@ def projection_section(subject: Subject, folder: Path, ref: str, stamp: tuple, s
                        valid=lambda m: m in methods, options=methods, format_func=METHOD_LABELS.get, horizontal=True,
                        help="UMAP and t-SNE take a while the first time; they are then cached on disk.")
     result = _projection(folder, method, means)
+    if result is None:
+        return
     labels = subject.labels
     figure = projection_figure(result.coords, labels.codes if labels else None, labels.names if labels else None,
                                selected=chart_selection((ref, stamp, method), selection),

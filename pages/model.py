@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages._common import checkpoint_stamp, current_ref, download_csv, download_png, load_model
+from pages._common import checkpoint_stamp, current_ref, download_csv, download_png, load_model, paths_open, plain, shown_error
 from vizvae.checkpoint import checkpoint_dataset, read_config
 from vizvae.errors import VizvaeError
 from vizvae.train.cards import (
@@ -54,7 +54,7 @@ def render() -> None:
     try:
         config = read_config(stamp[0], check_model=False)
     except VizvaeError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(shown_error(err, ref)), icon=":material/error:")
         return
     name = config.get("name", ref)
     architecture = config.get("architecture") or load_model(ref).model.describe()
@@ -78,8 +78,9 @@ def render() -> None:
 
 
 def headline(config: dict[str, Any], name: str, folder: str, architecture: dict[str, Any]) -> None:
-    st.title(name)
-    st.caption(f"{config.get('model_class', config['model'])} · {folder}")
+    st.title(plain(name))
+    where = f" · {folder}" if paths_open() else ""  # a closed server shows no server path
+    st.caption(plain(f"{config.get('model_class', config['model'])}{where}"))
     metrics = st.columns(4)
     metrics[0].metric("parameters", f"{architecture['parameters']:,}")
     metrics[1].metric("latent dimensions", " + ".join(str(d) for d in architecture["latent_dims"]))
@@ -167,7 +168,7 @@ def image_sections(ref: str, stamp: tuple, name: str, image_shape: tuple[int, ..
     try:
         reconstructions, shown = _reconstruction_png(ref, stamp, seed)
     except Exception as err:  # e.g. a user checkpoint whose dataset is not on this machine
-        st.warning(f"No test reconstructions: {err}")
+        st.warning(f"No test reconstructions: {plain(shown_error(err, ''))}")
         return
     st.image(reconstructions, caption=f"test rows {', '.join(map(str, shown))}")
     download_png("Reconstructions (PNG)", reconstructions, f"{name}-reconstructions-seed{seed}.png",

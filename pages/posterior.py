@@ -25,17 +25,17 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
-    background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model,
+    plain, background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model,
     require_model, url_bound, url_value,
 )
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.masks import IMAGE_MASK_KINDS
 from vizvae.kernels.hmc import step_size_growth, under_tuned
 from vizvae.inference.cache import stored_result
-from vizvae.inference.gaps import PosteriorGaps, posterior_gaps
+from vizvae.inference.gaps import IWAE_KS, PosteriorGaps, posterior_gaps
 from vizvae.inference.posterior import (
     ChainDiagnostics, PlaneView, PosteriorChains, PosteriorGrid, PosteriorTarget, chain_diagnostics, coordinate_axes,
-    gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes,
+    gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes, trained_hmc,
 )
 from vizvae.inference.posterior_store import cached_posterior_result, posterior_params, posterior_target
 from vizvae.inference.posterior_view import chain_plane_limits, is_inflated, masked_preview, most_moved_dimensions
@@ -56,6 +56,7 @@ CHAIN_COUNTS = (10, 20, 50, 100, 200)
 DISPLAY_POINTS = 80  # contour grid for the plane figure
 SHOWN_DECODES = 8
 GAPS_DONE_KEY = "_posterior_gaps_done"
+DEFAULT_TRANSITIONS = 10  # posterior_chains' T for a model without trained HMC
 POSTERIOR_JOB, GAPS_JOB = "posterior", "posterior_gaps"  # background tasks of a view without stored results
 
 
@@ -155,7 +156,14 @@ def posterior_ready(args: tuple, two_d: bool) -> bool:
                                                                        posterior_params(*args[2:4]))):
         return True
     return background_task(POSTERIOR_JOB, key=args, work=_warm_posterior, args=(args, two_d),
-                           label="Computing the posterior") is not None
+                           label="Computing the posterior",
+                           caps=dict(chain_transitions=args[5] * chain_length(args[0]))) is not None
+
+
+def chain_length(ref: str) -> int:
+    """T of the posterior's chains: the trained sampler's own, else ``posterior_chains``' default."""
+    hyper = trained_hmc(load_model(ref).model)
+    return int(hyper.step_sizes.shape[0]) if hyper is not None else DEFAULT_TRANSITIONS
 
 
 def _gaps_ready(args: tuple) -> bool:
@@ -425,7 +433,7 @@ def gaps_switch(posterior: Posterior) -> None:
     elif posterior.gaps is None:
         stored = _is_stored(posterior.args[0], ("posterior-gaps",), posterior_params(*posterior.args[2:]))
         if stored or background_task(GAPS_JOB, key=posterior.args, work=_warm_gaps, args=(posterior.args,),
-                                     label="Computing the gaps") is not None:
+                                     label="Computing the gaps", caps=dict(iwae_k=max(IWAE_KS))) is not None:
             st.session_state[GAPS_DONE_KEY].add(posterior.args)
             st.rerun()  # draw the plane and the marginals again, now with q*
 
@@ -471,7 +479,7 @@ def render() -> None:
     dataset = checkpoint_dataset(checkpoint.config)
     latent_dim = checkpoint.model.latent_dim
     st.title("Posterior")
-    st.caption(f"**{checkpoint.name}**: {latent_dim}-D latent. One test image's posterior p(z | x_O): the encoder's "
+    st.caption(f"**{plain(checkpoint.name)}**: {latent_dim}-D latent. One test image's posterior p(z | x_O): the encoder's "
                "Gaussian, HMC chains started from it, and — for a 2-D latent — the exact density by quadrature.")
     image, mask_spec, seed, n_chains, scale = posterior_controls(len(dataset.x_test))
     if not posterior_ready((ref, checkpoint_stamp(ref), image, mask_spec, seed, n_chains, scale), latent_dim == 2):

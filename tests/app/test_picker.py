@@ -1,12 +1,24 @@
 """The sidebar model picker: shipped models, pointed-to folders, uploads, and bad checkpoints."""
 
 import json
+import os
 import pickle
+import re
+import stat
+import tempfile
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from vizvae.checkpoint import SHIPPED_DIR
-from tests.app.helpers import SHIPPED, app, errors, shipped, switch_to
+from vizvae.server import CLOSED_PATH_MESSAGE
+from pages._common import WORD_JOINER
+from tests.app.helpers import SHIPPED, app, errors, open_page, shipped, switch_to
+
+
+def shown(markdown: str) -> str:
+    """The text a browser shows for escaped markdown (the pages escape what a visitor supplied)."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
 
 
 def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
@@ -91,7 +103,7 @@ def test_a_broken_pointed_folder_shows_the_error_and_keeps_the_model(tmp_path):
     at = app(model=shipped("mnist-vae-2d")).run()
     at.sidebar.text_input(key="checkpoint_path").input(str(folder))
     at.sidebar.button(key="checkpoint_path_open").click().run()
-    assert "truncated" in at.error[0].value and str(folder) in at.error[0].value
+    assert "truncated" in at.error[0].value and str(folder) in shown(at.error[0].value)
     assert at.session_state["model_picker"] == "mnist-vae-2d" and at.title[0].value == "mnist-vae-2d"
     # choosing a model clears the message
     at.sidebar.selectbox(key="model_picker").select(shipped("mnist-vae-16d")).run()
@@ -148,3 +160,112 @@ def test_a_kind_no_shipped_model_has_is_named_and_no_switch_is_offered():
     at = AppTest.from_function(page, default_timeout=60).run()
     assert at.warning[0].value == "The flow page needs a flowvae model (this one is a vae)."
     assert "No shipped model fits" in at.info[0].value and not at.button
+
+
+# -- a shared server: the filesystem is not the visitor's ---------------------------------------------------------
+def a_checkpoint_copy(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for name, data in weights_and_config("mnist-vae-2d"):
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def probes(tmp_path: Path) -> dict[str, str]:
+    """Paths a visitor could try, each of which the old picker answered differently."""
+    (tmp_path / "settings.json").write_text(json.dumps({"secret": 1}))
+    return {"existing folder": str(tmp_path), "missing": str(tmp_path / "missing"),
+            "valid JSON": str(tmp_path / "settings.json"), "a real checkpoint": str(a_checkpoint_copy(tmp_path / "ckpt")),
+            "system folder": "/etc", "dots": "../../../../etc"}
+
+
+def test_a_closed_server_answers_every_url_path_with_one_fixed_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIZVAE_OPEN_PATHS", "0")
+    for what, path in probes(tmp_path).items():
+        at = app(model=path).run()
+        assert [shown(e.value) for e in at.error] == [CLOSED_PATH_MESSAGE], what
+        assert at.session_state["model_picker"] == "mnist-vae-2d" and not at.exception
+        assert str(tmp_path) not in str(at.query_params)
+
+
+def test_a_closed_server_answers_every_typed_path_with_one_fixed_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIZVAE_OPEN_PATHS", "0")
+    at = app(model=shipped("mnist-vae-16d")).run()
+    for what, path in probes(tmp_path).items():
+        at.sidebar.text_input(key="checkpoint_path").input(path)
+        at.sidebar.button(key="checkpoint_path_open").click().run()
+        assert [shown(e.value) for e in at.error] == [CLOSED_PATH_MESSAGE], what
+        assert at.session_state["model_picker"] == "mnist-vae-16d"
+
+
+def test_the_open_default_on_localhost_still_opens_any_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("VIZVAE_OPEN_PATHS", raising=False)  # .streamlit/config.toml: server.address localhost
+    folder = a_checkpoint_copy(tmp_path / "ckpt")
+    at = app(model=str(folder)).run()
+    assert errors(at) == [] and at.session_state["model_picker"] == str(folder.resolve())
+
+
+def test_a_closed_server_opens_its_model_folders_without_showing_their_place(monkeypatch, tmp_path):
+    models, private = tmp_path / "models", tmp_path / "private"
+    a_checkpoint_copy(models / "team" / "vae2d")
+    a_checkpoint_copy(private / "vae2d")
+    (models / "link-out").symlink_to(private / "vae2d")
+    monkeypatch.setenv("VIZVAE_OPEN_PATHS", "0")
+    monkeypatch.setenv("VIZVAE_MODEL_DIRS", os.pathsep.join([str(models), str(tmp_path / "not-there")]))
+    at = app(model="team/vae2d").run()
+    assert errors(at) == []
+    assert at.session_state["model_picker"] == str((models / "team" / "vae2d").resolve())
+    assert at.query_params["model"] == "team/vae2d"  # relative to its model folder: no server path in the URL
+    assert str(tmp_path) not in " ".join(c.value for c in at.caption)  # the model page shows no folder
+    for escape in ("link-out", "team/../../private/vae2d", str(private / "vae2d")):
+        refused = app(model=escape).run()
+        assert [shown(e.value) for e in refused.error] == [CLOSED_PATH_MESSAGE], escape
+
+
+def test_a_closed_server_still_takes_uploads_and_keeps_them_out_of_the_url(monkeypatch):
+    monkeypatch.setenv("VIZVAE_OPEN_PATHS", "0")
+    at = app(model=shipped("mnist-vae-16d")).run()
+    upload(at, weights_and_config("mnist-vae-2d"))
+    assert errors(at) == [] and at.title[0].value == "mnist-vae-2d"
+    assert "model" not in at.query_params  # the upload's folder is private to the session
+    other = app(model=at.session_state["model_picker"]).run()  # another visitor given that folder
+    assert [shown(e.value) for e in other.error] == [CLOSED_PATH_MESSAGE]
+
+
+def test_a_url_with_markdown_is_shown_as_typed_not_as_a_link_or_image():
+    wanted = "![x](http://evil/x.png) [click](http://evil) www.evil.com me@evil.com"
+    at = app(model=wanted).run()
+    (error,) = at.error
+    assert shown(error.value).startswith(wanted + ": neither a checkpoint folder nor a shipped model")
+    assert "](" not in error.value and "http://" not in error.value and "@evil" not in error.value
+    assert not re.search(r"(?<!\u2060)www\.", error.value)  # GFM links a bare www. only after a space
+
+
+def test_uploads_go_to_a_private_folder_of_the_session(monkeypatch):
+    at, other = app(model=shipped("mnist-vae-16d")).run(), app(model=shipped("mnist-vae-16d")).run()
+    upload(at, weights_and_config("mnist-vae-2d"))
+    upload(other, weights_and_config("mnist-vae-2d"))
+    folder, other_folder = Path(at.session_state["model_picker"]), Path(other.session_state["model_picker"])
+    session = folder.parent
+    assert session.parent == Path(tempfile.gettempdir()) and session.name.startswith("vizvae-upload-")
+    assert other_folder.parent != session  # the same files, another session: another private folder
+    assert stat.S_IMODE(session.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "model.safetensors").stat().st_mode) == 0o600
+    assert not (Path(tempfile.gettempdir()) / "vizvae-uploads" / folder.name).exists()
+
+
+def test_an_upload_over_the_session_cap_is_refused_naming_the_cap(monkeypatch):
+    monkeypatch.setenv("VIZVAE_MAX_UPLOAD_MB", "0.01")
+    at = app(model=shipped("mnist-vae-16d")).run()
+    upload(at, weights_and_config("mnist-vae-2d"))
+    assert "capped at 0 MB on this server (VIZVAE_MAX_UPLOAD_MB)" in shown(at.error[0].value)
+    assert at.session_state["model_picker"] == "mnist-vae-16d"
+
+
+def test_inpainting_over_the_samples_cap_is_refused_not_clipped(monkeypatch):
+    monkeypatch.setenv("VIZVAE_MAX_SAMPLES", "16")
+    at = open_page("inpainting", model=shipped("mnist-vae-2d"), samples="64")
+    at = at.button(key="inpaint_run").click().run()
+    assert at.select_slider(key="inpaint_samples").value == 64  # the asked value stays, nothing clipped
+    assert [w.value for w in at.warning if "cap" in w.value] == [
+        "Samples = 64 is over this server's cap of 16 (set VIZVAE_MAX_SAMPLES to raise it)."]
+    assert not at.exception
