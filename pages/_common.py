@@ -39,7 +39,7 @@ from vizvae.checkpoint import (
 from vizvae.errors import VizvaeError
 from vizvae.jobs import RESULTS, JobRefused, JobRunner, check_cap
 from vizvae.server import (
-    CLOSED_PATH_MESSAGE, CapExceeded, SessionUploads, allowed_folder, check_caps, is_within, model_dirs, open_paths, public_name,
+    CLOSED_DATA_MESSAGE, CLOSED_PATH_MESSAGE, CapExceeded, data_dirs, data_source_allowed, SessionUploads, allowed_folder, check_caps, is_within, model_dirs, open_paths, public_name,
     sweep_stale_uploads,
 )
 
@@ -267,6 +267,9 @@ def _adopt(path: str | Path, how: str) -> bool:
     try:
         folder = resolve_checkpoint(str(path))
         checkpoint = load_model(str(folder))
+        if not paths_open() and not data_source_allowed(checkpoint.config, data_dirs()):
+            st.session_state[ERROR_KEY] = CLOSED_DATA_MESSAGE
+            return False
     except VizvaeError as err:
         st.session_state[ERROR_KEY] = shown_error(err, path)
         return False
@@ -507,6 +510,21 @@ def selection_indices(event: Any) -> list[int]:
         if index not in indices:
             indices.append(index)
     return indices
+
+
+def once_per_upload(slot: str, upload: Any, settings: tuple, read: Callable[[bytes], Any]) -> Any:
+    """``read(upload's bytes)`` computed once per upload and ``settings``, then kept in the session
+    under ``slot``: a rerun (any widget) does not decode or parse the file again. A ``VizvaeError``
+    is kept and returned (not raised) the same way, so a refused file is not re-read either."""
+    key = (upload.file_id, settings)
+    kept = st.session_state.get(slot)
+    if kept is None or kept[0] != key:
+        try:
+            kept = key, read(upload.getvalue())
+        except VizvaeError as err:
+            kept = key, err
+        st.session_state[slot] = kept
+    return kept[1]
 
 
 def download_png(label: str, png: bytes, file_name: str, key: str) -> None:

@@ -35,13 +35,13 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import (
-    plain, background_task, checkpoint_stamp, current_ref, download_csv, load_model, offer_compatible, require_model,
-    shipped_models, url_bound, url_value,
+    plain, background_task, checkpoint_stamp, current_ref, download_csv, load_model, offer_compatible, once_per_upload,
+    require_model, shipped_models, url_bound, url_value,
 )
 from vizvae.checkpoint import WEIGHTS, Checkpoint, checkpoint_dataset
 from vizvae.data import Dataset
 from vizvae.data.schema import table_to_raw
-from vizvae.data.user import rows_from_csv, rows_from_frame
+from vizvae.data.user import TableRows, rows_from_csv, rows_from_frame
 from vizvae.errors import VizvaeError
 from vizvae.evaluation.acquisition_view import (
     AcquisitionRow, acquire_row_all, acquisition_order, acquisition_row, class_frequencies, feature_ranges, raw_errors,
@@ -65,6 +65,7 @@ STRATEGY_SHORT = {"mi": "MI (eq. 5.13)", "kl": "KL (EDDI)", "random": "random"} 
 PLAY_INTERVAL = 1.2  # seconds between auto-play steps
 PLAY_NEXT_KEY = "_acq_play_next"
 TYPED_KEY = "_acq_typed"  # typed values, kept while the text boxes are not drawn
+UPLOAD_KEY = "_acq_upload_rows"  # pages._common.once_per_upload
 SHOWN_PROBLEMS = 12
 PURPOSE = "Sequential feature acquisition"
 
@@ -162,12 +163,13 @@ def _column_help(column) -> str:
     return "gaussian: any number. Leave empty if unknown."
 
 
-def _show_problems(problems, notes) -> None:
-    for problem in problems[:SHOWN_PROBLEMS]:
+def _show_problems(rows: TableRows) -> None:
+    for problem in rows.problems[:SHOWN_PROBLEMS]:
         st.warning(f"{plain(problem)} — treated as missing.", icon=":material/edit_off:")
-    if len(problems) > SHOWN_PROBLEMS:
-        st.warning(f"… and {len(problems) - SHOWN_PROBLEMS} more cells that could not be used (treated as missing).")
-    for note in notes:
+    if rows.n_problems > SHOWN_PROBLEMS:
+        st.warning(f"… and {rows.n_problems - SHOWN_PROBLEMS:,} more cells that could not be used (treated as "
+                   "missing).")
+    for note in rows.notes:
         st.info(_sentence(note) + ".", icon=":material/info:")
 
 
@@ -201,7 +203,7 @@ def typed_row(column: Any, ref: str, dataset: Dataset) -> AcquisitionRow:
         typed[key] = st.session_state[key]
     frame = pd.DataFrame([{cell.name: st.session_state[key] for key, cell in cells}], dtype=str)
     typed_rows = rows_from_frame(frame, schema, target)
-    _show_problems(typed_rows.problems, typed_rows.notes)
+    _show_problems(typed_rows)
     return acquisition_row(typed_rows.x[0], float(typed_rows.y[0]), schema, target, "the typed row")
 
 
@@ -215,15 +217,12 @@ def uploaded_row(column: Any, dataset: Dataset) -> AcquisitionRow | None:
         st.info(f"Upload a CSV with a header row naming some of the model's columns: {', '.join(names)}, and "
                 f"optionally the target {target.name}. Values in raw units; empty cells are missing.")
         return None
-    try:
-        table_rows = rows_from_csv(upload.getvalue(), list(dataset.schema), target)
-    except VizvaeError as err:
-        st.error(f"{plain(upload.name)}: {plain(err)}", icon=":material/error:")
+    table_rows = once_per_upload(UPLOAD_KEY, upload, (dataset.name, tuple(names)),
+                                 lambda data: rows_from_csv(data, list(dataset.schema), target))
+    if isinstance(table_rows, VizvaeError):
+        st.error(f"{plain(upload.name)}: {plain(table_rows)}", icon=":material/error:")
         return None
-    except Exception as err:  # noqa: BLE001 - whatever the file holds, the page carries on
-        st.error(f"{plain(upload.name)}: could not be read ({type(err).__name__}: {plain(err)})", icon=":material/error:")
-        return None
-    _show_problems(table_rows.problems, table_rows.notes)
+    _show_problems(table_rows)
     n_rows = len(table_rows)
     args = dict(key="acq_upload_row", param="urow", default=1, parse=int, valid=_in_range(1, n_rows))
     if n_rows > 1:

@@ -30,8 +30,8 @@ import numpy as np
 import streamlit as st
 
 from pages._common import (
-    plain, background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model, require_model,
-    restart_task, selection_indices, shipped_models, url_bound, url_value,
+    plain, background_task, checkpoint_stamp, current_ref, download_csv, download_png, job_runner, load_model,
+    once_per_upload, require_model, restart_task, selection_indices, shipped_models, url_bound, url_value,
 )
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.user import image_from_upload
@@ -63,6 +63,7 @@ DEFAULTS = inpainting_store.DEFAULT_VIEW["settings"]  # the first view, as shipp
 FIG56_MODELS = ("mnist-pvae", "mnist-hvae", "mnist-hmcvae", "mnist-hhvae")  # VAE, H-VAE, HMC-VAE, HH-VAE
 DRAWING_KEY, PAINTED_KEY, ARMED_KEY = "_inpaint_drawing", "_inpaint_painted", "_inpaint_armed"
 RUN_REQUEST_KEY = "_inpaint_run_requested"
+UPLOAD_KEY = "_inpaint_upload_decoded"  # pages._common.once_per_upload
 JOB = "inpaint"  # the background task of a run
 ROW_WIDTHS = [1.5, 1, 4.2, 1, 2.3]
 CANVAS_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
@@ -167,12 +168,13 @@ def uploaded_image(image_shape: tuple, binarized: bool) -> np.ndarray | None:
     if upload is None:
         st.info("Upload an image (PNG, JPEG, ...) to inpaint.", icon=":material/upload:")
         return None
-    try:
-        x, notes = image_from_upload(upload.getvalue(), image_shape, binarize=binarized,
-                                     invert=st.session_state["inpaint_invert"])
-    except VizvaeError as err:
-        st.error(f"**{plain(upload.name)}** could not be used: {plain(err)}.", icon=":material/error:")
+    invert = st.session_state["inpaint_invert"]
+    decoded = once_per_upload(UPLOAD_KEY, upload, (tuple(image_shape), binarized, invert),
+                              lambda data: image_from_upload(data, image_shape, binarize=binarized, invert=invert))
+    if isinstance(decoded, VizvaeError):
+        st.error(f"**{plain(upload.name)}** could not be used: {plain(decoded)}.", icon=":material/error:")
         return None
+    x, notes = decoded
     if notes:
         st.info(f"**{plain(upload.name)}**: " + plain("; ".join(notes)) + ".", icon=":material/transform:")
     return x

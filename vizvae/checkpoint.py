@@ -697,6 +697,39 @@ def checkpoint_dataset(config: dict[str, Any]):
     if name in DATASET_NAMES:
         return load_dataset(name, **options)
     source = preprocessing.get("source")
-    if source and Path(source).exists():
-        return load_dataset(source, **options)
-    raise DataError(f"the dataset {name!r} this checkpoint was trained on is not available here")
+    if not isinstance(source, str) or not source:
+        raise DataError(f"the dataset {name!r} this checkpoint was trained on is not available here (its config "
+                        "does not record where the data was)")
+    return user_dataset(source, preprocessing.get("sha256"), described, options)
+
+
+def user_dataset(source: str, sha256: Any, described: dict[str, Any], options: dict[str, Any]):
+    """A user's dataset a checkpoint was trained on, from the path and SHA-256 its config records:
+    loaded again with the same target, column types and split, or a ``DataError`` that says the
+    data has moved or changed since (a changed file would give other rows than those trained on)."""
+    from vizvae.data import load_dataset
+    from vizvae.data.user import data_digest
+    from vizvae.errors import DataError
+
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"this checkpoint was trained on {path.name!r}, which was at {source} and is not there any "
+                        "more; put it back (or retrain on its new place)")
+    if isinstance(sha256, str) and sha256:
+        found = data_digest(path)
+        if found != sha256:
+            raise DataError(f"{path.name!r} has changed since this checkpoint was trained on it (SHA-256 "
+                            f"{found[:12]}…, not {sha256[:12]}…); restore that version, or retrain")
+    if described.get("kind") == "table" and path.suffix == ".csv":
+        kinds = {column.get("name"): column.get("kind") for column in described.get("schema") or []
+                 if isinstance(column, dict)}
+        target = described.get("target_name")
+        target_kind = (described.get("target") or {}).get("kind") if isinstance(described.get("target"), dict) else None
+        columns = {name: kind for name, kind in kinds.items() if isinstance(name, str) and isinstance(kind, str)}
+        if isinstance(target, str) and isinstance(target_kind, str):
+            columns[target] = target_kind
+        options = {"schema": {"columns": columns}, "target": target if isinstance(target, str) else None}
+        test_size = (described.get("preprocessing") or {}).get("test_size")
+        if isinstance(test_size, float) and 0 < test_size < 1:
+            options["test_size"] = test_size
+    return load_dataset(str(path), **options)

@@ -38,6 +38,7 @@ from vizvae.errors import VizvaeError
 
 OPEN_PATHS_ENV = "VIZVAE_OPEN_PATHS"
 MODEL_DIRS_ENV = "VIZVAE_MODEL_DIRS"
+DATA_DIRS_ENV = "VIZVAE_DATA_DIRS"
 UPLOAD_DIR_ENV = "VIZVAE_UPLOAD_DIR"
 MAX_UPLOAD_MB_ENV = "VIZVAE_MAX_UPLOAD_MB"
 UPLOAD_MAX_AGE_ENV = "VIZVAE_UPLOAD_MAX_AGE_HOURS"
@@ -47,6 +48,9 @@ DEFAULT_MAX_UPLOAD_MB = 200.0  # a session's uploads together; the shipped check
 DEFAULT_UPLOAD_MAX_AGE_HOURS = 24.0  # a session folder older than this is a leftover of a killed server
 CLOSED_PATH_MESSAGE = ("This server opens only its shipped models, the models in its configured model folders "
                        "and your own uploads. Pick one of those, or upload model.safetensors and config.json.")
+CLOSED_DATA_MESSAGE = ("This checkpoint was trained on a dataset of its own, named by a path outside this server's "
+                       "data folders (VIZVAE_DATA_DIRS), so this server does not open it. Ask the server's operator "
+                       "to add the data, or use a model trained on a built-in dataset.")
 _ON, _OFF = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
 
 
@@ -78,6 +82,31 @@ def model_dirs() -> list[Path]:
             if folder.is_dir():
                 folders.append(folder)
     return folders
+
+
+def data_dirs() -> list[Path]:
+    """The configured data folders (``VIZVAE_DATA_DIRS``), resolved, existing ones only: on a closed
+    server, a checkpoint trained on a user's dataset opens only if that data lies inside one."""
+    folders = []
+    for part in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep):
+        if part.strip():
+            folder = Path(part.strip()).expanduser().resolve()
+            if folder.is_dir():
+                folders.append(folder)
+    return folders
+
+
+def data_source_allowed(config: Mapping, roots: Iterable[Path]) -> bool:
+    """May a closed server follow the path a checkpoint's config records for its training data? Yes
+    for the built-in datasets (no path) and for a path inside ``roots``; whether it exists is not
+    looked at before that, so the answer says nothing about the server's files."""
+    dataset = config.get("dataset") if isinstance(config, Mapping) else None
+    preprocessing = dataset.get("preprocessing") if isinstance(dataset, Mapping) else None
+    source = preprocessing.get("source") if isinstance(preprocessing, Mapping) else None
+    if source is None:
+        return True
+    return isinstance(source, str) and Path(source).is_absolute() and any(is_within(Path(source), root)
+                                                                         for root in roots)
 
 
 def is_within(path: Path, root: Path) -> bool:

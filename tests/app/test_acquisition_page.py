@@ -194,6 +194,30 @@ def test_uploaded_rows_are_checked_cell_by_cell():
     assert not at.exception
 
 
+def test_an_uploaded_csv_is_parsed_once_capped_in_rows_and_refuses_overflowing_values(monkeypatch):
+    import vizvae.data.user as user
+
+    calls = []
+    parse = user.rows_from_csv
+    monkeypatch.setattr(user, "rows_from_csv", lambda *a, **k: calls.append(1) or parse(*a, **k))
+    import pages.acquisition
+
+    monkeypatch.setattr(pages.acquisition, "rows_from_csv", user.rows_from_csv)
+    at = acquisition_page(model=shipped("boston-vaem"), samples=SAMPLES, source="upload")
+    rows = b"CRIM,RM,MEDV\n1e308,6.5,24\n0.2,6.1,21\n"
+    settled(at.file_uploader(key="acq_upload").set_value(("rows.csv", rows, "text/csv")).run())
+    assert errors(at) == [] and not at.exception
+    assert any(w.value.startswith("row 1, column 'CRIM': 1e308 is beyond the range of the 32-bit numbers")
+               for w in at.warning)
+    assert metrics(at)["Acquired"] == "0 of 1"  # RM only: CRIM's value was refused, not taken as infinity
+    settled(at.number_input(key="acq_upload_row").set_value(2).run())  # reruns: the file is not parsed again
+    assert len(calls) == 1 and metrics(at)["Acquired"] == "0 of 2"
+    monkeypatch.setenv("VIZVAE_MAX_CSV_ROWS", "1")
+    settled(at.file_uploader(key="acq_upload").set_value(("many.csv", rows, "text/csv")).run())
+    assert "many.csv: the file has about 2 rows, over the limit of 1 rows" in at.error[0].value
+    assert "VIZVAE\\_MAX\\_CSV\\_ROWS" in at.error[0].value and not at.exception  # escaped: shown as typed
+
+
 def test_a_model_without_a_saia_cache_is_named_with_the_command(tmp_path):
     folder = tmp_path / "my-vaem"
     folder.mkdir()

@@ -5,6 +5,7 @@ colour, models without a predictor, and the Fig. 5.6 set-up."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -202,6 +203,18 @@ def test_uploads_of_any_size_and_colour_are_converted_with_a_note():
     at = at.run()
     assert [e.value for e in at.exception] == []
     assert any("could not be used" in e.value for e in at.error)
+
+
+def test_a_decompression_bomb_upload_is_refused_with_the_limit_and_no_traceback():
+    from tests.data.bombs import png_bomb
+
+    at = inpainting_page(model=shipped("mnist-pvae"), source="upload", methods="encoder")
+    at.file_uploader(key="inpaint_upload").set_value(("bomb.png", png_bomb(), "image/png"))
+    at = at.run()
+    assert not at.exception
+    (error,) = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]  # as shown: markdown escapes removed
+    assert "bomb.png" in error and "more pixels than the limit of 25,000,000 pixels" in error
+    assert "VIZVAE_MAX_IMAGE_PIXELS" in error and "Traceback" not in error and "/" not in error.split("(")[0]
 
 
 def test_a_model_without_a_predictor_labels_with_the_digit_classifier_and_fig56_compares_models():

@@ -11,7 +11,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from vizvae.checkpoint import SHIPPED_DIR
-from vizvae.server import CLOSED_PATH_MESSAGE
+from vizvae.server import CLOSED_DATA_MESSAGE, CLOSED_PATH_MESSAGE
 from pages._common import WORD_JOINER
 from tests.app.helpers import SHIPPED, app, errors, open_page, shipped, switch_to
 
@@ -269,3 +269,27 @@ def test_inpainting_over_the_samples_cap_is_refused_not_clipped(monkeypatch):
     assert [w.value for w in at.warning if "cap" in w.value] == [
         "Samples = 64 is over this server's cap of 16 (set VIZVAE_MAX_SAMPLES to raise it)."]
     assert not at.exception
+
+
+def test_a_closed_server_refuses_an_upload_whose_data_path_probes_its_files(monkeypatch, tmp_path):
+    """A config may name the user dataset it was trained on by path; on a closed server that path is
+    followed only inside VIZVAE_DATA_DIRS, and every other path gets one message whether it exists or not."""
+    monkeypatch.setenv("VIZVAE_OPEN_PATHS", "0")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "t.csv").write_text("a,b\n1,2\n")
+    files = dict(weights_and_config("mnist-vae-2d"))
+    config = json.loads(files["config.json"])
+
+    def with_source(source: str) -> list[tuple[str, bytes]]:
+        edited = json.loads(json.dumps(config))
+        edited["dataset"]["preprocessing"]["source"] = source
+        return [("model.safetensors", files["model.safetensors"]), ("config.json", json.dumps(edited).encode())]
+
+    for source in ("/etc/passwd", str(tmp_path / "missing.csv"), str(data / "t.csv"), "relative.csv"):
+        at = upload(app(model=shipped("mnist-vae-16d")).run(), with_source(source))
+        assert [shown(e.value) for e in at.error] == [CLOSED_DATA_MESSAGE], source
+        assert at.session_state["model_picker"] == shipped("mnist-vae-16d")
+    monkeypatch.setenv("VIZVAE_DATA_DIRS", str(data))
+    at = upload(app(model=shipped("mnist-vae-16d")).run(), with_source(str(data / "t.csv")))
+    assert errors(at) == [] and at.title[0].value == "mnist-vae-2d"

@@ -116,3 +116,27 @@ def test_a_sessions_uploads_are_removed_when_its_browser_goes(closed_server, bro
     while session.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not session.exists(), "the session's upload folder outlived its browser"
+
+
+def test_a_decompression_bomb_upload_shows_the_limit_not_a_traceback(closed_server, page, tmp_path):
+    """A 30000 × 30000 PNG of under 1 MB (900 MB decoded) on the Inpainting page: refused from its
+    header with the pixel limit, no traceback, no server path, and the page stays usable."""
+    from tests.data.bombs import png_bomb
+
+    url, _ = closed_server
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb())
+    page.goto(f"{url}/inpainting?model=mnist-pvae&source=upload&methods=encoder")
+    wait_for_app(page)
+    page.locator('[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bomb))
+    page.locator('[data-testid="stAlertContentError"]').first.wait_for()
+    wait_for_app(page)
+    (error,) = error_texts(page)
+    assert error.startswith("bomb.png could not be used: the image declares more pixels than the limit of "
+                            "25,000,000 pixels (VIZVAE_MAX_IMAGE_PIXELS)"), error
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body and "DecompressionBomb" not in body and str(ROOT) not in body
+    assert str(tmp_path) not in body and exceptions_on_screen(page) == []
+    page.get_by_text("Test image", exact=True).click()  # the page goes on: back to a test image
+    wait_for_app(page)
+    assert error_texts(page) == [] and exceptions_on_screen(page) == []

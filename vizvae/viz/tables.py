@@ -111,8 +111,28 @@ def traversal_table(latents: np.ndarray, dims_order: Sequence[int]) -> pd.DataFr
     return pd.DataFrame(records)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def neutral_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (``=cmd|' /C calc'!A0``, ``+HYPERLINK(...)``,
+    ``@SUM(...)``) gets a leading apostrophe, so it is shown as text; numbers and other text pass as
+    they are (a negative number in a numeric column is a number, not a formula)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_bytes(table: pd.DataFrame) -> bytes:
-    return table.to_csv(index=False).encode()
+    """A table as the bytes of a CSV download, every text cell and column name neutralised
+    (``neutral_cell``), lines ended by CRLF so that a cell holding CR or LF is quoted: the one door
+    every CSV the pages offer goes through."""
+    table = table.copy()
+    table.columns = [neutral_cell(str(name)) for name in table.columns]
+    for name in table.columns:
+        if not (pd.api.types.is_numeric_dtype(table[name]) or pd.api.types.is_bool_dtype(table[name])):
+            table[name] = table[name].map(neutral_cell)
+    return table.to_csv(index=False, lineterminator="\r\n").encode()  # RFC 4180: a lone CR in a cell is quoted
 
 
 def interpolation_table(paths: dict[str, np.ndarray]) -> pd.DataFrame:
