@@ -32,6 +32,7 @@ from vizvae.inference.toy_lab import (
     FIGURE_TRANSITIONS, LAB_CHAINS, LAB_DEFAULTS, ToyChains, ToyTraining, history_table, toy_chains, toy_training,
     train_toy_run,
 )
+from vizvae.server import CapExceeded, check_caps
 from vizvae.viz.posterior import hmc_training_figure, toy_target_figure
 from vizvae.viz.tables import csv_bytes, shown_change
 
@@ -208,6 +209,14 @@ def render() -> None:
     st.caption("Train HMC's step sizes (the HMC objective, eq. 5.9) and the inflation of its initial proposal (SKSD, "
                "eq. 5.10) on a known 2-D density, starting from a deliberately tight proposal (thesis Figs 5.7–5.8).")
     settings, training = training_settings()
+    try:  # the chains before training, drawn at once, are as many as a training's
+        check_caps(chain_transitions=SHOWN_CHAINS * settings[1])
+    except CapExceeded as err:
+        for key in (TRAIN_REQUEST_KEY, TRAINING_KEY):  # nothing trains on, nor later, for these settings
+            st.session_state.pop(key, None)
+        job_runner().forget(JOB)
+        st.warning(f"{err}.", icon=":material/block:")
+        return
     setup = _setup(settings)
     train_live(settings, training, setup)
     stored = st.session_state.get(RESULT_KEY)
