@@ -139,6 +139,18 @@ def _arm() -> None:
     restart_task(JOB)  # Run after a cancel runs again
 
 
+def inpainting_caps(methods: list[str], imputation: ImputationSettings) -> dict[str, int]:
+    """The compute caps a run of ``methods`` is held to: samples always, SIR's proposals only with SIR,
+    and HMC's chains × transitions only with HMC (counting the warm-up an untrained sampler runs first: an
+    upper bound for a model with trained HMC)."""
+    caps = {"samples": imputation.n_samples}
+    if "sir" in methods:
+        caps["proposals"] = imputation.n_proposals
+    if "hmc" in methods:
+        caps["chain_transitions"] = imputation.n_samples * (imputation.n_transitions + imputation.n_warmup)
+    return caps
+
+
 # -- the image ------------------------------------------------------------------------------------------------
 def image_input(x_test: np.ndarray, image_shape: tuple, binarized: bool) -> np.ndarray | None:
     """The image to inpaint, (features,): a test image, an upload or a drawing (None until there is one)."""
@@ -367,8 +379,7 @@ def run_rows(rows: list[tuple[str, str]], labels: list[str], x: np.ndarray, obse
         kwargs=dict(settings=imputation, classifier=_digit_classifier(),
                     feature_means={name: _feature_mean(name, checkpoint_stamp(name)) for name in names}),
         units=sum(inpainting_work_units(method, imputation) for _, method in rows),
-        caps=dict(samples=imputation.n_samples, proposals=imputation.n_proposals,
-                  chain_transitions=imputation.n_samples * imputation.n_transitions))
+        caps=inpainting_caps([method for _, method in rows], imputation))
     if results is not None and not any(isinstance(r, str) for r in results):  # a failure is not kept
         inpainting_store.store(folder, params, results)
     return results

@@ -109,6 +109,15 @@ def test_inpainting_sir_proposals_over_the_cap_are_refused_and_run_at_the_cap(mo
     assert "ESS" in " ".join(m.value for m in at.markdown) and "of 100" in " ".join(m.value for m in at.markdown)
 
 
+def test_a_knob_of_a_method_not_picked_is_not_held_to_its_cap(monkeypatch):
+    monkeypatch.setenv("VIZVAE_MAX_PROPOSALS", "1")  # SIR's knob, and SIR is not in this run
+    monkeypatch.setenv("VIZVAE_MAX_CHAIN_TRANSITIONS", "1")  # nor is HMC
+    at = open_page("inpainting", model=shipped("mnist-pvae"), methods="encoder", samples="8", iters="10",
+                   props="100")
+    at = run_inpainting(at)
+    assert errors(at) == [] and refusals(at) == [] and inpainting_rows(at) == ["inpaint_row_0"]
+
+
 # -- Latent space: UMAP (and t-SNE, capped on the same count) ---------------------------------------------------
 @pytest.mark.parametrize("method, label", [("umap", "UMAP"), ("tsne", "t-SNE")])
 def test_latent_projection_over_the_point_cap_is_refused_and_runs_at_the_cap(monkeypatch, tmp_path, method, label):
