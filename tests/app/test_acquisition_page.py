@@ -261,3 +261,24 @@ def test_another_row_cancels_the_run_of_the_old_one_at_once():
     assert old.state == "cancelled"
     settled(at)
     assert errors(at) == [] and at.session_state["acq_row"] == 8
+
+
+def test_a_model_trained_on_a_csv_opens_on_acquisition_and_says_when_its_data_has_moved(tmp_path):
+    from vizvae.__main__ import main
+
+    rng = np.random.default_rng(0)
+    lines = ["a,b,kind,flag,y"] + [f"{rng.normal():.3f},{rng.uniform(0, 5):.3f},{i % 3},{i % 2},{rng.normal():.3f}"
+                                   for i in range(60)]
+    data = tmp_path / "rows.csv"
+    data.write_text("\n".join(lines) + "\n")
+    (tmp_path / "schema.json").write_text(json.dumps({"target": "y", "columns": {"kind": "categorical"}}))
+    out = tmp_path / "model"
+    assert main(["train", "--model", "vaem", "--dataset", str(data), "--steps", "3", "--marginal-steps", "3",
+                 "--quiet", "--out", str(out)]) == 0
+    at = acquisition_page(model=str(out), samples=SAMPLES)
+    assert errors(at) == [] and "Acquired" in metrics(at)
+    assert any(label.startswith("Error (true y = ") for label in metrics(at))
+    data.rename(tmp_path / "elsewhere.csv")
+    at = acquisition_page(model=str(out), samples=SAMPLES)
+    assert any("trained on 'rows.csv', which was at" in e and "is not there any more" in e for e in errors(at))
+    assert not at.exception
