@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import streamlit as st
 
 from vizvae.checkpoint import (
-    CONFIG, SHIPPED_DIR, WEIGHTS, Checkpoint, load_checkpoint, read_config, resolve_checkpoint, shipped_checkpoints,
+    CONFIG, SHIPPED_DIR, WEIGHTS, Checkpoint, load_checkpoint, resolve_checkpoint, shipped_checkpoints,
 )
 from vizvae.errors import VizvaeError
 from vizvae.jobs import RESULTS, JobRefused, JobRunner, check_cap
@@ -224,14 +224,7 @@ def load_model(ref: str) -> Checkpoint:
 
 @st.cache_data(ttl=15, show_spinner=False)
 def _shipped() -> list[dict[str, Any]]:
-    infos = []
-    for info in shipped_checkpoints():
-        try:
-            kind = (read_config(info.path, check_model=False).get("dataset") or {}).get("kind", "image")
-        except VizvaeError:
-            continue
-        infos.append({**info.to_json(), "data_kind": kind})
-    return infos
+    return [info.to_json() for info in shipped_checkpoints()]
 
 
 def shipped_models() -> list[dict[str, Any]]:

@@ -120,7 +120,7 @@ def test_deep_nesting_is_refused_without_a_recursion_error(ckpt):
     (ckpt / "config.json").write_text('{"format": "vizvae.checkpoint", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     refused(ckpt, "nested too deeply to read")
     (ckpt / "config.json").write_text('{"format": "vizvae.checkpoint", "x": ' + "[" * 40 + "]" * 40 + "}")
-    refused(ckpt, "nested 40 levels deep; at most 32")
+    refused(ckpt, "nested 41 levels deep; at most 32")  # the object and 40 lists
 
 
 def test_a_config_over_the_size_limit_is_refused_before_it_is_read(ckpt, monkeypatch):
@@ -235,3 +235,16 @@ def test_a_folder_swapped_while_it_is_read_gives_one_version(tmp_path, monkeypat
     assert swapped and loaded.config["name"] == f"v{loaded.model.latent_dims[0]}"
     monkeypatch.undo()
     assert load_checkpoint(folder).model.latent_dims == [3]
+
+
+@pytest.mark.parametrize("text, depth", [("1", 0), (r'"a[b{"', 0), ("[]", 1), ("[[1], {}]", 2),
+                                         (r'{"a": "x\"]]]", "b": [[1], {"c": [2]}]}', 4),
+                                         (r'[[[["]"]]]]', 4), (r'{"k\\": [1]}', 2),
+                                         (r'{"a\"": "[[[", "b": 1}', 1)])
+def test_json_depth_is_read_off_the_brackets_outside_strings(text, depth):
+    import json
+
+    from vizvae.checkpoint_schema import json_text_depth
+
+    json.loads(text)  # each case is valid JSON
+    assert json_text_depth(text.encode()) == depth

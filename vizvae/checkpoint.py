@@ -75,6 +75,7 @@ class CheckpointInfo:
     size_bytes: int
     shipped: bool
     evaluation: dict[str, Any]
+    data_kind: str = "image"  # "image" | "table": what the dataset's rows are
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -652,6 +653,7 @@ def checkpoint_info(path: str | Path, shipped: bool = False) -> CheckpointInfo:
         size_bytes=int(size),
         shipped=shipped,
         evaluation=config.get("evaluation", {}),
+        data_kind=str((config.get("dataset") or {}).get("kind", "image")),
     )
 
 
