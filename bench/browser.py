@@ -70,9 +70,9 @@ def browser_harness():
 
 class Server:
     """``streamlit run app.py`` in ``folder`` on a free port, recording what it writes under assets/
-    so that ``close`` can undo it."""
+    so that ``close`` can undo it; ``env`` adds to (or overrides) its environment."""
 
-    def __init__(self, folder: Path, port: int):
+    def __init__(self, folder: Path, port: int, env: dict[str, str] | None = None):
         self.folder, self.port = folder, port
         self.url = f"http://127.0.0.1:{port}"
         self.log = Path(tempfile.mkstemp(prefix="vizvae-bench-writes-", suffix=".json")[1])
@@ -82,7 +82,8 @@ class Server:
                 "--server.fileWatcherType", "none"]
         self.user_cache = tempfile.TemporaryDirectory(prefix="vizvae-bench-user-cache-")  # a first visitor's
         env = {**os.environ, "VIZVAE_CACHE_DIR": self.user_cache.name,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+               **(env or {})}
         self.stderr = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads would fill and stall the server
         self.started = time.perf_counter()
         self.process = subprocess.Popen(

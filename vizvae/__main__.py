@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     card.set_defaults(func=card_command)
 
     bench = sub.add_parser("bench", help="run the benchmarks in vizvae/bench/ and bench/ (ratios measured side by side)")
-    bench.add_argument("--only", nargs="*", help="benchmark names: acquisition, hmc (vizvae/bench/), app, pages (bench/)")
+    bench.add_argument("--only", nargs="*",
+                       help="benchmark names: acquisition, hmc (vizvae/bench/), app, pages, load (bench/)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     bench.set_defaults(func=bench_command)

@@ -3,8 +3,8 @@
 Each benchmark module has ``run(options) -> dict`` returning figures measured side by side in one
 run (ratios, medians of interleaved repetitions, never single timings); the CLI merges their dicts.
 The library's own (``hmc``, ``acquisition``) live here and run from an installed vizvae. Those that
-drive the app (``app``, ``pages``: Streamlit, AppTest, Chromium) live in the repository's top-level
-``bench/``, so that the library never imports Streamlit; they run from the repository root.
+drive the app (``app``, ``pages``, ``load``: Streamlit, AppTest, Chromium) live in the repository's
+top-level ``bench/``, so that the library never imports Streamlit; they run from the repository root.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Callable
 BENCHMARKS: dict[str, str] = {
     "acquisition": "vizvae.bench.acquisition",  # SAIA on one table row, HMC vs encoder model
     "app": "bench.app",  # cold start, traversal grid, cached projection
+    "load": "bench.load",  # 8 concurrent heavy sessions: health and first-paint latency, peak RSS, isolation
     "pages": "bench.pages",  # every page: first render and first interaction, AppTest and Chromium
     "hmc": "vizvae.bench.hmc",  # HMC cost model and speed on the shipped HH-VAE
 }
