@@ -3,6 +3,7 @@ reported, a new key replaces the old job, the cap refuses before anything starts
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -152,3 +153,21 @@ def test_the_result_cache_keeps_the_newest():
     cache.put("a", 3, "third")  # drops key 2, the least recently used
     assert ("a", 2) not in cache and cache.get("a", 1) == "first" and cache.get("a", 3) == "third"
     assert cache.get("b", 1, "none") == "none"
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread niceness is a Linux feature")
+@pytest.mark.parametrize("setting, added", [(None, 10), ("3", 3), ("0", 0), ("99", 19), ("x", 10)])
+def test_a_jobs_thread_runs_below_the_servers_own(monkeypatch, setting, added):
+    if setting is None:
+        monkeypatch.delenv("VIZVAE_JOB_NICENESS", raising=False)
+    else:
+        monkeypatch.setenv("VIZVAE_JOB_NICENESS", setting)
+
+    def niceness(report):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    job = Job("nice", 1, niceness).start()
+    assert job.wait(WAIT) and job.state == "done"
+    assert job.result() == min(19, caller + added)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller  # the caller's is untouched

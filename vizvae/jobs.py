@@ -31,12 +31,78 @@ from typing import Any, Callable, Hashable
 
 from vizvae.errors import VizvaeError
 
+JOB_NICENESS_ENV = "VIZVAE_JOB_NICENESS"
+CONCURRENT_JOBS_ENV = "VIZVAE_MAX_CONCURRENT_JOBS"
+DEFAULT_JOB_NICENESS = 10  # added to a job thread's niceness: the server's own threads come first
 DEFAULT_MAX_JOB_SECONDS = 300.0  # five minutes: the longest one click may start
 MAX_JOB_SECONDS_ENV = "VIZVAE_MAX_JOB_SECONDS"
 MIN_FRACTION_FOR_ETA = 0.02  # below it the time left is a guess from too little
 MIN_SECONDS_FOR_ETA = 0.5
 
 Report = Callable[..., None]  # report(fraction, message=None); raises Cancelled
+
+
+def job_niceness() -> int:
+    """How much lower than the server's own threads a job's thread runs (``VIZVAE_JOB_NICENESS``, 0–19)."""
+    try:
+        value = int(os.environ.get(JOB_NICENESS_ENV, DEFAULT_JOB_NICENESS))
+    except ValueError:
+        return DEFAULT_JOB_NICENESS
+    return min(max(value, 0), 19)
+
+
+def concurrent_jobs() -> int:
+    """How many jobs of this process run at once (``VIZVAE_MAX_CONCURRENT_JOBS``; default: the CPU
+    cores). More would only share the same cores and the interpreter's lock with the threads that
+    answer visitors; the others wait, saying so, and any of them can be cancelled while waiting."""
+    try:
+        value = int(os.environ.get(CONCURRENT_JOBS_ENV, 0))
+    except ValueError:
+        value = 0
+    return value if value > 0 else max(1, os.cpu_count() or 1)
+
+
+class _Slots:
+    """A counting semaphore whose size is read once, on first use (so the setting can be changed
+    before the server's first job)."""
+
+    def __init__(self) -> None:
+        self._semaphore: threading.Semaphore | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> threading.Semaphore:
+        with self._lock:
+            if self._semaphore is None:
+                self._semaphore = threading.Semaphore(concurrent_jobs())
+            return self._semaphore
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        return self._get().acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._get().release()
+
+    def reset(self) -> None:
+        """Read the setting again (tests; never while a job runs)."""
+        with self._lock:
+            self._semaphore = None
+
+
+JOB_SLOTS = _Slots()
+
+
+def yield_cpu_to_the_pages() -> None:
+    """Lower the calling thread's CPU priority by ``job_niceness`` (Linux gives each thread its own
+    niceness; elsewhere this does nothing). A job's torch work releases the GIL, so on a busy server
+    the threads that answer the health check, draw a new visitor's first page or take a Cancel click
+    get the cores first, and the jobs take what is left."""
+    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + job_niceness()))
+    except OSError:
+        pass
 
 
 class Cancelled(Exception):
@@ -231,6 +297,10 @@ class Job:
         time.sleep(0)  # hand the GIL over: the page's thread answers a click (Cancel) between chunks
 
     def _run(self) -> None:
+        yield_cpu_to_the_pages()
+        if not self._wait_for_a_slot():
+            self._finish("cancelled")
+            return
         try:
             result = self._work(self.report, *self._args, **self._kwargs)
         except Cancelled:
@@ -241,6 +311,26 @@ class Job:
         else:
             self._result = result
             self._finish("cancelled" if self._cancel.is_set() else "done")
+        finally:
+            JOB_SLOTS.release()
+
+    def _wait_for_a_slot(self) -> bool:
+        """Take one of the process's ``JOB_SLOTS`` (False if cancelled while waiting). A job that had
+        to wait says so, and its time (the cap, the ETA) counts from when it got its slot."""
+        if JOB_SLOTS.acquire(blocking=False):
+            return True
+        with self._lock:
+            self._message = "waiting for a free core (other visitors' work is running)"
+        while not JOB_SLOTS.acquire(timeout=0.05):
+            if self._cancel.is_set():
+                return False
+        with self._lock:
+            self._message = ""
+            self.started = self._clock()
+        if self._cancel.is_set():
+            JOB_SLOTS.release()
+            return False
+        return True
 
     def _finish(self, state: str) -> None:
         with self._lock:
