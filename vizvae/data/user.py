@@ -54,6 +54,16 @@ def _check_pixels(size: tuple[int, int]) -> None:
                         f"({MAX_IMAGE_PIXELS_ENV}); scale it down (the model sees it at a few dozen pixels a side)")
 
 
+def _too_many_pixels(err: Exception) -> str:
+    """The message for PIL's own decompression-bomb refusal (its text holds the pixel count)."""
+    import re
+
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    count = f"{int(found.group(1)):,} pixels" if found else "more pixels"
+    return (f"the image declares {count}, over the limit of {max_image_pixels():,} pixels ({MAX_IMAGE_PIXELS_ENV}); "
+            "scale it down")
+
+
 def open_image(source: Any) -> Any:
     """``PIL.Image.open`` with the pixel limit checked on the header, before a byte is decoded. PIL's
     own decompression-bomb refusal is turned into the same ``DataError``."""
@@ -65,9 +75,8 @@ def open_image(source: Any) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(source)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"the image declares more pixels than the limit of {max_image_pixels():,} pixels "
-                        f"({MAX_IMAGE_PIXELS_ENV}); scale it down") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise DataError(_too_many_pixels(err)) from None
     except UnidentifiedImageError:
         raise DataError("not a readable image (expected PNG, JPEG, BMP, GIF, WebP, ...)") from None
     try:
@@ -170,9 +179,8 @@ def image_from_upload(data: bytes, image_shape: tuple[int, int, int], binarize: 
             size, mode = image.size, image.mode
             image.load()
             row = to_model_image(image, image_shape)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"the image holds more pixels than the limit of {max_image_pixels():,} pixels "
-                        f"({MAX_IMAGE_PIXELS_ENV}); scale it down") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise DataError(_too_many_pixels(err)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise DataError(f"a damaged or truncated image ({type(err).__name__})") from None
     channels, height, width = image_shape
