@@ -8,8 +8,9 @@ that hands work to a background job is timed until the job's bar has gone), twic
   emptied and an empty user cache (``VIZVAE_CACHE_DIR``) before each page, after one untimed run of
   the app's first page (the app is open; imports a process pays once are not one page's time);
 * in Chromium against a real ``streamlit run`` started for that page alone (``browser.py``), after
-  one visit to the app's first page in another session: nothing of the page in Streamlit's caches,
-  its own imports included.
+  one visit to the app's first page in another session and until the server is idle (the imports
+  the app makes in the background after its first page are done; ``browser_idle_wait_s``): nothing
+  of the page in Streamlit's caches.
 
 The shipped files under ``assets/`` are met as shipped: what a run writes there is undone after it
 (``leftovers.py``). Every page slower than ``SLOW_MS`` in AppTest is run again, as a new user, under
