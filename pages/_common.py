@@ -653,7 +653,8 @@ def _job_progress(name: str, label: str) -> None:
 # What the pages beyond the first import: torch alone takes seconds. The first page needs none of it,
 # so it is drawn first and these are imported afterwards, once per process, while the visitor reads.
 PRELOADED = ("torch", "plotly.graph_objects", "vizvae.models", "vizvae.inference.posterior",
-             "vizvae.inference.imputers", "vizvae.viz.posterior")
+             "vizvae.inference.imputers", "vizvae.viz.posterior",
+             "streamlit.emojis")  # compiled on a page's first icon or alert: 0.2 s of regular expressions
 _preload_lock = threading.Lock()
 _preload_thread: threading.Thread | None = None
 
@@ -664,6 +665,12 @@ def _import_all(names: Iterable[str]) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a page that needs it will report the error itself
             pass
+    try:  # the data of most shipped models, read from its text file once per process (0.25 s)
+        from vizvae.data import load_dataset
+
+        load_dataset("mnist", binarize=True)
+    except Exception:  # noqa: BLE001 - as above
+        pass
 
 
 def preload_in_background(names: Iterable[str] = PRELOADED) -> threading.Thread:

@@ -152,3 +152,20 @@ def test_a_model_whose_declared_capabilities_disagree_is_refused_at_load(ckpt, m
     monkeypatch.setitem(MODEL_REGISTRY, "vae", MislabelledVAE)
     with pytest.raises(CheckpointError, match=r"config.json: MislabelledVAE.native_sampler is 'hmc'"):
         load_checkpoint(ckpt)
+
+
+def test_loading_every_shipped_model_stays_off_torchs_compiler_stack():
+    """The shapes-only (meta) build before a load runs no math on meta tensors: that would import
+    torch._dynamo and sympy, about 2 s on a page's first visit to a fresh server."""
+    import subprocess
+    import sys
+
+    from vizvae.checkpoint import REPO_ROOT
+
+    code = ("import sys\nfrom vizvae.checkpoint import load_checkpoint, shipped_checkpoints\n"
+            "for info in shipped_checkpoints():\n    load_checkpoint(info.path)\n"
+            "print(len(shipped_checkpoints()), sorted(m for m in ('torch._dynamo', 'sympy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    count, imported = result.stdout.strip().split(" ", 1)
+    assert int(count) >= 20 and imported == "[]"

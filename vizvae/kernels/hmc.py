@@ -504,6 +504,11 @@ def init_step_sizes(
     return low + (high - low) * uniform
 
 
+def _meta_like(tensor: Tensor) -> Tensor:
+    """A fresh meta tensor of ``tensor``'s shape and dtype, made by a factory (no meta kernel runs)."""
+    return torch.empty(tuple(tensor.shape), dtype=tensor.dtype, device="meta")
+
+
 def layer_slices_from_sizes(latent_sizes: Sequence[int]) -> list[slice]:
     """``[10, 5] -> [slice(0, 10), slice(10, 15)]``: latent dimensions of each layer ε_l."""
     slices, start = [], 0
@@ -558,8 +563,11 @@ class HMCHyperparameters(torch.nn.Module):
         self.dim = dim
         self.n_leapfrog = n_leapfrog
         self.layer_slices = list(layer_slices)
-        self.log_step_sizes = torch.nn.Parameter(step_sizes.log().clone())  # (T, dim)
-        self.log_inflation = torch.nn.Parameter(inflation_t.log().clone())  # (L,)
+        # a meta build (shapes only) computes nothing: math on meta tensors loads torch's compiler stack (2 s)
+        self.log_step_sizes = torch.nn.Parameter(_meta_like(step_sizes) if step_sizes.is_meta
+                                                 else step_sizes.log().clone())  # (T, dim)
+        self.log_inflation = torch.nn.Parameter(_meta_like(inflation_t) if inflation_t.is_meta
+                                                else inflation_t.log().clone())  # (L,)
         layer_index = layer_index.to(step_sizes.device)  # (dim,)
         self.register_buffer("layer_index", layer_index, persistent=False)
 

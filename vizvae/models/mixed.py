@@ -71,17 +71,20 @@ class ColumnTypes:
         self.kinds = tuple(kinds)
         self.n_categories = tuple(int(c) if k == "categorical" else (2 if k == "bernoulli" else 0)
                                   for k, c in zip(kinds, n_categories))
-        self.real = torch.tensor([k in REAL_KINDS for k in kinds])
-        self.binary = torch.tensor([k == "bernoulli" for k in kinds])
-        self.categorical = torch.tensor([k == "categorical" for k in kinds])
+        # constants on the CPU, whatever the default device (a meta build for shapes included: math on
+        # meta tensors loads torch's compiler stack); their users move them to their data's device
+        cpu = torch.device("cpu")
+        self.real = torch.tensor([k in REAL_KINDS for k in kinds], device=cpu)
+        self.binary = torch.tensor([k == "bernoulli" for k in kinds], device=cpu)
+        self.categorical = torch.tensor([k == "categorical" for k in kinds], device=cpu)
         self.width = max([1, *[c for k, c in zip(kinds, self.n_categories) if k == "categorical"]])
         # (D, width): which output slots are categories of each categorical column
-        slots = torch.arange(self.width)
-        counts = torch.tensor([c if k == "categorical" else 0 for k, c in zip(kinds, self.n_categories)])
+        slots = torch.arange(self.width, device=cpu)
+        counts = torch.tensor([c if k == "categorical" else 0 for k, c in zip(kinds, self.n_categories)], device=cpu)
         self.category_slots = slots < counts.unsqueeze(-1)
         # (D,) values of each discrete column, 0 for real ones (histogram bins of SAIA's MI reward)
         self.levels = torch.tensor([c if k in ("bernoulli", "categorical") else 0
-                                    for k, c in zip(kinds, self.n_categories)])
+                                    for k, c in zip(kinds, self.n_categories)], device=cpu)
 
     def __len__(self) -> int:
         return len(self.kinds)
