@@ -24,10 +24,11 @@ from vizvae.train.cards import (
     PRIOR_SAMPLES, RECONSTRUCTIONS_PER_CLASS, prior_preview, rebuild_command, reconstruction_preview, stored_previews,
 )
 from vizvae.viz.figures import training_curves_figure
-from vizvae.viz.tables import column_table, csv_bytes, evaluation_caption, evaluation_table, history_table
+from vizvae.viz.tables import column_rows, csv_bytes, evaluation_caption, evaluation_rows, history_rows, markdown_table
 
 # The card reads config.json and the stored seed-0 grids: it needs no weights (and no torch) until
-# the user asks for another seed, so the app's first page renders fast.
+# the user asks for another seed, and no pandas (its tables are markdown, its CSV plain rows), so the
+# app's first page renders fast.
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -132,14 +133,14 @@ def training_section(training: dict[str, Any], name: str, rebuild: str) -> None:
     st.caption(f"{settings.get('steps', '?')} steps, batch {settings.get('batch_size', '?')}, lr {settings.get('lr', '?')}, "
                f"seed {settings.get('seed', '?')}; {training.get('seconds', '?')} s on {training.get('device', '?')}. "
                f"Rebuild: `{rebuild or 'python -m vizvae rebuild'}`")
-    download_csv("Training history (CSV)", csv_bytes(history_table(history)), f"{name}-history.csv",
+    download_csv("Training history (CSV)", csv_bytes(history_rows(history)), f"{name}-history.csv",
                  key="model_history_csv")
 
 
 def evaluation_section(evaluation: dict[str, Any], unit: str) -> None:
     st.subheader("Evaluation")
     if evaluation:
-        st.table(evaluation_table(evaluation, unit))
+        st.markdown(markdown_table(evaluation_rows(evaluation, unit), escape=plain))
         st.caption(evaluation_caption(evaluation, unit))
     else:
         st.info("This checkpoint has no evaluation results; `python -m vizvae train` writes them.")
@@ -149,8 +150,9 @@ def columns_section(model_config: dict[str, Any], dataset_info: dict[str, Any]) 
     st.subheader("Columns")
     st.caption("One marginal VAE per column, in that column's likelihood; the dependency model sees their codes. "
                "Step through feature acquisition on the Acquisition page.")
-    st.table(column_table(model_config["column_names"], model_config["column_kinds"], model_config["n_categories"],
-                          dataset_info.get("target_name"), (model_config.get("dependency") or {}).get("target")))
+    st.markdown(markdown_table(column_rows(model_config["column_names"], model_config["column_kinds"],
+                                           model_config["n_categories"], dataset_info.get("target_name"),
+                                           (model_config.get("dependency") or {}).get("target")), escape=plain))
 
 
 def image_sections(ref: str, stamp: tuple, name: str, image_shape: tuple[int, ...]) -> None:

@@ -1,9 +1,29 @@
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 
 from vizvae.checkpoint import SHIPPED_DIR
 from tests.app.helpers import SHIPPED, app, elements, errors, open_page, shipped
+
+
+def markdown_tables(at) -> list[list[dict[str, str]]]:
+    """The markdown tables on the page, as rows of {header: cell} in the text a browser shows."""
+    tables = []
+    for element in at.markdown:
+        lines = element.value.splitlines()
+        if len(lines) < 2 or not lines[0].startswith("| ") or not lines[1].startswith("|---"):
+            continue
+
+        def cells(line: str) -> list[str]:
+            parts = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            return [re.sub(r"\\(.)", r"\1", part.strip()).replace("\u2060", "") for part in parts]
+
+        header = cells(lines[0])
+        tables.append([dict(zip(header, cells(line))) for line in lines[2:]])
+    return tables
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -19,17 +39,20 @@ def test_model_card_renders_for_each_shipped_model(name):
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["parameters"].replace(",", "")) > (10_000 if is_table else 100_000)
     assert metrics["latent dimensions"] == " + ".join(map(str, config["latent_dims"]))
-    table = at.table[0].value
-    assert "test ELBO (nats)" in table["metric"].tolist()
-    assert not set(table["metric"]) & set(config["evaluation"])  # every metric in words, no snake_case key
+    evaluation = markdown_tables(at)[0]
+    assert "test ELBO (nats)" in [row["metric"] for row in evaluation]
+    assert not {row["metric"] for row in evaluation} & set(config["evaluation"])  # in words, no snake_case key
+    elbo = next(row["value"] for row in evaluation if row["metric"] == "test ELBO (nats)")
+    assert float(elbo) == pytest.approx(config["evaluation"]["test_elbo"])
     captions = " ".join(c.value for c in at.caption)
     assert f"Rebuild: `python -m vizvae rebuild --only {name}`" in captions  # never the builder's --out path
     assert ("Imputation (thesis §5.4 protocol)" in captions) == ("missing_nll" in config["evaluation"])
     assert len(elements(at, "plotly_chart", "model_training_curves")) == 1
     if is_table:  # the columns and their likelihoods, the target last
-        columns = at.table[1].value
-        assert columns["column"].tolist() == config["dataset"]["feature_names"] + [config["dataset"]["target_name"]]
-        assert columns["likelihood"].tolist()[:-1] == config["config"]["column_kinds"]
+        columns = markdown_tables(at)[1]
+        assert [row["column"] for row in columns] == config["dataset"]["feature_names"] + [
+            config["dataset"]["target_name"]]
+        assert [row["likelihood"] for row in columns][:-1] == config["config"]["column_kinds"]
         described = " ".join(m.value for m in at.markdown)
         assert f"{len(config['config']['column_kinds'])} marginal VAEs" in described and "?" not in described
         return
@@ -95,7 +118,7 @@ def test_model_card_renders_for_every_model_family(key, tmp_path):
     assert errors(at) == []
     assert at.title[0].value == f"untrained-{key}"
     if at.subheader[-1].value == "Columns":  # a mixed-type model: its column table instead of image grids
-        assert key in ("vaem", "miwaem", "hvaem", "hmcvaem", "hhvaem") and len(at.table[1].value) == 14
+        assert key in ("vaem", "miwaem", "hvaem", "hmcvaem", "hhvaem") and len(markdown_tables(at)[1]) == 14
         return
     assert len(at.get("image")) == 2
 
@@ -122,3 +145,38 @@ def test_after_the_first_page_the_other_pages_imports_are_warmed_once_per_proces
     assert thread is _common.preload_in_background()  # one per process
     thread.join(120)
     assert not thread.is_alive() and all(name in sys.modules for name in _common.PRELOADED)
+
+
+def test_the_first_page_draws_without_pandas_torch_or_the_weights():
+    """The app's first page is its cold start: it reads config.json and the stored grids only."""
+    code = """
+import sys
+from streamlit.testing.v1 import AppTest
+from pages import _common
+_common.preload_in_background = lambda *a, **k: None  # what the app imports after the page is drawn
+before = set(sys.modules)
+at = AppTest.from_file("app.py", default_timeout=120)
+at.run()
+assert not at.exception, [e.value for e in at.exception]
+assert at.title[0].value == "mnist-vae-2d", at.title
+print(sorted(name for name in set(sys.modules) - before if name.split(".")[0] in ("pandas", "torch", "safetensors")))
+"""
+    from vizvae.checkpoint import REPO_ROOT
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_markdown_table_shows_config_text_as_typed_and_keeps_its_columns():
+    from pages._common import plain
+    from vizvae.viz.tables import markdown_table
+
+    rows = [{"metric": "a|b", "value": "[x](http://evil)"}, {"metric": "*bold*", "value": None}]
+    text = markdown_table(rows, escape=plain)
+
+    class Page:
+        markdown = [type("Markdown", (), {"value": text})()]
+
+    assert markdown_tables(Page()) == [[{"metric": "a|b", "value": "[x](http://evil)"},
+                                        {"metric": "*bold*", "value": ""}]]

@@ -1,11 +1,16 @@
-"""The numbers behind the figures as tables (pandas), for display and CSV downloads."""
+"""The numbers behind the figures as tables, for display and CSV downloads: pandas frames, or plain
+rows (lists of dicts) where a page that must draw fast needs no pandas (the Model page, the app's
+first)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import re
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EVALUATION_METRICS = {
     "test_elbo": "test ELBO (nats)",
@@ -30,7 +35,7 @@ EVALUATION_METRICS = {
 STD_SUFFIX = "_std"  # ``missing_nll_std``: the standard deviation of ``missing_nll`` over the mask seeds
 
 
-def evaluation_table(evaluation: dict[str, Any], unit: str = "pixel") -> pd.DataFrame:
+def evaluation_rows(evaluation: dict[str, Any], unit: str = "pixel") -> list[dict[str, str]]:
     """config.json's ``evaluation`` section, one metric per row with a readable name; a metric with a
     ``*_std`` partner (over mask seeds) reads "mean ± std" on one row. ``unit`` is what an imputation
     NLL is per: "pixel" or "feature"."""
@@ -44,7 +49,14 @@ def evaluation_table(evaluation: dict[str, Any], unit: str = "pixel") -> pd.Data
         if spread is not None and len(evaluation.get("imputation_seeds") or ()) != 1:
             text = f"{text} ± {spread}"
         rows.append({"metric": EVALUATION_METRICS.get(key, key.replace("_", " ")).format(unit=unit), "value": text})
-    return pd.DataFrame(rows, columns=["metric", "value"])
+    return rows
+
+
+def evaluation_table(evaluation: dict[str, Any], unit: str = "pixel") -> pd.DataFrame:
+    """``evaluation_rows`` as a frame (columns metric, value)."""
+    import pandas as pd
+
+    return pd.DataFrame(evaluation_rows(evaluation, unit), columns=["metric", "value"])
 
 
 def evaluation_caption(evaluation: dict[str, Any], unit: str = "pixel") -> str:
@@ -66,26 +78,49 @@ def evaluation_caption(evaluation: dict[str, Any], unit: str = "pixel") -> str:
     return " ".join(parts)
 
 
-def column_table(names: Sequence[str], kinds: Sequence[str], n_categories: Sequence[int], target_name: str | None,
-                 target_kind: str | None) -> pd.DataFrame:
+def column_rows(names: Sequence[str], kinds: Sequence[str], n_categories: Sequence[int], target_name: str | None,
+                target_kind: str | None) -> list[dict[str, str]]:
     """A mixed-type model's columns: name, likelihood, number of values (discrete ones); the target last."""
     rows = [{"column": n, "likelihood": k, "values": str(c) if c else "real", "role": "feature"}
             for n, k, c in zip(names, kinds, n_categories)]
     if target_name:
         rows.append({"column": target_name, "likelihood": target_kind or "?", "values": "", "role": "target (predictor)"})
-    return pd.DataFrame(rows, columns=["column", "likelihood", "values", "role"])
+    return rows
+
+
+def column_table(names: Sequence[str], kinds: Sequence[str], n_categories: Sequence[int], target_name: str | None,
+                 target_kind: str | None) -> pd.DataFrame:
+    """``column_rows`` as a frame (columns column, likelihood, values, role)."""
+    import pandas as pd
+
+    return pd.DataFrame(column_rows(names, kinds, n_categories, target_name, target_kind),
+                        columns=["column", "likelihood", "values", "role"])
+
+
+def history_rows(history: dict[str, Sequence[float]]) -> list[dict[str, Any]]:
+    """Training history as one row per logged step, with the test ELBO where it was evaluated (a step
+    evaluated but not logged gets a row of its own; rows in step order)."""
+    rows = {int(step): {"step": int(step), "loss": loss, "train_elbo": elbo, "test_elbo": None}
+            for step, loss, elbo in zip(history.get("step", []), history.get("loss", []),
+                                        history.get("train_elbo", []))}
+    for step, elbo in zip(history.get("eval_step") or [], history.get("test_elbo") or []):
+        rows.setdefault(int(step), {"step": int(step), "loss": None, "train_elbo": None, "test_elbo": None})
+        rows[int(step)]["test_elbo"] = elbo
+    keep_test = bool(history.get("eval_step"))
+    return [{k: v for k, v in row.items() if keep_test or k != "test_elbo"} for _, row in sorted(rows.items())]
 
 
 def history_table(history: dict[str, Sequence[float]]) -> pd.DataFrame:
-    """Training history as one row per logged step (test ELBO where it was evaluated)."""
-    table = pd.DataFrame({key: list(history.get(key, [])) for key in ("step", "loss", "train_elbo")})
-    if history.get("eval_step"):
-        evals = pd.DataFrame({"step": list(history["eval_step"]), "test_elbo": list(history["test_elbo"])})
-        table = table.merge(evals, on="step", how="outer").sort_values("step", ignore_index=True)
-    return table
+    """``history_rows`` as a frame."""
+    import pandas as pd
+
+    return pd.DataFrame(history_rows(history), columns=["step", "loss", "train_elbo"]
+                        + (["test_elbo"] if history.get("eval_step") else []))
 
 
 def projection_table(coords: np.ndarray, labels: Sequence[str] | None, method: str) -> pd.DataFrame:
+    import pandas as pd
+
     table = pd.DataFrame({"index": np.arange(len(coords)), f"{method}_1": coords[:, 0], f"{method}_2": coords[:, 1]})
     if labels is not None:
         table.insert(1, "label", list(labels))
@@ -94,6 +129,8 @@ def projection_table(coords: np.ndarray, labels: Sequence[str] | None, method: s
 
 def posterior_table(indices: Sequence[int], mean: np.ndarray, std: np.ndarray) -> pd.DataFrame:
     """Encoder mean and std of the given rows, one row per (point, dimension)."""
+    import pandas as pd
+
     mean, std = np.atleast_2d(mean), np.atleast_2d(std)
     records = [{"index": int(i), "dimension": j, "mean": float(mean[r, j]), "std": float(std[r, j])}
                for r, i in enumerate(indices) for j in range(mean.shape[1])]
@@ -102,6 +139,8 @@ def posterior_table(indices: Sequence[int], mean: np.ndarray, std: np.ndarray) -
 
 def traversal_table(latents: np.ndarray, dims_order: Sequence[int]) -> pd.DataFrame:
     """The latent point behind every cell of a traversal grid (rows, columns, latent)."""
+    import pandas as pd
+
     latents = np.asarray(latents)
     records = []
     for r, dim in enumerate(dims_order):
@@ -123,10 +162,14 @@ def neutral_cell(value: Any) -> Any:
     return value
 
 
-def csv_bytes(table: pd.DataFrame) -> bytes:
-    """A table as the bytes of a CSV download, every text cell and column name neutralised
-    (``neutral_cell``), lines ended by CRLF so that a cell holding CR or LF is quoted: the one door
-    every CSV the pages offer goes through."""
+def csv_bytes(table: pd.DataFrame | Sequence[dict[str, Any]]) -> bytes:
+    """A table (a frame, or rows as dicts: the first row's keys are the columns) as the bytes of a CSV
+    download, every text cell and column name neutralised (``neutral_cell``), lines ended by CRLF so
+    that a cell holding CR or LF is quoted: the one door every CSV the pages offer goes through."""
+    if not hasattr(table, "to_csv"):
+        return _rows_csv(list(table))
+    import pandas as pd
+
     table = table.copy()
     table.columns = [neutral_cell(str(name)) for name in table.columns]
     for name in table.columns:
@@ -135,8 +178,41 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
     return table.to_csv(index=False, lineterminator="\r\n").encode()  # RFC 4180: a lone CR in a cell is quoted
 
 
+def _rows_csv(rows: list[dict[str, Any]]) -> bytes:
+    """Rows as CSV without pandas, written as pandas writes a frame: empty for None, floats by repr."""
+    import csv
+    import io
+
+    columns = list(rows[0]) if rows else []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([neutral_cell(str(c)) for c in columns])
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else neutral_cell(row.get(c)) for c in columns])
+    return out.getvalue().encode()
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], escape: Any = str) -> str:
+    """Rows as a GitHub-flavoured markdown table (``st.markdown`` draws it without pandas); every cell
+    and header goes through ``escape`` (the pages pass their plain-text escaping: a value from a
+    config is shown as typed) and ``|`` is escaped so a cell cannot open another column."""
+    if not rows:
+        return ""
+    columns = list(rows[0])
+
+    def cell(value: Any) -> str:
+        text = escape("" if value is None else str(value)).replace("\n", " ")
+        return re.sub(r"(?<!\\)\|", r"\\|", text)  # a pipe the escaping left bare
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def interpolation_table(paths: dict[str, np.ndarray]) -> pd.DataFrame:
     """Latent points along named paths, e.g. {"linear": (steps, latent), "spherical": ...}."""
+    import pandas as pd
+
     records = []
     for name, path in paths.items():
         path = np.asarray(path)
