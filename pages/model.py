@@ -23,7 +23,7 @@ from vizvae.errors import VizvaeError
 from vizvae.train.cards import (
     PRIOR_SAMPLES, RECONSTRUCTIONS_PER_CLASS, prior_preview, rebuild_command, reconstruction_preview, stored_previews,
 )
-from vizvae.viz.figures import training_curves_figure
+from vizvae.viz.svg import training_curves_svg
 from vizvae.viz.tables import column_rows, csv_bytes, evaluation_caption, evaluation_rows, history_rows, markdown_table
 
 # The card reads config.json and the stored seed-0 grids: it needs no weights (and no torch) until
@@ -128,7 +128,7 @@ def training_section(training: dict[str, Any], name: str, rebuild: str) -> None:
     if not history.get("step"):
         st.info("This checkpoint has no training history.")
         return
-    st.plotly_chart(training_curves_figure(history, title=None), key="model_training_curves")
+    st.image(training_curves_svg(history), caption="Training curves (loss and train ELBO are running averages)")
     settings = training.get("settings") or {}
     st.caption(f"{settings.get('steps', '?')} steps, batch {settings.get('batch_size', '?')}, lr {settings.get('lr', '?')}, "
                f"seed {settings.get('seed', '?')}; {training.get('seconds', '?')} s on {training.get('device', '?')}. "

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
-from vizvae.viz.figures import kl_figure, posterior_figure, projection_figure, training_curves_figure
+from vizvae.viz.figures import kl_figure, posterior_figure, projection_figure
 from vizvae.inference.latent import traversal_latents
 from vizvae.viz.tables import (
     evaluation_caption, evaluation_table, history_table, interpolation_table, posterior_table, projection_table, traversal_table,
@@ -20,14 +21,40 @@ def test_projection_figure_carries_index_and_label_for_hover_and_selection():
     assert projection_figure(coords).data[0].selectedpoints is None
 
 
-def test_training_curves_have_loss_train_and_test_elbo():
-    history = {"step": [10, 20], "loss": [5.0, 4.0], "train_elbo": [-5.0, -4.0], "eval_step": [20], "test_elbo": [-4.5]}
-    fig = training_curves_figure(history)
-    assert [t.name for t in fig.data] == ["loss", "train ELBO", "test ELBO"]
-    assert list(fig.data[2].x) == [20]
+def test_training_curves_have_loss_train_and_test_elbo_at_their_coordinates():
+    from xml.etree import ElementTree
+
+    from vizvae.viz.svg import training_curves_svg
+
+    history = {"step": [10, 20, 30], "loss": [5.0, 4.0, 3.0], "train_elbo": [-5.0, -4.0, -3.5], "eval_step": [20],
+               "test_elbo": [-4.5]}
+    root = ElementTree.fromstring(training_curves_svg(history, width=900, height=300))
+    lines = {e.get("data-name"): [tuple(map(float, p.split(","))) for p in e.get("points").split()]
+             for e in root.iter("{http://www.w3.org/2000/svg}polyline")}
+    assert list(lines) == ["loss", "train ELBO", "test ELBO"]
+    # the loss panel spans x 70..435 and y 30..240: the largest loss at the top left, the smallest bottom right
+    assert lines["loss"] == [(70.0, 30.0), (252.5, 135.0), (435.0, 240.0)]
+    # one ELBO panel, one scale for both series: y from -5 (bottom) to -3.5 (top); the test point at step 20
+    (test_point,) = lines["test ELBO"]
+    assert test_point == pytest.approx((515 + 365 / 2, 30 + 210 * (1 - 0.5 / 1.5)), abs=0.06)
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "loss (minimised)" in texts and "ELBO (nats, higher is better)" in texts and "test ELBO" in texts
     table = history_table(history)
     assert list(table.columns) == ["step", "loss", "train_elbo", "test_elbo"]
     assert np.isnan(table.test_elbo[0]) and table.test_elbo[1] == -4.5
+
+
+def test_training_curves_skip_non_finite_values_and_escape_names():
+    from xml.etree import ElementTree
+
+    from vizvae.viz.svg import Panel, Series, panel_svg
+
+    svg = "<svg xmlns='http://www.w3.org/2000/svg'>" + "".join(panel_svg(
+        "<b>", [Series("a&b", [0, 1, 2], [1.0, float("nan"), 3.0])], Panel(0, 0, 100, 50), "step")) + "</svg>"
+    root = ElementTree.fromstring(svg)
+    (line,) = root.iter("{http://www.w3.org/2000/svg}polyline")
+    assert line.get("data-name") == "a&b" and line.get("points") == "0.0,50.0 100.0,0.0"
+    assert [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")][0] == "<b>"
 
 
 def test_posterior_figure_has_std_error_bars():

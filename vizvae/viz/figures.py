@@ -66,27 +66,6 @@ def apply_layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
     return fig
 
 
-def training_curves_figure(history: dict[str, Sequence[float]], title: str | None = "Training") -> go.Figure:
-    """Loss and train ELBO (running averages, logged every few steps) and test ELBO (at the
-    evaluation steps) against the optimiser step. The loss is −(β-weighted ELBO), so for β = 1
-    it mirrors the train ELBO; for a β-VAE the gap between them is (β − 1)·KL."""
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (minimised)", "ELBO (nats, higher is better)"))
-    steps = list(history.get("step", []))
-    if steps and history.get("loss"):
-        fig.add_trace(go.Scatter(x=steps, y=list(history["loss"]), mode="lines", name="loss"), row=1, col=1)
-    if steps and history.get("train_elbo"):
-        fig.add_trace(go.Scatter(x=steps, y=list(history["train_elbo"]), mode="lines", name="train ELBO"), row=1, col=2)
-    if history.get("eval_step") and history.get("test_elbo"):
-        fig.add_trace(go.Scatter(x=list(history["eval_step"]), y=list(history["test_elbo"]), mode="lines+markers",
-                                 name="test ELBO"), row=1, col=2)
-    fig.update_xaxes(title_text="step")
-    apply_layout(fig, title, 360)
-    fig.update_layout(margin=dict(t=70 if title else 40))  # room for the subplot titles
-    return fig
-
-
 def _discrete_colourscale(n: int) -> list[list]:
     """A stepped colourscale giving each of n integer codes its own flat colour band."""
     scale = []
