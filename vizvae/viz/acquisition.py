@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vizvae.viz.figures import CLASS_COLOURS, apply_layout
+from vizvae.viz.figures import CLASS_COLOURS, apply_layout, panel_axes, subplot_grid
 
 if TYPE_CHECKING:
     from vizvae.evaluation.acquisition_view import RawStep
@@ -132,45 +132,42 @@ def imputation_figure(feature_names: Sequence[str], centre: np.ndarray, low: np.
     steps): a still-missing feature shows p(x_j | x_O)'s mean and 5–95 % interval, with the true value as
     a cross where it is known; an observed feature shows its value (red: acquired this step).
 
-    Every trace carries its feature's name in ``meta``."""
-    from plotly.subplots import make_subplots
-
+    Every trace carries its feature's name in ``meta``. Built as one layout dict (``subplot_grid``)
+    and one ``go.Figure`` call: make_subplots and a trace added per panel took 0.3 s on 13 features."""
     names = list(feature_names)
     d = len(names)
     rows = max(1, -(-d // columns))
     titles = [f"{name} ✓" if observed[j] else name for j, name in enumerate(names)]
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, vertical_spacing=0.65 / rows,
-                        horizontal_spacing=0.04)
+    layout = subplot_grid(rows, columns, titles, horizontal_spacing=0.04, vertical_spacing=0.65 / rows)
+    traces: list[dict] = []
     shown: set[str] = set()
 
-    def add(trace: go.Scatter, j: int) -> None:
-        trace.meta = names[j]
-        trace.legendgroup = trace.name
-        trace.showlegend = trace.name not in shown
-        shown.add(trace.name)
-        fig.add_trace(trace, row=j // columns + 1, col=j % columns + 1)
+    def add(j: int, **trace: Any) -> None:
+        traces.append(dict(type="scatter", y=[0] * len(trace["x"]), meta=names[j], legendgroup=trace["name"],
+                           showlegend=trace["name"] not in shown, **panel_axes(j), **trace))
+        shown.add(trace["name"])
 
     for j in range(d):
         if observed[j]:
             colour = ACQUIRED_COLOUR if j == acquired else OBSERVED_COLOUR
             name = "acquired this step" if j == acquired else "observed"
-            add(go.Scatter(x=[centre[j]], y=[0], mode="markers", marker=dict(color=colour, size=11, symbol="diamond"),
-                           name=name, hovertemplate=f"{names[j]} = %{{x:.4g}} ({name})<extra></extra>"), j)
+            add(j, x=[centre[j]], mode="markers", marker=dict(color=colour, size=11, symbol="diamond"), name=name,
+                hovertemplate=f"{names[j]} = %{{x:.4g}} ({name})<extra></extra>")
         else:
-            add(go.Scatter(x=[low[j], high[j]], y=[0, 0], mode="lines", line=dict(color=IMPUTED_COLOUR, width=6),
-                           opacity=0.45, name="5–95 % interval",
-                           hovertemplate=f"{names[j]}: %{{x:.4g}}<extra>5–95 %</extra>"), j)
-            add(go.Scatter(x=[centre[j]], y=[0], mode="markers", marker=dict(color=IMPUTED_COLOUR, size=10),
-                           name="imputed (mean)", hovertemplate=f"{names[j]} ≈ %{{x:.4g}}<extra>imputed</extra>"), j)
+            add(j, x=[low[j], high[j]], mode="lines", line=dict(color=IMPUTED_COLOUR, width=6), opacity=0.45,
+                name="5–95 % interval", hovertemplate=f"{names[j]}: %{{x:.4g}}<extra>5–95 %</extra>")
+            add(j, x=[centre[j]], mode="markers", marker=dict(color=IMPUTED_COLOUR, size=10), name="imputed (mean)",
+                hovertemplate=f"{names[j]} ≈ %{{x:.4g}}<extra>imputed</extra>")
             if truth is not None and np.isfinite(truth[j]):
-                add(go.Scatter(x=[truth[j]], y=[0], mode="markers",
-                               marker=dict(color=TRUTH_COLOUR, size=10, symbol="x-thin", line=dict(width=2)),
-                               name="true value (hidden)", hovertemplate=f"{names[j]} = %{{x:.4g}}<extra>true</extra>"),
-                    j)
-        axis = "" if j == 0 else str(j + 1)
-        fig.layout[f"xaxis{axis}"].update(range=[float(ranges[j][0]), float(ranges[j][1])], nticks=4)
-        fig.layout[f"yaxis{axis}"].update(visible=False, range=[-1, 1], fixedrange=True)
-    fig.update_annotations(font_size=12)
+                add(j, x=[truth[j]], mode="markers",
+                    marker=dict(color=TRUTH_COLOUR, size=10, symbol="x-thin", line=dict(width=2)),
+                    name="true value (hidden)", hovertemplate=f"{names[j]} = %{{x:.4g}}<extra>true</extra>")
+        axes = panel_axes(j)
+        layout[f"xaxis{axes['xaxis'][1:]}"].update(range=[float(ranges[j][0]), float(ranges[j][1])], nticks=4)
+        layout[f"yaxis{axes['yaxis'][1:]}"].update(visible=False, range=[-1, 1], fixedrange=True)
+    for annotation in layout["annotations"]:
+        annotation["font"] = dict(size=12)
+    fig = go.Figure(data=traces, layout=layout)
     apply_layout(fig, title, 80 + 115 * rows)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.15 / rows, x=0),
                       margin=dict(t=(40 if title else 10) + 40))
