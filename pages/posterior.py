@@ -32,7 +32,7 @@ from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.masks import IMAGE_MASK_KINDS
 from vizvae.kernels.hmc import step_size_growth, under_tuned
 from vizvae.inference.cache import stored_result
-from vizvae.inference.gaps import IWAE_KS, PosteriorGaps, posterior_gaps
+from vizvae.inference.gaps import IWAE_KS, IWAE_REPLICATES, PosteriorGaps, posterior_gaps
 from vizvae.inference.posterior import (
     ChainDiagnostics, PlaneView, PosteriorChains, PosteriorGrid, PosteriorTarget, chain_diagnostics, coordinate_axes,
     gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes, trained_hmc,
@@ -301,7 +301,8 @@ def hmc_summary(posterior: Posterior) -> None:
         metrics[2].metric("log p(x_O)", f"{posterior.grid.log_evidence:.2f}", help="Exact, by quadrature on a grid.")
     elif posterior.gaps is not None:
         source = posterior.gaps.log_evidence_source  # "IWAE(5000)", "HMC-IS(5000)": too long for the label
-        metrics[2].metric("log p(x_O) ≈", f"{posterior.gaps.log_evidence:.2f}", help=f"Estimated by {source}.")
+        metrics[2].metric("log p(x_O) ≈", evidence_text(posterior.gaps, 2),
+                          help=f"Estimated by {source}, ± its Monte Carlo standard error.")
         metrics[2].caption(f"by {source}")
 
 
@@ -438,9 +439,18 @@ def gaps_switch(posterior: Posterior) -> None:
             st.rerun()  # draw the plane and the marginals again, now with q*
 
 
+def evidence_text(gaps: PosteriorGaps, decimals: int) -> str:
+    """log p(x_O) as shown: "−151.90 ± 0.30" for an estimate (its Monte Carlo standard error)."""
+    se = gaps.log_evidence_se
+    return f"{gaps.log_evidence:.{decimals}f}" + (f" ± {se:.{decimals}f}" if se is not None else "")
+
+
 def gaps_view(name: str, image: int, gaps: PosteriorGaps) -> None:
     cols = st.columns(4)
-    cols[0].metric(f"log p(x_O), {gaps.log_evidence_source}", f"{gaps.log_evidence:.3f}")
+    cols[0].metric(f"log p(x_O), {gaps.log_evidence_source}", evidence_text(gaps, 3),
+                   help=None if gaps.log_evidence_se is None else
+                   f"The mean of {IWAE_REPLICATES} independent {gaps.log_evidence_source} estimates, ± the Monte "
+                   "Carlo standard error of that mean.")
     cols[1].metric("ELBO(q_φ), encoder", f"{gaps.elbo_encoder:.3f}")
     cols[2].metric("Amortisation gap", f"{gaps.amortisation_gap:.3f}", help="ELBO(q*) − ELBO(q_φ)")
     cols[3].metric("Approximation gap", f"{gaps.approximation_gap:.3f}", help="log p(x_O) − ELBO(q*)")
@@ -449,7 +459,8 @@ def gaps_view(name: str, image: int, gaps: PosteriorGaps) -> None:
         label = f"log p(x) by {gaps.log_evidence_source}" if gaps.log_evidence_source == "quadrature" else \
             f"log p(x) ≈ {gaps.log_evidence_source}"
         st.plotly_chart(iwae_curve_figure(gaps.ks, gaps.iwae, gaps.hmc_iwae, gaps.elbo_encoder, gaps.elbo_best,
-                                          gaps.log_evidence, label, title="Bounds on log p(x_O)"),
+                                          gaps.log_evidence, label, title="Bounds on log p(x_O)",
+                                          iwae_se=gaps.iwae_se, hmc_iwae_se=gaps.hmc_iwae_se),
                         key="posterior_iwae")
     with right:
         st.plotly_chart(gaps_figure(gaps.approximation_gap, gaps.amortisation_gap, title="Where the gap comes from"),
@@ -459,15 +470,21 @@ def gaps_view(name: str, image: int, gaps: PosteriorGaps) -> None:
                 "approximation gap": gaps.approximation_gap, f"IWAE({gaps.ks[-1]})": gaps.iwae[-1]}
         if gaps.hmc_iwae is not None:
             rows[f"HMC-IS({gaps.ks[-1]})"] = gaps.hmc_iwae[-1]
+        if gaps.log_evidence_se is not None:
+            rows[f"standard error of {gaps.log_evidence_source}"] = gaps.log_evidence_se
         st.dataframe(gaps_table(rows), hide_index=True)
-    ess_note = f"Kish ESS of the 5000 importance weights: encoder {gaps.iwae_ess:.0f}" + (
+    ess_note = f"Kish ESS of each {gaps.ks[-1]} importance weights: encoder {gaps.iwae_ess:.0f}" + (
         f", HMC Gaussian {gaps.hmc_ess:.0f}" if gaps.hmc_ess is not None else "") + "."
+    if gaps.iwae_se is not None:
+        ess_note += (f" Each K uses every draw: IWAE({gaps.ks[-1]}) is the mean of {IWAE_REPLICATES} independent "
+                     "estimates, and the bars are Monte Carlo standard errors from the spread of the groups.")
     st.caption("IWAE(K) uses the encoder as proposal; IS(K) a full-covariance Gaussian fitted to the final HMC "
                "samples and widened ×1.25 — HMC's own q^(T) has no density to weight by, and the mean log joint "
                "of its samples is not a bound. Both are lower bounds in expectation; a single estimate at large K "
                "can land slightly above log p(x) when a few weights dominate. " + ess_note +
                " q* is the best diagonal Gaussian for this image alone (Adam on its ELBO from q_φ, fixed seed).")
-    download_csv("Bounds (CSV)", csv_bytes(iwae_table(gaps.ks, gaps.iwae, gaps.hmc_iwae)),
+    download_csv("Bounds (CSV)", csv_bytes(iwae_table(gaps.ks, gaps.iwae, gaps.hmc_iwae, gaps.iwae_se,
+                                                      gaps.hmc_iwae_se)),
                  f"{name}-posterior-{image}-bounds.csv", key="posterior_bounds_csv")
 
 

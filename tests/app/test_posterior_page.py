@@ -142,8 +142,11 @@ def test_an_estimated_evidence_keeps_its_label_short_and_names_its_estimator_bel
     at = finish_jobs(at.toggle(key="posterior_gaps_on").set_value(True).run())
     assert errors(at) == []
     (estimate,) = [m for m in at.metric if m.label == "log p(x_O) ≈"]  # "log p(x_O) ≈ IWAE(5000)" was cut off
-    assert float(estimate.value) < 0 and "Estimated by" in estimate.help
+    value, se = estimate.value.split(" ± ")  # the estimate and its Monte Carlo standard error
+    assert float(value) < 0 and 0 < float(se) < 5 and "Estimated by" in estimate.help
     assert any(c.value.startswith("by ") and "(5000)" in c.value for c in at.caption)
+    table = at.dataframe[0].value
+    assert any(str(name).startswith("standard error of ") for name in table.iloc[:, 0])
 
 
 def test_trained_step_sizes_are_compared_with_their_start_and_a_tuned_sampler_is_not_flagged():

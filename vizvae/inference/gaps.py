@@ -44,6 +44,8 @@ __all__ = [
     "best_gaussian",
     "importance_log_weights",
     "iwae_curve",
+    "iwae_curve_se",
+    "IWAE_REPLICATES",
     "hmc_gaussian",
     "PosteriorGaps",
     "posterior_gaps",
@@ -51,6 +53,7 @@ __all__ = [
 
 # log-spaced K, each dividing the next, so the pooled curve never decreases (see ``iwae_curve``)
 IWAE_KS = (1, 5, 10, 50, 100, 500, 1000, 5000)
+IWAE_REPLICATES = 8  # independent IWAE(Kmax) estimates averaged: their spread is the error bar
 
 
 @dataclass
@@ -158,6 +161,21 @@ def iwae_curve(log_weights: Tensor, ks: tuple[int, ...] = IWAE_KS) -> np.ndarray
     return np.asarray(values)
 
 
+def iwae_curve_se(log_weights: Tensor, ks: tuple[int, ...] = IWAE_KS) -> np.ndarray:
+    """The Monte Carlo standard error of each ``iwae_curve`` value: the spread of the ⌊N/K⌋ groups'
+    log-mean-exps over √(groups); NaN where there is one group (nothing to measure the spread from)."""
+    log_weights = log_weights.detach().double().cpu()
+    errors = []
+    for k in ks:
+        groups = len(log_weights) // k
+        if groups < 2:
+            errors.append(float("nan"))
+            continue
+        estimates = log_mean_exp(log_weights[: groups * k].reshape(groups, k), dim=1)
+        errors.append(float(estimates.std(unbiased=True)) / math.sqrt(groups))
+    return np.asarray(errors)
+
+
 def _ess(log_weights: Tensor) -> float:
     # Kish's ESS: far below the number of draws means a few weights dominate and IWAE_K for K near
     # it is still noisy (single estimates can even overshoot log p(x))
@@ -202,8 +220,18 @@ class PosteriorGaps:
     iwae: np.ndarray  # (n_k,) IWAE_K under q_φ
     hmc_iwae: np.ndarray | None  # (n_k,) IS_K under the Gaussian fitted to the HMC samples
     log_evidence_quadrature: float | None
-    iwae_ess: float  # Kish ESS of the Kmax encoder weights
+    iwae_ess: float  # Kish ESS of the Kmax encoder weights (the mean over the replicates' groups)
     hmc_ess: float | None  # ... and of the HMC-Gaussian weights
+    iwae_se: np.ndarray | None = None  # (n_k,) Monte Carlo standard error of ``iwae`` (``iwae_curve_se``)
+    hmc_iwae_se: np.ndarray | None = None  # ... of ``hmc_iwae``
+
+    @property
+    def log_evidence_se(self) -> float | None:
+        """The Monte Carlo standard error of ``log_evidence`` (None: exact by quadrature, or not stored)."""
+        errors = {"IWAE": self.iwae_se, "HMC-IS": self.hmc_iwae_se}.get(self.log_evidence_source.split("(")[0])
+        if errors is None or not np.isfinite(errors[-1]):
+            return None
+        return float(errors[-1])
 
     @property
     def approximation_gap(self) -> float:
@@ -220,7 +248,8 @@ class PosteriorGaps:
 
 def posterior_gaps(target: PosteriorTarget, hmc_samples: Tensor | None = None,
                    log_evidence_quadrature: float | None = None, ks: tuple[int, ...] = IWAE_KS,
-                   n_elbo_samples: int = 2000, n_steps: int = 300, seed: int = 0) -> PosteriorGaps:
+                   n_elbo_samples: int = 2000, n_steps: int = 300, seed: int = 0,
+                   replicates: int = IWAE_REPLICATES) -> PosteriorGaps:
     """Approximation and amortisation gaps of one data point (see the module docstring).
 
     ELBO(q_φ) and ELBO(q*) are estimated on the same ``n_elbo_samples`` noise draws; q* is kept only
@@ -228,6 +257,8 @@ def posterior_gaps(target: PosteriorTarget, hmc_samples: Tensor | None = None,
     never negative. log p(x_O) is ``log_evidence_quadrature`` when given (2-D latents), else the
     larger of IWAE_Kmax and the HMC-based IS_Kmax — both lower bounds in expectation, so the larger
     is the tighter; then the approximation gap is itself an upper estimate only up to their noise.
+    IWAE_Kmax is the mean of ``replicates`` independent estimates, and every point of the curves comes
+    with its Monte Carlo standard error (a single IWAE(5000) can rest on an ESS of ~20 weights).
     """
     encoder = target.encoder_posterior()
     best = best_gaussian(target, n_steps=n_steps, seed=seed, start=encoder)
@@ -241,23 +272,32 @@ def posterior_gaps(target: PosteriorTarget, hmc_samples: Tensor | None = None,
     if elbo_best < elbo_encoder:
         elbo_best, best_posterior = elbo_encoder, encoder
 
-    n_pool = max(ks)
+    k_max = max(ks)
+    n_pool = k_max * replicates  # IWAE(Kmax) is then the mean of ``replicates`` estimates, with an error bar
     encoder_weights = importance_log_weights(target, GaussianProposal.from_diagonal(encoder), n_pool, seed + 2)
-    iwae = iwae_curve(encoder_weights, ks)
-    hmc_iwae, hmc_ess = None, None
+    iwae, iwae_se = iwae_curve(encoder_weights, ks), iwae_curve_se(encoder_weights, ks)
+    hmc_iwae, hmc_iwae_se, hmc_ess = None, None, None
     if hmc_samples is not None and len(hmc_samples) > 1:
         proposal = hmc_gaussian(hmc_samples.to(device=target.device, dtype=encoder.mean.dtype))
         hmc_weights = importance_log_weights(target, proposal, n_pool, seed + 3)
-        hmc_iwae, hmc_ess = iwae_curve(hmc_weights, ks), _ess(hmc_weights)
+        hmc_iwae, hmc_iwae_se, hmc_ess = iwae_curve(hmc_weights, ks), iwae_curve_se(hmc_weights, ks), \
+            _group_ess(hmc_weights, k_max)
 
     if log_evidence_quadrature is not None:
         log_evidence, source = float(log_evidence_quadrature), "quadrature"
     elif hmc_iwae is not None and hmc_iwae[-1] > iwae[-1]:
-        log_evidence, source = float(hmc_iwae[-1]), f"HMC-IS({n_pool})"
+        log_evidence, source = float(hmc_iwae[-1]), f"HMC-IS({k_max})"
     else:
-        log_evidence, source = float(iwae[-1]), f"IWAE({n_pool})"
+        log_evidence, source = float(iwae[-1]), f"IWAE({k_max})"
     return PosteriorGaps(
         log_evidence=log_evidence, log_evidence_source=source, elbo_encoder=elbo_encoder, elbo_best=elbo_best,
         best=best_posterior, elbo_history=best.elbo_history, ks=np.asarray(ks), iwae=iwae, hmc_iwae=hmc_iwae,
-        log_evidence_quadrature=log_evidence_quadrature, iwae_ess=_ess(encoder_weights), hmc_ess=hmc_ess,
+        log_evidence_quadrature=log_evidence_quadrature, iwae_ess=_group_ess(encoder_weights, k_max),
+        hmc_ess=hmc_ess, iwae_se=iwae_se, hmc_iwae_se=hmc_iwae_se,
     )
+
+
+def _group_ess(log_weights: Tensor, k: int) -> float:
+    """Kish's ESS of each group of ``k`` weights, averaged: the ESS behind one IWAE(k) estimate."""
+    groups = len(log_weights) // k
+    return float(np.mean([_ess(group) for group in log_weights[: groups * k].reshape(groups, k)]))

@@ -100,7 +100,7 @@ def diagnostics_from_arrays(arrays: dict[str, np.ndarray]) -> ChainDiagnostics:
 
 
 _GAP_FLOATS = ("log_evidence", "elbo_encoder", "elbo_best", "iwae_ess")
-_GAP_OPTIONAL = ("hmc_iwae", "log_evidence_quadrature", "hmc_ess")  # stored only when not None
+_GAP_OPTIONAL = ("hmc_iwae", "log_evidence_quadrature", "hmc_ess", "iwae_se", "hmc_iwae_se")  # when not None
 
 
 def gaps_to_arrays(gaps: PosteriorGaps) -> dict[str, np.ndarray]:

@@ -255,18 +255,26 @@ def ess_rhat_figure(ess: np.ndarray, rhat: np.ndarray, n_draws: int, title: str 
     return fig
 
 
+def _error_bars(se: np.ndarray | None) -> dict:
+    if se is None:
+        return {}
+    return dict(error_y=dict(type="data", array=np.nan_to_num(np.asarray(se, dtype=float)), visible=True))
+
+
 def iwae_curve_figure(ks: np.ndarray, iwae: np.ndarray, hmc_iwae: np.ndarray | None, elbo_encoder: float,
                       elbo_best: float | None = None, log_evidence: float | None = None,
-                      evidence_label: str = "log p(x) by quadrature", title: str | None = None) -> go.Figure:
+                      evidence_label: str = "log p(x) by quadrature", title: str | None = None,
+                      iwae_se: np.ndarray | None = None, hmc_iwae_se: np.ndarray | None = None) -> go.Figure:
     """IWAE_K under the encoder and IS_K under the Gaussian fitted to the HMC samples, for K on a log
-    axis, against ELBO(q_φ), ELBO(q*) and log p(x) (horizontal lines)."""
+    axis (with Monte Carlo standard errors as bars, when given), against ELBO(q_φ), ELBO(q*) and
+    log p(x) (horizontal lines)."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=ks, y=iwae, mode="lines+markers", name="IWAE(K), encoder proposal",
-                             line=dict(color=ENCODER_COLOUR, width=2),
+                             line=dict(color=ENCODER_COLOUR, width=2), **_error_bars(iwae_se),
                              hovertemplate="K = %{x}: %{y:.3f}<extra></extra>"))
     if hmc_iwae is not None:
         fig.add_trace(go.Scatter(x=ks, y=hmc_iwae, mode="lines+markers", name="IS(K), Gaussian fitted to HMC samples",
-                                 line=dict(color=HMC_COLOUR, width=2),
+                                 line=dict(color=HMC_COLOUR, width=2), **_error_bars(hmc_iwae_se),
                                  hovertemplate="K = %{x}: %{y:.3f}<extra></extra>"))
     lines = [(elbo_encoder, "ELBO(q_φ)", ENCODER_COLOUR, "dot")]
     if elbo_best is not None:
@@ -302,10 +310,16 @@ def gaps_table(rows: dict[str, float]) -> pd.DataFrame:
                         columns=["quantity", "nats"])
 
 
-def iwae_table(ks: np.ndarray, iwae: np.ndarray, hmc_iwae: np.ndarray | None) -> pd.DataFrame:
+def iwae_table(ks: np.ndarray, iwae: np.ndarray, hmc_iwae: np.ndarray | None, iwae_se: np.ndarray | None = None,
+               hmc_iwae_se: np.ndarray | None = None) -> pd.DataFrame:
+    """The bounds per K, with their Monte Carlo standard errors where known (NaN: a single estimate)."""
     table = pd.DataFrame({"K": np.asarray(ks, dtype=int), "iwae_encoder": np.asarray(iwae)})
+    if iwae_se is not None:
+        table["iwae_encoder_se"] = np.asarray(iwae_se)
     if hmc_iwae is not None:
         table["is_hmc_gaussian"] = np.asarray(hmc_iwae)
+        if hmc_iwae_se is not None:
+            table["is_hmc_gaussian_se"] = np.asarray(hmc_iwae_se)
     return table
 
 
