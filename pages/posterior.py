@@ -35,7 +35,7 @@ from vizvae.inference.cache import stored_result
 from vizvae.inference.gaps import IWAE_KS, IWAE_REPLICATES, PosteriorGaps, posterior_gaps
 from vizvae.inference.posterior import (
     ChainDiagnostics, PlaneView, PosteriorChains, PosteriorGrid, PosteriorTarget, chain_diagnostics, coordinate_axes,
-    gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes, trained_hmc,
+    gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes, trained_hmc, unvisited_mass,
 )
 from vizvae.inference.posterior_store import cached_posterior_result, posterior_params, posterior_target
 from vizvae.inference.posterior_view import chain_plane_limits, is_inflated, masked_preview, most_moved_dimensions
@@ -400,6 +400,7 @@ def diagnostics_view(name: str, posterior: Posterior) -> None:
     cols[1].metric("Divergent transitions", f"{diagnostics.n_divergences} of {diagnostics.acceptance.size}")
     cols[2].metric("Smallest bulk ESS", f"{diagnostics.ess.min():.0f} of {diagnostics.n_draws}")
     cols[3].metric("Largest R-hat", f"{diagnostics.rhat.max():.3f}")
+    mixing_warnings(posterior, diagnostics)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(acceptance_figure(diagnostics.acceptance, diagnostics.divergences,
@@ -417,6 +418,28 @@ def diagnostics_view(name: str, posterior: Posterior) -> None:
     table = dimension_table(*posterior.encoder, posterior.samples, diagnostics.ess, diagnostics.rhat)
     download_csv("Per-dimension summary (CSV)", csv_bytes(table), f"{name}-posterior-{posterior.args[2]}-dims.csv",
                  key="posterior_dims_csv")
+
+
+UNMIXED_RHAT = 1.1  # above it, the chains' states still depend on where they started
+UNVISITED_MASS = 0.1  # exact posterior mass no chain state reached: above it, a mode or ridge is missed
+
+
+def mixing_warnings(posterior: Posterior, diagnostics: ChainDiagnostics) -> None:
+    """Say when the chains have not mixed (R-hat), and, where the exact 2-D posterior is known, how
+    much of its mass they never visited."""
+    rhat = np.asarray(diagnostics.rhat, dtype=float)
+    unmixed = int((rhat > UNMIXED_RHAT).sum())
+    if unmixed:
+        st.warning(f"The chains have not mixed: R-hat is up to {np.nanmax(rhat):.2f} (over {UNMIXED_RHAT}) on "
+                   f"{unmixed} of {rhat.size} dimension(s), so their states still depend on where they started. "
+                   "Read the marginals with care; more transitions or chains would tell.", icon=":material/warning:")
+    if posterior.grid is not None:
+        states = posterior.chains.chain[1:].reshape(-1, 2).cpu().numpy()  # every state after the start
+        missed = unvisited_mass(posterior.grid, states)
+        if missed > UNVISITED_MASS:
+            st.warning(f"The chains never visit a part of the posterior holding {missed:.0%} of its mass (exact, "
+                       "by quadrature): a mode or a ridge is missed. Compare the chains with the exact contours "
+                       "above.", icon=":material/warning:")
 
 
 # -- gaps -----------------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ a higher-dimensional model's views, and a model with trained HMC."""
 
 import json
 
+import pytest
+
 from tests.app.helpers import elements, errors, finish_jobs, open_page, shipped
 
 
@@ -164,3 +166,15 @@ def test_trained_step_sizes_are_compared_with_their_start_and_a_tuned_sampler_is
     captions = " ".join(c.value for c in at.caption)
     assert f"{growth:.2f}× the ones training started from" in captions
     assert not [w for w in at.warning if "under-tuned" in w.value]
+
+
+def test_chains_that_have_not_mixed_are_said_to_have_not_mixed():
+    """mnist-hhvae's shipped first view: 50 chains of T = 10 from the proposal, R-hat far above 1.1
+    in every one of the 30 dimensions; the 2-D exact-posterior check finds nothing unvisited there."""
+    at = finish_jobs(posterior_page(model=shipped("mnist-hhvae")))
+    assert errors(at) == []
+    (warning,) = [w.value for w in at.warning if w.value.startswith("The chains have not mixed")]
+    rhat = float(warning.split("R-hat is up to ")[1].split(" ")[0])
+    shown = float([m.value for m in at.metric if m.label == "Largest R-hat"][0])
+    assert rhat == pytest.approx(shown, abs=0.005) and rhat > 1.1 and "of 30 dimension(s)" in warning
+    assert not [w for w in at.warning if "never visit" in w.value]

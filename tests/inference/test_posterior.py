@@ -136,3 +136,30 @@ def test_posterior_estimators_run_on_cuda():
     gaps = posterior_gaps(target, hmc_samples=chains.samples, log_evidence_quadrature=grid.log_evidence, n_steps=50)
     assert gaps.amortisation_gap >= 0
     assert np.isfinite(chain_diagnostics(chains.result).rhat).all()
+
+
+def _bimodal_grid():
+    """An exact grid of an equal mixture of N((−3, 0), 0.5²I) and N((3, 0), 0.5²I)."""
+    from vizvae.inference.posterior import PosteriorGrid
+
+    z1, z2 = np.linspace(-8, 8, 321), np.linspace(-8, 8, 321)
+    g1, g2 = np.meshgrid(z1, z2)
+
+    def log_normal(m1):
+        return -((g1 - m1) ** 2 + g2 ** 2) / (2 * 0.25) - np.log(2 * np.pi * 0.25)
+
+    log_joint = np.logaddexp(log_normal(-3.0), log_normal(3.0)) + np.log(0.5)
+    return PosteriorGrid(z1=z1, z2=z2, log_joint=log_joint, log_evidence=0.0, limits=((-8, 8), (-8, 8)))
+
+
+def test_unvisited_mass_finds_the_mode_the_chains_never_reached():
+    from vizvae.inference.posterior import unvisited_mass
+
+    grid = _bimodal_grid()
+    rng = np.random.default_rng(0)
+    left = rng.normal((-3.0, 0.0), 0.5, (2000, 2))
+    right = rng.normal((3.0, 0.0), 0.5, (2000, 2))
+    assert unvisited_mass(grid, left) == pytest.approx(0.5, abs=0.03)  # the right mode: half the mass
+    both = unvisited_mass(grid, np.concatenate([left, right]))
+    assert both < 0.01  # exact draws from both modes leave only the far tails of the box's cells
+    assert unvisited_mass(grid, np.empty((0, 2))) == pytest.approx(1.0, abs=1e-3)  # the grid's mass is 1
