@@ -73,27 +73,26 @@ def open_paths(address: str | None) -> bool:
     return is_loopback(address)
 
 
-def model_dirs() -> list[Path]:
-    """The configured model folders (``VIZVAE_MODEL_DIRS``), resolved, existing ones only."""
+def configured_folders(env: str) -> list[Path]:
+    """The folders an ``os.pathsep``-separated setting names, resolved, existing ones only."""
     folders = []
-    for part in os.environ.get(MODEL_DIRS_ENV, "").split(os.pathsep):
+    for part in os.environ.get(env, "").split(os.pathsep):
         if part.strip():
             folder = Path(part.strip()).expanduser().resolve()
             if folder.is_dir():
                 folders.append(folder)
     return folders
+
+
+def model_dirs() -> list[Path]:
+    """The configured model folders (``VIZVAE_MODEL_DIRS``)."""
+    return configured_folders(MODEL_DIRS_ENV)
 
 
 def data_dirs() -> list[Path]:
-    """The configured data folders (``VIZVAE_DATA_DIRS``), resolved, existing ones only: on a closed
-    server, a checkpoint trained on a user's dataset opens only if that data lies inside one."""
-    folders = []
-    for part in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep):
-        if part.strip():
-            folder = Path(part.strip()).expanduser().resolve()
-            if folder.is_dir():
-                folders.append(folder)
-    return folders
+    """The configured data folders (``VIZVAE_DATA_DIRS``): on a closed server, a checkpoint trained
+    on a user's dataset opens only if that data lies inside one."""
+    return configured_folders(DATA_DIRS_ENV)
 
 
 def data_source_allowed(config: Mapping, roots: Iterable[Path]) -> bool:
