@@ -82,11 +82,6 @@ class _Slots:
     def release(self) -> None:
         self._get().release()
 
-    def reset(self) -> None:
-        """Read the setting again (tests; never while a job runs)."""
-        with self._lock:
-            self._semaphore = None
-
 
 JOB_SLOTS = _Slots()
 
