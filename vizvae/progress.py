@@ -73,6 +73,16 @@ class TrainingLog:
         if not self.bar.disable:
             self.bar.write(text, file=self.bar.fp)
 
+    def state(self) -> dict[str, Any]:
+        """The smoothed scalars and the history so far (JSON), for a resumable run."""
+        return {"smoothed": dict(self.smoothed), "history": {k: list(v) for k, v in self.history.items()}}
+
+    def restore(self, state: dict[str, Any], step: int) -> None:
+        """Continue from ``state()`` saved after ``step`` steps."""
+        self.smoothed = {str(k): float(v) for k, v in state["smoothed"].items()}
+        self.history = {str(k): list(v) for k, v in state["history"].items()}
+        self.bar.update(step)
+
     def close(self) -> None:
         self.bar.close()
 

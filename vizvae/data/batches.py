@@ -122,38 +122,56 @@ def domain_sizes(dataset, split: str = "train") -> list[int] | None:
 
 
 # -- training groups ------------------------------------------------------------------------------------
+class RandomGroups:
+    """Endless row indices of random training groups, one batch each (see ``random_groups``).
+
+    Its position is ``state()`` — each domain's current permutation and cursor — so that a
+    resumed run (``vizvae.train.resume``) draws the very groups the interrupted one would have."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
+                 domain_sizes: Sequence[int] | None = None):
+        sizes = [int(s) for s in domain_sizes] if domain_sizes else [int(n)]
+        if sum(sizes) != n:
+            raise DataError(f"domain sizes {sizes} do not add up to the {n} training rows")
+        self.sizes = sizes
+        self.offsets = np.cumsum([0, *sizes[:-1]]).tolist()
+        self.shares = [batch_size // len(sizes) + (1 if i < batch_size % len(sizes) else 0) for i in range(len(sizes))]
+        if any(share > size for share, size in zip(self.shares, sizes)):
+            raise DataError(f"a batch of {batch_size} needs {self.shares} rows from domains of {sizes} rows")
+        self.generator, self.device = generator, device
+        self.orders = [torch.randperm(size, generator=generator, device=device) for size in sizes]
+        self.cursors = [0] * len(sizes)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        parts = []
+        for i, (size, share, offset) in enumerate(zip(self.sizes, self.shares, self.offsets)):
+            if self.cursors[i] + share > size:
+                self.orders[i] = torch.randperm(size, generator=self.generator, device=self.device)
+                self.cursors[i] = 0
+            parts.append(self.orders[i][self.cursors[i]: self.cursors[i] + share] + offset)
+            self.cursors[i] += share
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
+        """(tensors, JSON) that ``restore`` takes back."""
+        return {f"order_{i}": order.cpu() for i, order in enumerate(self.orders)}, {"cursors": list(self.cursors)}
+
+    def restore(self, tensors: dict[str, torch.Tensor], info: dict[str, list[int]]) -> None:
+        orders = [tensors[f"order_{i}"].to(self.device) for i in range(len(self.sizes))]
+        if [len(o) for o in orders] != self.sizes or len(info["cursors"]) != len(self.sizes):
+            raise DataError("the saved data order does not fit this data set")
+        self.orders, self.cursors = orders, [int(c) for c in info["cursors"]]
+
+
 def random_groups(n: int, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
-                  domain_sizes: Sequence[int] | None = None) -> Iterator[torch.Tensor]:
+                  domain_sizes: Sequence[int] | None = None) -> RandomGroups:
     """Endless row indices of random training groups, one batch each.
 
     One domain: passes over a fresh random permutation (a batch never straddles two passes).
     Several domains (rows ordered domain by domain): every group takes an equal share of rows
     from each domain, each domain walking its own permutation — "50 % of each batch from each
     data set" (§4.3.2)."""
-    if not domain_sizes:
-        order = torch.randperm(n, generator=generator, device=device)
-        cursor = 0
-        while True:
-            if cursor + batch_size > n:
-                order = torch.randperm(n, generator=generator, device=device)
-                cursor = 0
-            yield order[cursor: cursor + batch_size]
-            cursor += batch_size
-    sizes = [int(s) for s in domain_sizes]
-    if sum(sizes) != n:
-        raise DataError(f"domain sizes {sizes} do not add up to the {n} training rows")
-    offsets = np.cumsum([0, *sizes[:-1]]).tolist()
-    shares = [batch_size // len(sizes) + (1 if i < batch_size % len(sizes) else 0) for i in range(len(sizes))]
-    if any(share > size for share, size in zip(shares, sizes)):
-        raise DataError(f"a batch of {batch_size} needs {shares} rows from domains of {sizes} rows")
-    orders = [torch.randperm(size, generator=generator, device=device) for size in sizes]
-    cursors = [0] * len(sizes)
-    while True:
-        parts = []
-        for i, (size, share, offset) in enumerate(zip(sizes, shares, offsets)):
-            if cursors[i] + share > size:
-                orders[i] = torch.randperm(size, generator=generator, device=device)
-                cursors[i] = 0
-            parts.append(orders[i][cursors[i]: cursors[i] + share] + offset)
-            cursors[i] += share
-        yield torch.cat(parts)
+    return RandomGroups(n, batch_size, generator, device, domain_sizes)

@@ -18,9 +18,13 @@ from vizvae.models import VAE, VAEConfig
 from vizvae.models.base import LatentVariableModel
 from vizvae.train.cards import write_model_card
 from vizvae.train.loop import TrainSettings, evaluate_model, fit
+from vizvae.models.capabilities import GroupModel
 from vizvae.train.options import (
-    dataset_from_args, progress_from_args, recorded_command, training_steps, validate_train_arguments,
+    add_scale_arguments, dataset_from_args, parallel_record, progress_from_args, recorded_command, run_context,
+    training_steps, validate_train_arguments,
 )
+from vizvae.train.parallel import PeerFailure, launched_ranks, start_process_group, stop_process_group
+from vizvae.train.resume import StopRequested
 from vizvae.train.staged_commands import (
     MIXED_MODELS, STAGED_MODELS, add_staged_arguments, build_mixed_model, build_staged_model, train_staged_command,
 )
@@ -61,6 +65,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "--out; its other files are kept")
     add_staged_arguments(parser)
     add_ugvae_arguments(parser)
+    add_scale_arguments(parser)
 
 
 def build_vae(args: argparse.Namespace, dataset: Dataset) -> LatentVariableModel:
@@ -98,39 +103,67 @@ def train_command(args: argparse.Namespace) -> int:
         return 2
     try:
         validate_train_arguments(args)
+        ranks = launched_ranks()
+        if ranks.distributed and args.model == "digit-classifier":
+            raise VizvaeError("the digit classifier trains in one process: run it without torchrun")
     except VizvaeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.model in MODEL_TRAINERS:
-        return MODEL_TRAINERS[args.model](args)
-    return train_single_stage_command(args)
+    try:  # a distributed run joins its process group first (torchrun sets the ranks)
+        args.device = str(start_process_group(ranks, resolve_device(args.device), args.dist_timeout))
+        trainer = MODEL_TRAINERS.get(args.model, train_single_stage_command)
+        return trainer(args)
+    except StopRequested as err:
+        if ranks.is_main:
+            print(f"stopped: {err}", file=sys.stderr)
+        return 143  # 128 + SIGTERM, as a shell reports a run that SIGTERM ended
+    except PeerFailure as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        stop_process_group()
 
 
 def train_single_stage_command(args: argparse.Namespace) -> int:
-    """Fit a model by its ELBO alone (``fit``), evaluate its bounds, save it and write its card."""
+    """Fit a model by its ELBO alone (``fit``), evaluate its bounds, save it and write its card
+    (only rank 0 of a distributed run prints and writes)."""
     torch.manual_seed(args.seed)
     dataset = dataset_from_args(args)
     device = resolve_device(args.device)
     model = MODEL_BUILDERS[args.model](args, dataset).to(device)
     steps = training_steps(args, dataset)
+    group_rows = isinstance(model, GroupModel)  # a shard is one whole group
+    context = run_context(args, None if group_rows else args.batch_size)
     settings = TrainSettings(steps=steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                              missing=args.missing or "none")
     progress = progress_from_args(args, f"train {args.model}")
-    progress.message(f"training {args.model} on {dataset.name} ({len(dataset.x_train)} rows) for {steps} steps on {device}")
+    progress.message(f"training {args.model} on {dataset.name} ({len(dataset.x_train)} rows) for {steps} steps on "
+                     f"{device}" + _ranks_note(context.plan.shards, context.ranks.world_size))
     started = time.perf_counter()
-    history = fit(model, dataset, settings, progress)
+    history = fit(model, dataset, settings, progress, context=context)
     seconds = time.perf_counter() - started
+    if not context.ranks.is_main:
+        return 0
     evaluation = evaluate_model(model, dataset, seed=args.seed)
     out = Path(args.out)
     with replacing_folder(out, overwrite=args.overwrite) as staging:  # checkpoint and card appear together
         write_checkpoint(
             model, staging, name=args.name or out.name, dataset=dataset.describe(),
             training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
-                      "history": history, "command": recorded_command()},
+                      "history": history, "command": recorded_command(),
+                      "parallel": parallel_record(context, args.batch_size, group_rows)},
             evaluation=evaluation,
         )
         write_model_card(staging)
+    if context.saver is not None:
+        context.saver.clean_up()
     progress.message(f"test ELBO {evaluation['test_elbo']:.2f} nats, IWAE(50) {evaluation['test_iwae_50']:.2f}; saved {out}")
     return 0
+
+
+def _ranks_note(shards: int, world_size: int) -> str:
+    if shards == 1 and world_size == 1:
+        return ""
+    return f", {shards} shards on {world_size} rank{'s' if world_size > 1 else ''}"

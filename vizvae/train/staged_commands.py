@@ -28,7 +28,9 @@ from vizvae.models.mixed import MIXED_MODELS  # the staged models on marginal VA
 from vizvae.progress import Progress
 from vizvae.train.cards import write_model_card
 from vizvae.train.loop import evaluate_model
-from vizvae.train.options import dataset_from_args, progress_from_args, recorded_command, training_steps
+from vizvae.train.options import (
+    dataset_from_args, parallel_record, progress_from_args, recorded_command, run_context, training_steps,
+)
 from vizvae.train.stages import StageSettings, train_stages
 
 STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
@@ -252,11 +254,14 @@ def train_staged_command(args: argparse.Namespace) -> int:
         build = build_mixed_model if args.model in MIXED_MODELS else build_staged_model
         model = build(args, dataset).to(device)
     settings = stage_settings(args, model, dataset)
+    context = run_context(args, args.batch_size)
     progress = progress_from_args(args, args.model)
     announce_stages(progress, args, model, dataset, settings, device)
     started = time.perf_counter()
-    stages = train_stages(model, dataset, settings, progress)
+    stages = train_stages(model, dataset, settings, progress, context)
     seconds = time.perf_counter() - started
+    if not context.ranks.is_main:
+        return 0
     stages = with_inherited_stages(stages, source_config)
     evaluation = staged_evaluation(args, model, dataset, progress)
     out = Path(args.out)
@@ -266,7 +271,8 @@ def train_staged_command(args: argparse.Namespace) -> int:
             model, staging, name=args.name or out.name, dataset=dataset.describe(),
             training={"settings": settings.to_json(), "seconds": round(seconds, 1), "device": str(device),
                       "history": history, "stages": stages, "command": recorded_command(),
-                      "init_from": (source_config or {}).get("name")},
+                      "init_from": (source_config or {}).get("name"),
+                      "parallel": parallel_record(context, args.batch_size, group_rows=False)},
             evaluation=evaluation,
         )
         if args.model in MIXED_MODELS and args.saia_rows:
@@ -276,5 +282,7 @@ def train_staged_command(args: argparse.Namespace) -> int:
             write_saia_cache(staging, model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows,
                              seed=args.seed)
         write_model_card(staging)
+    if context.saver is not None:
+        context.saver.clean_up()
     progress.message(f"{evaluation_summary(evaluation, dataset)}; saved {out}")
     return 0
