@@ -125,7 +125,7 @@ def domain_sizes(dataset, split: str = "train") -> list[int] | None:
 class RandomGroups:
     """Endless row indices of random training groups, one batch each (see ``random_groups``).
 
-    Its position is ``state()`` — each domain's current permutation and cursor — so that a
+    One domain smaller than a batch gives all its rows, reshuffled, every step. Its position is ``state()`` — each domain's current permutation and cursor — so that a
     resumed run (``vizvae.train.resume``) draws the very groups the interrupted one would have."""
 
     def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device | str = "cpu",
@@ -136,7 +136,7 @@ class RandomGroups:
         self.sizes = sizes
         self.offsets = np.cumsum([0, *sizes[:-1]]).tolist()
         self.shares = [batch_size // len(sizes) + (1 if i < batch_size % len(sizes) else 0) for i in range(len(sizes))]
-        if any(share > size for share, size in zip(self.shares, sizes)):
+        if len(sizes) > 1 and any(share > size for share, size in zip(self.shares, sizes)):
             raise DataError(f"a batch of {batch_size} needs {self.shares} rows from domains of {sizes} rows")
         self.generator, self.device = generator, device
         self.orders = [torch.randperm(size, generator=generator, device=device) for size in sizes]

@@ -219,21 +219,17 @@ class Saver:
                 (self.folder / old).unlink(missing_ok=True)
         self.written = [name]
 
-    def clean_up(self, resumed_from: Path | None = None) -> None:
-        """After a finished run: remove the state files this run wrote or resumed from, and the
-        folder when that leaves it empty."""
-        if not self.ranks.is_main:
+    def clean_up(self) -> None:
+        """After a finished run: remove the state files (this run's and the one it resumed from),
+        and the folder when that leaves it empty."""
+        if not self.ranks.is_main or self.folder is None or not self.folder.is_dir():
             return
-        for folder in {f for f in (self.folder, resumed_from) if f is not None}:
-            names = set(self.written) | {STATE_JSON}
-            if folder == resumed_from and self.pending is None:
-                names |= {p.name for p in folder.glob("state-*.safetensors")}
-            for name in names:
-                (folder / name).unlink(missing_ok=True)
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+        for file in [self.folder / STATE_JSON, *self.folder.glob("state-*.safetensors"), *self.folder.glob(".state*.tmp-*")]:
+            file.unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:  # the folder holds files of its own: leave them
+            pass
 
 
 def _plain(value: Any) -> Any:
