@@ -152,6 +152,8 @@ def bench_command(args: argparse.Namespace) -> int:
         print(f"error: unknown benchmark(s) {unknown}; available: {available}", file=sys.stderr)
         return 2
     options = parse_options(args.option)
+    if args.device != "cpu":
+        options["device"] = args.device
     results: dict = {}
     for name in names:
         started = time.perf_counter()
@@ -236,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--only", nargs="*",
                        help="benchmark names: acquisition, hmc (vizvae/bench/), app, pages, load (bench/)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                       help="cuda: the hmc benchmark adds its GPU figures (hmc_gpu_ms, hmc_gemm_roofline_fraction, "
+                       "train_images_per_s); it stops with the reason on a machine without CUDA")
     bench.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     bench.set_defaults(func=bench_command)
 

@@ -14,3 +14,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None or device == "auto":
         return default_device()
     return torch.device(device)
+
+
+def to_device(array, device: str | torch.device) -> torch.Tensor:
+    """``array`` as a tensor on ``device``; to a GPU through pinned memory with a non-blocking copy
+    (the training sets go over once, before the first step)."""
+    device = torch.device(device)
+    tensor = torch.as_tensor(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

@@ -18,7 +18,8 @@ BENCHMARKS: dict[str, str] = {
     "app": "bench.app",  # cold start, traversal grid, cached projection
     "load": "bench.load",  # 8 concurrent heavy sessions: health and first-paint latency, peak RSS, isolation
     "pages": "bench.pages",  # every page: first render and first interaction, AppTest and Chromium
-    "hmc": "vizvae.bench.hmc",  # HMC cost model and speed on the shipped HH-VAE
+    "hmc": "vizvae.bench.hmc",  # HMC cost model and speed on the shipped HH-VAE (and on CUDA with --device cuda)
+    "train": "vizvae.bench.train",  # data-parallel training: 2 gloo processes against 1
 }
 
 

@@ -185,6 +185,11 @@ def end_to_end(model, x_all: torch.Tensor, mask_all: torch.Tensor, n_chains: int
 
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
+    on_cuda = str(options.get("device", "cpu")) == "cuda"
+    if on_cuda:
+        from vizvae.bench.cuda import require_cuda
+
+        require_cuda()  # before minutes of CPU figures
     if options.get("threads"):
         torch.set_num_threads(int(options["threads"]))
     checkpoint = load_checkpoint(resolve_checkpoint(options.get("model", "mnist-hhvae")), device="cpu")
@@ -198,7 +203,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     with torch.no_grad():
         proposal = model.encode(x, mask)
     counted = cost_model(model, x, mask, proposal, n_chains)
-    return {
+    figures = {
         "hmc_model": checkpoint.name,
         "hmc_T": model.hmc.n_transitions,
         "hmc_LF": model.hmc.n_leapfrog,
@@ -210,3 +215,9 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         **end_to_end(model, x_all, mask_all, n_chains, repeats),
         "hmc_acceptance": counted["hmc_acceptance"],
     }
+    if on_cuda:
+        from vizvae.bench.cuda import hmc_figures, training_figures
+
+        figures.update(hmc_figures(checkpoint.name, len(x_all), n_chains, max(3, repeats // 3)))
+        figures.update(training_figures())
+    return figures

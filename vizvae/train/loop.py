@@ -14,6 +14,7 @@ from vizvae.data.batches import domain_sizes, random_groups
 from vizvae.inference.importance import evaluate_bounds
 from vizvae.models.base import LatentVariableModel
 from vizvae.models.capabilities import GroupModel
+from vizvae.device import to_device
 from vizvae.progress import Progress, TrainingLog
 from vizvae.train.parallel import GradientSync, Streams
 from vizvae.train.resume import ALONE, LoopState, RunContext
@@ -101,8 +102,8 @@ def fit(model: LatentVariableModel, dataset: Dataset, settings: TrainSettings, p
     device = model.device
     plan = context.plan
     streams = Streams(settings.seed, plan, device)
-    x_train = torch.as_tensor(dataset.x_train, device=device)
-    x_eval = torch.as_tensor(dataset.x_test[: settings.eval_rows], device=device)
+    x_train = to_device(dataset.x_train, device)
+    x_eval = to_device(dataset.x_test[: settings.eval_rows], device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     eval_every = settings.eval_every or every_nth(settings.steps, 10)
     log = (progress or Progress(enabled=False)).log(

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import torch
 
 from vizvae.data import Dataset, protocol_masks
+from vizvae.device import to_device
 from vizvae.errors import VizvaeError
 from vizvae.kernels.hmc import scrub_non_finite_grads
 from vizvae.kernels.stein import steer_to_acceptance
@@ -75,8 +76,8 @@ class ProtocolBatches:
     order stream, shared by every rank."""
 
     def __init__(self, dataset: Dataset, batch_size: int, streams: Streams, device: torch.device):
-        self.x = torch.as_tensor(dataset.x_train, device=device)
-        self.y = None if dataset.y_train is None else torch.as_tensor(dataset.y_train, device=device)
+        self.x = to_device(dataset.x_train, device)
+        self.y = None if dataset.y_train is None else to_device(dataset.y_train, device)
         self.batch_size = batch_size
         self.streams = streams
         self.device = device
