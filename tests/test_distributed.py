@@ -36,7 +36,8 @@ COMMANDS = {
     "hhvae": ["--model", "hhvae", "--dataset", "digits", "--steps", "4", "--hmc-steps", "3", "--batch-size", "16",
               *STAGED],
     "hhvaem": ["--model", "hhvaem", "--dataset", "boston", "--marginal-steps", "3", "--steps", "3", "--hmc-steps", "2",
-               "--batch-size", "16", "--marginal-hidden", "8", "--saia-rows", "0", *STAGED],
+               "--batch-size", "16", "--marginal-hidden", "8", *STAGED, "--imputation-rows", "16",
+               "--imputation-samples", "2", "--saia-rows", "8"],
 }
 
 
@@ -89,6 +90,10 @@ def test_two_ranks_match_one_process_on_the_same_shards(model, tmp_path):
     global_batch = 2 * batch if model == "ugvae" else batch  # a group model takes one group per shard
     assert two["parallel"] == {"world_size": 2, "shards": 2, "global_batch": global_batch, "backend": "gloo"}
     assert one["parallel"]["world_size"] == 1
+    if model == "hhvaem":  # the evaluations at the end shared their rows between the ranks, rank 0 saved them
+        config = json.loads((tmp_path / "ranks2" / "config.json").read_text())
+        assert config["evaluation"]["imputation_rows"] == 16
+        assert json.loads((tmp_path / "ranks2" / "saia.json").read_text())["rows"] == 8
     if model.startswith("hh"):  # the run reached Stage 3 and synchronised the step sizes through it
         assert two["stages"][-1]["name"].startswith("stage 3") and two["stages"][-1]["steps"] >= 2
 

@@ -119,10 +119,24 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
     from vizvae.evaluation import get_task, saves_results
 
+    from vizvae.device import resolve_device
+    from vizvae.train.parallel import launched_ranks, row_split, start_process_group, stop_process_group
+
     task = get_task(args.task)
-    checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=args.device, max_model_mb=args.max_model_mb)
     options = parse_options(args.option)
-    results = task(checkpoint, options)
+    ranks = launched_ranks()  # under torchrun, the tasks that loop over rows share them between the ranks
+    try:
+        device = start_process_group(ranks, resolve_device(args.device))
+        checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=device, max_model_mb=args.max_model_mb)
+        if ranks.distributed:
+            options["row_split"] = row_split(ranks)
+            if not ranks.is_main:
+                options.pop("save", None)
+        results = task(checkpoint, options)
+    finally:
+        stop_process_group()
+    if not ranks.is_main:
+        return 0
     if saves_results(options):  # the task stored its results in config.json: the card shows them
         from vizvae.train.cards import write_model_card
 

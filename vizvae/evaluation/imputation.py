@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from vizvae.data import Dataset, protocol_masks
+from vizvae.evaluation.rows import ALONE, RowSplit, scores_by_chunks
 from vizvae.inference.imputation import missing_log_likelihood, predictive_target, target_log_likelihood
 from vizvae.models.capabilities import PredictorModel, TunedHMCModel
 
@@ -85,8 +86,10 @@ def imputation_scores(model, x: torch.Tensor, y: torch.Tensor | None, mask: torc
 
 
 def evaluate_imputation(model, dataset: Dataset, rows: int = 500, n_samples: int = 20,
-                        seeds: tuple[int, ...] = (0,), subset_seed: int = SUBSET_SEED) -> dict[str, Any]:
-    """The imputation metrics of Tables 5.3–5.5 (see the module docstring), as a JSON-able dict."""
+                        seeds: tuple[int, ...] = (0,), subset_seed: int = SUBSET_SEED,
+                        split: RowSplit = ALONE) -> dict[str, Any]:
+    """The imputation metrics of Tables 5.3–5.5 (see the module docstring), as a JSON-able dict.
+    With ``split``, the rows are shared between the ranks (``evaluation.rows``)."""
     device = model.device
     index = test_subset(dataset, rows, subset_seed)
     x = torch.as_tensor(dataset.x_test[index], device=device)
@@ -96,6 +99,16 @@ def evaluate_imputation(model, dataset: Dataset, rows: int = 500, n_samples: int
     for seed in seeds:
         generator = torch.Generator(device=device).manual_seed(seed)
         mask, _ = protocol_masks(len(x), x.shape[1], "test", generator, device)  # label always hidden
+        if split.split:
+            def score(part: slice, chunk_stream: torch.Generator) -> dict[str, list[float]]:
+                scores = imputation_scores(model, x[part], None if y is None else y[part], mask[part], n_samples,
+                                           chunk_stream)
+                return {key: values.tolist() for key, values in scores.items()}
+
+            merged = scores_by_chunks(score, len(x), 50, seed, split, device)
+            for key, values in merged.items():
+                per_seed.setdefault(key, []).append(statistics.fmean(values))
+            continue
         for key, values in imputation_scores(model, x, y, mask, n_samples, generator).items():
             per_seed.setdefault(key, []).append(float(values.mean()))
     result: dict[str, Any] = {}
@@ -120,5 +133,6 @@ def imputation_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     default_seeds = "0,1,2,3,4" if is_table else "0"
     seeds = tuple(int(s) for s in str(options.get("seeds") or default_seeds).split(","))  # mask seeds, e.g. 0,1,2
     result = evaluate_imputation(model, dataset, rows=int(options.get("rows") or (len(dataset.x_test) if is_table else 500)),
-                                 n_samples=int(options.get("samples") or (100 if is_table else 20)), seeds=seeds)
+                                 n_samples=int(options.get("samples") or (100 if is_table else 20)), seeds=seeds,
+                                 split=options.get("row_split") or ALONE)
     return {"model": checkpoint.name, "dataset": dataset.name, **result}

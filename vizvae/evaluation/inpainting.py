@@ -24,6 +24,7 @@ import torch
 from vizvae.data import Dataset
 from vizvae.data.masks import square_hole_mask
 from vizvae.evaluation.imputation import test_subset
+from vizvae.evaluation.rows import ALONE, RowSplit, scores_by_chunks
 from vizvae.inference.imputers import LATENT_METHODS, METHODS, ImputationSettings, impute, supported_methods
 
 ROWS = 200
@@ -60,9 +61,11 @@ class InpaintingSettings:
                    seed=int(options.get("seed") or 0))
 
 
-def evaluate_inpainting(model, dataset: Dataset, settings: InpaintingSettings = InpaintingSettings()) -> dict[str, Any]:
+def evaluate_inpainting(model, dataset: Dataset, settings: InpaintingSettings = InpaintingSettings(),
+                        split: RowSplit = ALONE) -> dict[str, Any]:
     """The inpainting scores of every method in ``settings.methods`` (default: all the model
-    supports), as a JSON-able dict (see the module docstring)."""
+    supports), as a JSON-able dict (see the module docstring). With ``split``, the rows are shared
+    between the ranks (``evaluation.rows``)."""
     if not dataset.image_shape:
         raise ValueError(f"inpainting needs an image dataset; {dataset.name} is a table")
     available = supported_methods(model)
@@ -76,29 +79,35 @@ def evaluate_inpainting(model, dataset: Dataset, settings: InpaintingSettings = 
     x = torch.as_tensor(dataset.x_test[index], device=device)
     mask = inpainting_masks(len(x), tuple(dataset.image_shape[1:]), settings.hole, settings.seed, device)
     feature_mean = torch.as_tensor(dataset.x_train.mean(0), device=device)
-    scores = {method: _method_scores(model, x, mask, method, feature_mean, settings) for method in methods}
+    scores = {method: _method_scores(model, x, mask, method, feature_mean, settings, split) for method in methods}
     return {"rows": int(len(x)), "hole": int(settings.hole), "samples": int(settings.n_samples),
             "proposals": int(settings.n_proposals), "iterations": int(settings.n_iterations),
             "seed": int(settings.seed), "methods": scores}
 
 
 def _method_scores(model, x: torch.Tensor, mask: torch.Tensor, method: str, feature_mean: torch.Tensor,
-                   settings: InpaintingSettings) -> dict[str, Any]:
-    """One method over all rows, ``settings.batch_size`` at a time, from one seeded generator."""
-    generator = torch.Generator(device=model.device).manual_seed(int(settings.seed))
+                   settings: InpaintingSettings, split: RowSplit = ALONE) -> dict[str, Any]:
+    """One method over all rows, ``settings.batch_size`` at a time, from one seeded generator (split
+    between ranks: one stream per batch, ``evaluation.rows``)."""
     imputation = ImputationSettings(n_samples=settings.n_samples, n_iterations=settings.n_iterations,
                                     n_proposals=settings.n_proposals, predict_labels=False)
-    nll, mse, seconds = [], [], 0.0
-    for start in range(0, len(x), settings.batch_size):
-        rows = slice(start, start + settings.batch_size)
-        result = impute(model, x[rows], mask[rows], method, imputation, generator=generator,
-                        feature_mean=feature_mean)
-        seconds += result.runtime_s
-        mse += result.mse.tolist()
-        if result.missing_nll is not None:
-            nll += result.missing_nll_per_entry.tolist()
+
+    def score(rows: slice, generator: torch.Generator) -> dict[str, list[float]]:
+        result = impute(model, x[rows], mask[rows], method, imputation, generator=generator, feature_mean=feature_mean)
+        nll = [] if result.missing_nll is None else result.missing_nll_per_entry.tolist()
+        return {"mse": result.mse.tolist(), "nll": nll, "seconds": [result.runtime_s]}
+
+    if split.split:
+        scores = scores_by_chunks(score, len(x), settings.batch_size, settings.seed, split, model.device)
+    else:
+        generator = torch.Generator(device=model.device).manual_seed(int(settings.seed))
+        scores = {"mse": [], "nll": [], "seconds": []}
+        for start in range(0, len(x), settings.batch_size):
+            for key, values in score(slice(start, start + settings.batch_size), generator).items():
+                scores[key] += values
+    nll, mse = scores.get("nll", []), scores["mse"]
     return {"missing_nll": round(statistics.fmean(nll), 4) if nll else None,
-            "mse": round(statistics.fmean(mse), 4), "seconds": round(seconds, 2)}
+            "mse": round(statistics.fmean(mse), 4), "seconds": round(sum(scores["seconds"]), 2)}
 
 
 def inpainting_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +126,7 @@ def inpainting_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise VizvaeError(f"unknown inpainting method(s) {unknown}; expected some of {', '.join(METHODS)}")
     try:
-        result = evaluate_inpainting(model, dataset, settings)
+        result = evaluate_inpainting(model, dataset, settings, split=options.get("row_split") or ALONE)
     except ValueError as err:
         raise VizvaeError(f"{checkpoint.name}: {err}") from None
     return {"model": checkpoint.name, "dataset": dataset.name, **result}

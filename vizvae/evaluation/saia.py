@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vizvae.evaluation.rows import ALONE, RowSplit, scores_by_chunks
 from vizvae.inference.acquisition import STRATEGIES, curve_area, curve_summary, run_acquisition
 from vizvae.models.capabilities import PredictorModel, TableModel
 
@@ -44,33 +45,47 @@ def error_name(model) -> str:
     return "absolute error of the predictive mean (standardised target units)"
 
 
+SPLIT_CHUNK_ROWS = 32  # rows per chunk (and random stream) when SAIA is split between ranks
+
+
 def evaluate_saia(model, dataset, rows: int | None = None, samples: int = DEFAULTS["samples"],
                   bins: int = DEFAULTS["bins"], kl_samples: int = DEFAULTS["kl_samples"], seed: int = DEFAULTS["seed"],
-                  strategies: tuple[str, ...] = STRATEGIES) -> dict[str, Any]:
-    """The Fig. 5.5 curves of ``model`` on the first ``rows`` test rows (all by default)."""
+                  strategies: tuple[str, ...] = STRATEGIES, split: RowSplit = ALONE) -> dict[str, Any]:
+    """The Fig. 5.5 curves of ``model`` on the first ``rows`` test rows (all by default); with
+    ``split``, the rows are shared between the ranks (``evaluation.rows``)."""
     device = model.device
     count = len(dataset.x_test) if rows is None else min(rows, len(dataset.x_test))
     x = torch.as_tensor(dataset.x_test[:count], device=device)
     y = torch.as_tensor(dataset.y_test[:count], device=device)
     result: dict[str, Any] = {"curves": {}, "curves_se": {}, "nll_curves": {}, "areas": {}, "first_acquired": {}}
     for strategy in strategies:
-        generator = torch.Generator(device=device).manual_seed(seed)
-        run = run_acquisition(model, x, y, strategy, n_samples=samples, bins=bins, kl_samples=kl_samples,
-                              generator=generator)
-        errors = curve_summary(run.error)
+        def score(part: slice, generator: torch.Generator) -> dict[str, list]:
+            run = run_acquisition(model, x[part], y[part], strategy, n_samples=samples, bins=bins,
+                                  kl_samples=kl_samples, generator=generator)  # arrays of (steps, rows)
+            return {"error": list(np.asarray(run.error).T), "y_nll": list(np.asarray(run.y_nll).T),
+                    "first": list(np.asarray(run.acquired[0]))}  # per row
+
+        if split.split:
+            merged = scores_by_chunks(score, count, SPLIT_CHUNK_ROWS, seed, split, device)
+        else:
+            merged = score(slice(0, count), torch.Generator(device=device).manual_seed(seed))
+        error, y_nll = np.stack(merged["error"], axis=1), np.stack(merged["y_nll"], axis=1)  # (steps, rows)
+        errors = curve_summary(error)
         result["curves"][strategy] = errors["mean"]
         result["curves_se"][strategy] = errors["se"]
-        result["nll_curves"][strategy] = curve_summary(run.y_nll)["mean"]
+        result["nll_curves"][strategy] = curve_summary(y_nll)["mean"]
         result["areas"][strategy] = round(curve_area(errors["mean"]), 4)
-        first = np.bincount(run.acquired[0], minlength=x.shape[1])  # which feature each row took first
+        first = np.bincount(np.asarray(merged["first"], dtype=int), minlength=x.shape[1])  # each row's first feature
         result["first_acquired"][strategy] = [int(v) for v in first]
     result.update(error=error_name(model), rows=count, features=list(dataset.feature_names),
                   options={"samples": samples, "bins": bins, "kl_samples": kl_samples, "seed": seed})
     return result
 
 
-def write_saia_cache(folder: str | Path, model, dataset, rows: int | None = None, seed: int = 0) -> dict[str, Any]:
-    result = evaluate_saia(model, dataset, rows=rows, seed=seed)
+def write_saia_cache(folder: str | Path, model, dataset, rows: int | None = None, seed: int = 0,
+                     result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Store the curves (``result``, else computed now) with the digest of the weights in ``folder``."""
+    result = dict(result) if result is not None else evaluate_saia(model, dataset, rows=rows, seed=seed)
     result["weights_sha256"] = weights_digest(folder)
     (Path(folder) / CACHE_FILE).write_text(json.dumps(result, indent=1))
     return result
@@ -106,6 +121,7 @@ def saia_task(checkpoint, options: dict[str, Any]) -> dict[str, Any]:
     if cached and cached.get("options") == settings and cached.get("rows") == count:
         result = dict(cached, cached=True)
     else:
-        result = dict(evaluate_saia(model, dataset, rows=rows, **settings), cached=False)
+        result = dict(evaluate_saia(model, dataset, rows=rows, **settings, split=options.get("row_split") or ALONE),
+                      cached=False)
     result.pop("weights_sha256", None)
     return {"model": checkpoint.name, "dataset": dataset.name, **result}

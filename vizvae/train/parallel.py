@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 
 from vizvae.errors import VizvaeError
+from vizvae.evaluation.rows import RowSplit
 
 DEFAULT_TIMEOUT_S = 300  # a collective that waits longer than this on a silent rank fails the run
 
@@ -229,14 +230,18 @@ def average_gradients(params: Iterable[torch.nn.Parameter], ranks: Ranks) -> Non
         offset += g.numel()
 
 
-def gather_rows(local: Sequence[Any], ranks: Ranks) -> list[Any]:
-    """Every rank's list of JSON-like results, concatenated in rank order, on every rank (the
-    evaluation tasks that loop over rows)."""
+def gather_objects(value: Any, ranks: Ranks) -> list[Any]:
+    """Every rank's ``value`` (JSON-like, or arrays), in rank order, on every rank."""
     if not ranks.distributed:
-        return list(local)
+        return [value]
     gathered: list[Any] = [None] * ranks.world_size
-    _collective(lambda: dist.all_gather_object(gathered, list(local)), ranks, "the gathering of results")
-    return [item for part in gathered for item in part]
+    _collective(lambda: dist.all_gather_object(gathered, value), ranks, "the gathering of results")
+    return gathered
+
+
+def row_split(ranks: Ranks) -> RowSplit:
+    """The evaluations' share of test rows for this rank (``evaluation.rows``)."""
+    return RowSplit(ranks.rank, ranks.world_size, gather=lambda value: gather_objects(value, ranks))
 
 
 class _Call(torch.nn.Module):

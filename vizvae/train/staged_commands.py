@@ -22,6 +22,7 @@ from vizvae.checkpoint import load_checkpoint, replacing_folder, resolve_checkpo
 from vizvae.data import Dataset
 from vizvae.device import resolve_device
 from vizvae.errors import VizvaeError
+from vizvae.evaluation.rows import ALONE, RowSplit
 from vizvae.models.base import MODEL_REGISTRY, LatentVariableModel
 from vizvae.models.capabilities import TunedHMCModel
 from vizvae.models.mixed import MIXED_MODELS  # the staged models on marginal VAEs' codes
@@ -31,6 +32,7 @@ from vizvae.train.loop import evaluate_model
 from vizvae.train.options import (
     dataset_from_args, parallel_record, progress_from_args, recorded_command, run_context, training_steps,
 )
+from vizvae.train.parallel import row_split
 from vizvae.train.stages import StageSettings, train_stages
 
 STAGED_MODELS = ("pvae", "hvae", "miwae", "hmcvae", "hhvae")
@@ -217,8 +219,9 @@ def with_inherited_stages(stages: list[dict[str, Any]], source_config: dict[str,
 
 
 def staged_evaluation(args: argparse.Namespace, model: LatentVariableModel, dataset: Dataset,
-                      progress: Progress) -> dict[str, Any]:
-    """Test bounds, and the imputation evaluation unless ``--imputation-rows 0``."""
+                      progress: Progress, split: RowSplit = ALONE) -> dict[str, Any]:
+    """Test bounds, and the imputation evaluation unless ``--imputation-rows 0`` (its rows shared
+    between the ranks of a distributed run; every rank computes the bounds)."""
     evaluation = evaluate_model(model, dataset, seed=args.seed)
     if args.imputation_rows:
         from vizvae.evaluation.imputation import evaluate_imputation
@@ -226,7 +229,8 @@ def staged_evaluation(args: argparse.Namespace, model: LatentVariableModel, data
         progress.message(f"imputation evaluation on {args.imputation_rows} test rows ...")
         evaluation.update(evaluate_imputation(model, dataset, rows=args.imputation_rows,
                                               n_samples=args.imputation_samples,
-                                              seeds=tuple(int(s) for s in args.imputation_seeds.split(","))))
+                                              seeds=tuple(int(s) for s in args.imputation_seeds.split(",")),
+                                              split=split))
     return evaluation
 
 
@@ -260,10 +264,18 @@ def train_staged_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     stages = train_stages(model, dataset, settings, progress, context)
     seconds = time.perf_counter() - started
+    stages = with_inherited_stages(stages, source_config)
+    split = row_split(context.ranks)
+    evaluation = staged_evaluation(args, model, dataset, progress, split)
+    saia = None
+    if args.model in MIXED_MODELS and args.saia_rows:
+        from vizvae.evaluation.saia import evaluate_saia
+
+        progress.message("SAIA curves (mi, kl, random) on the test rows ...")
+        saia = evaluate_saia(model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows, seed=args.seed,
+                             split=split)
     if not context.ranks.is_main:
         return 0
-    stages = with_inherited_stages(stages, source_config)
-    evaluation = staged_evaluation(args, model, dataset, progress)
     out = Path(args.out)
     history = next((s["history"] for s in stages if s["name"].startswith("stage 2")), stages[0]["history"])
     with replacing_folder(out, overwrite=args.overwrite) as staging:  # checkpoint, curves and card appear together
@@ -275,12 +287,10 @@ def train_staged_command(args: argparse.Namespace) -> int:
                       "parallel": parallel_record(context, args.batch_size, group_rows=False)},
             evaluation=evaluation,
         )
-        if args.model in MIXED_MODELS and args.saia_rows:
+        if saia is not None:
             from vizvae.evaluation.saia import write_saia_cache
 
-            progress.message("SAIA curves (mi, kl, random) on the test rows ...")
-            write_saia_cache(staging, model, dataset, rows=None if args.saia_rows < 0 else args.saia_rows,
-                             seed=args.seed)
+            write_saia_cache(staging, model, dataset, result=saia)
         write_model_card(staging)
     if context.saver is not None:
         context.saver.clean_up()
