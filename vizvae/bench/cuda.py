@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from vizvae.bench.hmc import gemm_flops, recorded_gemms
+from vizvae.bench.gemms import gemm_flops, recorded_gemms
 from vizvae.checkpoint import checkpoint_dataset, load_checkpoint, resolve_checkpoint
 from vizvae.data import protocol_masks
 from vizvae.errors import VizvaeError

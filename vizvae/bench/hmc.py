@@ -25,47 +25,17 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from typing import Any
 
 import torch
 
+from vizvae.bench.gemms import gemm_flops, recorded_gemms
 from vizvae.bench.timing import paired_ratio
 from vizvae.checkpoint import checkpoint_dataset, load_checkpoint, resolve_checkpoint
 from vizvae.data import protocol_masks
 from vizvae.kernels.hmc import LogDensityCounter, functional_logdensity_and_grad, logdensity_and_grad
-
-GEMM_OPS = ("mm", "addmm", "bmm", "baddbmm")
-
-
-def recorded_gemms(function, *args) -> list[tuple[str, list[tuple[int, ...]]]]:
-    """The matrix products one call of ``function(*args)`` runs: (aten op name, input shapes)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    calls: list[tuple[str, list[tuple[int, ...]]]] = []
-
-    class Recorder(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args_=(), kwargs=None):
-            name = func.overloadpacket.__name__
-            if name in GEMM_OPS:
-                calls.append((name, [tuple(a.shape) for a in args_ if isinstance(a, torch.Tensor)]))
-            return func(*args_, **(kwargs or {}))
-
-    with Recorder():
-        function(*args)
-    return calls
-
-
-def gemm_flops(calls: list[tuple[str, list[tuple[int, ...]]]]) -> int:
-    """2·m·k·n per product (batched: × batch)."""
-    total = 0
-    for name, shapes in calls:
-        a, b = shapes[-2], shapes[-1]  # addmm/baddbmm: (bias, a, b)
-        total += 2 * math.prod(a) * b[-1]
-    return total
-
 
 def gemms_alone(calls: list[tuple[str, list[tuple[int, ...]]]], times: int):
     """A function that runs the recorded products ``times`` over on fresh inputs of their shapes."""
