@@ -108,7 +108,7 @@ def test_split_saia_curves_are_the_same_on_two_and_three_ranks():
 def test_torchrun_evaluate_gathers_the_rows_on_rank_zero(pvae, tmp_path):
     model, dataset = pvae
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                            "-m", "vizvae", "evaluate", "mnist-pvae", "--task", "imputation", "--device", "cpu",
                            "-o", "rows=120", "-o", "samples=3", "-o", "seeds=0,1", "--json"],

@@ -42,7 +42,7 @@ def timed_run(processes: int, steps: int, hidden: int, batch: int, dataset: str 
                "--batch", str(batch), "--shards", str(processes), "--dataset", dataset]
     children = []
     for rank in range(processes):
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
         if processes > 1:
             env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(processes),
                        LOCAL_RANK=str(rank))
