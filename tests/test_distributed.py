@@ -246,3 +246,23 @@ def test_a_silent_rank_fails_the_run_after_the_process_group_timeout(tmp_path):
     finally:
         frozen.kill()
         frozen.communicate()
+
+
+def test_a_damaged_state_is_refused_with_a_message(tmp_path):
+    command = [*COMMANDS["vae"][:4], "--steps", "3000", "--batch-size", "32", "--latent-dim", "4", "--hidden", "32",
+               *TINY, "--save-every", "10"]
+    process = subprocess.Popen([sys.executable, "-m", "vizvae", "train", *command, "--out", "run", "--state-dir",
+                                "saved"], cwd=tmp_path, env=environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    wait_for_state(tmp_path / "saved", process)
+    process.kill()
+    process.communicate()
+    from safetensors.torch import load_file, save_file
+
+    saved = json.loads((tmp_path / "saved" / "state.json").read_text())
+    tensors = load_file(str(tmp_path / "saved" / saved["tensors"]))
+    tensors.pop("rng.torch")
+    save_file(tensors, str(tmp_path / "saved" / saved["tensors"]))
+    done = subprocess.run([sys.executable, "-m", "vizvae", "train", *command, "--out", "run", "--resume", "saved"],
+                          cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "the saved state is damaged" in done.stderr and "Traceback" not in done.stderr

@@ -161,14 +161,18 @@ class Saver:
             return 1
         self.pending = None
         tensors, info = state.tensors, state.info
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        for index, optimizer in enumerate(loop.optimizers):
-            _restore_optimizer(index, optimizer, tensors, info["optimizers"][index])
-        loop.streams.restore(tensors)
-        loop.rows.restore({k[len("rows."):]: v for k, v in tensors.items() if k.startswith("rows.")}, info["rows"])
-        torch.set_rng_state(tensors["rng.torch"])
-        log.restore(info["log"], int(info["step"]))
-        loop.restore_counters(info.get("counters", {}))
+        try:
+            model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+            for index, optimizer in enumerate(loop.optimizers):
+                _restore_optimizer(index, optimizer, tensors, info["optimizers"][index])
+            loop.streams.restore(tensors)
+            loop.rows.restore({k[len("rows."):]: v for k, v in tensors.items() if k.startswith("rows.")}, info["rows"])
+            torch.set_rng_state(tensors["rng.torch"])
+            log.restore(info["log"], int(info["step"]))
+            loop.restore_counters(info.get("counters", {}))
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as err:
+            raise VizvaeError(f"--resume {self.folder}: the saved state is damaged or does not fit this run "
+                              f"({type(err).__name__}: {str(err)[:200]})") from None
         return int(info["step"]) + 1
 
     def after_step(self, step: int, model: torch.nn.Module, log: TrainingLog, loop: LoopState) -> None:
