@@ -1,0 +1,125 @@
+"""Encodings of large data sets (10⁵–10⁶ items): the encoder's means and log-variances, written batch
+by batch into float32 ``.npy`` memory maps and kept on disk, keyed by the SHA-256 of the checkpoint's
+weights and the SHA-256 of the data, so that a second open maps them instantly.
+
+Where: ``<user cache>/<weights sha256>/encodings/<data sha256>/`` holding ``mean.npy``,
+``log_var.npy`` and ``meta.json``. The arrays are written under temporary names and renamed; then
+``meta.json`` (the weights' and data's digests, the shape) is written last, so a folder without a
+matching ``meta.json`` is an unfinished or stale encoding and is computed again.
+
+The data's digest is of its bytes: a memory-mapped ``.npy`` is hashed from its file, once per
+version of it (memoised on path, size and modification time); an in-memory array from its buffer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from vizvae.errors import VizvaeError
+from vizvae.inference.cache import checkpoint_sha256, user_dir
+
+META = "meta.json"
+DEFAULT_BATCH = 4096
+
+
+class Cancelled(VizvaeError):
+    """The encoding was cancelled between two batches; nothing was stored."""
+
+
+def data_sha256(items: np.ndarray) -> str:
+    """SHA-256 of the items' shape, dtype and data bytes: the same for a memory map and for the same
+    array in memory."""
+    if isinstance(items, np.memmap) and items.filename and items.offset is not None and items.flags.c_contiguous:
+        info = os.stat(items.filename)
+        header = f"{items.shape}|{items.dtype.str}".encode()
+        return _file_digest(str(items.filename), info.st_mtime_ns, info.st_size, header, items.offset, items.nbytes)
+    array = np.ascontiguousarray(items)
+    digest = hashlib.sha256(f"{array.shape}|{array.dtype.str}".encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _file_digest(path: str, mtime_ns: int, size: int, header: bytes, offset: int, nbytes: int) -> str:
+    """The digest of the ``nbytes`` data bytes at ``offset`` (an array's, without the file's header)."""
+    digest = hashlib.sha256(header)
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        left = nbytes
+        while left > 0:
+            block = handle.read(min(1 << 22, left))
+            if not block:
+                break
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
+@torch.inference_mode()
+def encode_into(model, items: np.ndarray, mean: np.ndarray, log_var: np.ndarray, batch_size: int = DEFAULT_BATCH,
+                progress: Callable[[int, int], None] | None = None, cancelled: Callable[[], bool] | None = None) -> None:
+    """Encode ``items`` (n, features) batch by batch into the arrays ``mean`` and ``log_var`` (n, latent)."""
+    device = model.device
+    n = len(items)
+    for start in range(0, n, batch_size):
+        if cancelled is not None and cancelled():
+            raise Cancelled("the encoding was cancelled; nothing was stored")
+        batch = torch.from_numpy(np.array(items[start: start + batch_size], dtype=np.float32))  # a writable copy
+        if device.type == "cuda":
+            batch = batch.pin_memory().to(device, non_blocking=True)
+        posterior = model.encode(batch.to(device))
+        mean[start: start + len(batch)] = posterior.mean.float().cpu().numpy()
+        log_var[start: start + len(batch)] = (2.0 * posterior.std.float().log()).cpu().numpy()
+        if progress is not None:
+            progress(min(start + batch_size, n), n)
+
+
+def cached_encodings(folder: str | Path, model, items: np.ndarray, batch_size: int = DEFAULT_BATCH,
+                     progress: Callable[[int, int], None] | None = None,
+                     cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(means, log-variances, read from the cache?) of every item, as read-only memory maps: from
+    the cache of the checkpoint in ``folder`` when it holds them for these weights and these
+    items, else encoded now (see ``encode_into``) and stored."""
+    weights, data = checkpoint_sha256(folder), data_sha256(items)
+    directory = user_dir(weights) / "encodings" / data
+    shape = (len(items), int(model.latent_dim))
+    if _complete(directory, weights, data, shape):
+        return np.load(directory / "mean.npy", mmap_mode="r"), np.load(directory / "log_var.npy", mmap_mode="r"), True
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / META).unlink(missing_ok=True)  # whatever was there is unfinished or stale
+    tag = f".tmp-{os.getpid()}.npy"
+    staged = {name: directory / f"{name}{tag}" for name in ("mean", "log_var")}
+    try:
+        arrays = {name: np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+                  for name, path in staged.items()}
+        encode_into(model, items, arrays["mean"], arrays["log_var"], batch_size, progress, cancelled)
+        for name, array in arrays.items():
+            array.flush()
+        del arrays
+        for name, path in staged.items():
+            os.replace(path, directory / f"{name}.npy")
+        meta = json.dumps({"weights_sha256": weights, "data_sha256": data, "shape": list(shape)})
+        (directory / f"{META}{tag}").write_text(meta)
+        os.replace(directory / f"{META}{tag}", directory / META)  # the commit point
+    finally:
+        for path in [*staged.values(), directory / f"{META}{tag}"]:
+            path.unlink(missing_ok=True)
+    return np.load(directory / "mean.npy", mmap_mode="r"), np.load(directory / "log_var.npy", mmap_mode="r"), False
+
+
+def _complete(directory: Path, weights: str, data: str, shape: tuple[int, int]) -> bool:
+    try:
+        meta = json.loads((directory / META).read_text())
+        headers = [np.load(directory / f"{name}.npy", mmap_mode="r") for name in ("mean", "log_var")]
+    except (OSError, ValueError):
+        return False
+    return (meta == {"weights_sha256": weights, "data_sha256": data, "shape": list(shape)}
+            and all(h.shape == shape and h.dtype == np.float32 for h in headers))
