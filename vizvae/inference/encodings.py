@@ -84,12 +84,15 @@ def encode_into(model, items: np.ndarray, mean: np.ndarray, log_var: np.ndarray,
 
 def cached_encodings(folder: str | Path, model, items: np.ndarray, batch_size: int = DEFAULT_BATCH,
                      progress: Callable[[int, int], None] | None = None,
-                     cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+                     cancelled: Callable[[], bool] | None = None,
+                     root: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
     """(means, log-variances, read from the cache?) of every item, as read-only memory maps: from
     the cache of the checkpoint in ``folder`` when it holds them for these weights and these
-    items, else encoded now (see ``encode_into``) and stored."""
+    items, else encoded now (see ``encode_into``) and stored. ``root``: another cache root than
+    the user cache (a benchmark's scratch folder)."""
     weights, data = checkpoint_sha256(folder), data_sha256(items)
-    directory = user_dir(weights) / "encodings" / data
+    base = user_dir(weights) if root is None else Path(root) / user_dir(weights).name
+    directory = base / "encodings" / data
     shape = (len(items), int(model.latent_dim))
     if _complete(directory, weights, data, shape):
         return np.load(directory / "mean.npy", mmap_mode="r"), np.load(directory / "log_var.npy", mmap_mode="r"), True

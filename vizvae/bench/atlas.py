@@ -1,0 +1,72 @@
+"""The latent atlas at scale, library side: ``python -m vizvae bench --only atlas --json
+[-o sizes=100000,1000000] [-o model=shapes-betavae-b4] [-o batch=4096] [-o queries=50]``.
+
+On generated ``shapes`` (``data.shapes_scale``, rendered once into the user cache) and a shipped
+shapes β-VAE, for each size n:
+
+* ``encode_items_per_s_<n>`` — ``inference.encodings.cached_encodings`` from scratch: items read
+  from the memory map, encoded batch by batch, written to float32 memory maps;
+* ``encode_forward_ratio_<n>`` — that throughput ÷ the model's bare batched ``encode`` on batches
+  already in memory as tensors (timed in the same run on the first 10⁵ items, scaled to n): 1
+  would mean reading and writing the memory maps cost nothing;
+* ``nn_query_ms_<n>`` — median time of an exact k = 20 nearest-neighbour query
+  (``inference.neighbours``) from a random item's mean.
+
+The page-side figures of the atlas (first paint, selection round trip, server RSS) come with the
+atlas page.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
+from vizvae.data.shapes_scale import large_shapes
+from vizvae.inference.cache import user_cache_root
+from vizvae.inference.encodings import cached_encodings
+from vizvae.inference.neighbours import LatentNeighbours
+
+
+def bare_forward_s(model, items: np.ndarray, batch: int) -> float:
+    """Seconds of ``model.encode`` over every batch, the batches already float32 tensors in memory."""
+    tensors = [torch.from_numpy(np.array(items[s: s + batch], dtype=np.float32)) for s in range(0, len(items), batch)]
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for tensor in tensors:
+            model.encode(tensor.to(model.device))
+    return time.perf_counter() - started
+
+
+def run(options: dict[str, Any]) -> dict[str, Any]:
+    sizes = [int(s) for s in str(options.get("sizes", "100000,1000000")).split(",")]
+    name, batch = str(options.get("model", "shapes-betavae-b4")), int(options.get("batch", 4096))
+    folder = resolve_checkpoint(name)
+    model = load_checkpoint(folder, device="cpu").model
+    results: dict[str, Any] = {"atlas_model": name, "atlas_threads": torch.get_num_threads()}
+    for n in sizes:
+        items, _ = large_shapes(n, seed=0, folder=user_cache_root() / "generated")
+        forward_s = bare_forward_s(model, items[: min(n, 100_000)], batch) * n / min(n, 100_000)
+        with tempfile.TemporaryDirectory() as scratch:  # a cold cache: the encoding is really computed
+            started = time.perf_counter()
+            means, _, _ = cached_encodings(folder, model, items, batch_size=batch, root=scratch)
+            encode_s = time.perf_counter() - started
+            means = np.array(means)  # read into memory before the scratch folder goes
+        index = LatentNeighbours(means)
+        rng = np.random.default_rng(0)
+        times = []
+        for row in rng.integers(0, n, size=int(options.get("queries", 50))):
+            started = time.perf_counter()
+            index.query(means[row], k=20, exclude=int(row))
+            times.append(time.perf_counter() - started)
+        results.update({f"encode_items_per_s_{n}": round(n / encode_s, 1),
+                        f"encode_forward_ratio_{n}": round(forward_s / encode_s, 3),
+                        f"nn_query_ms_{n}": round(1000 * statistics.median(times), 2)})
+    results["atlas_generated_in"] = str(Path(user_cache_root()) / "generated")
+    return results
