@@ -36,7 +36,11 @@ class Cancelled(VizvaeError):
 
 def data_sha256(items: np.ndarray) -> str:
     """SHA-256 of the items' shape, dtype and data bytes: the same for a memory map and for the same
-    array in memory."""
+    array in memory. A ``data.sources.ItemSource`` gives its own digest (of its file, or of an image
+    folder's listing)."""
+    if callable(getattr(items, "digest", None)):
+        return hashlib.sha256(f"{type(items).__name__}|{len(items)}|{items.n_features}|{items.digest()}".encode()
+                              ).hexdigest()
     if isinstance(items, np.memmap) and items.filename and items.offset is not None and items.flags.c_contiguous:
         info = os.stat(items.filename)
         header = f"{items.shape}|{items.dtype.str}".encode()
