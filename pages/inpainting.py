@@ -51,7 +51,7 @@ from vizvae.viz.inpainting import (
 )
 from vizvae.viz.tables import csv_bytes
 
-INPAINT_KINDS = ("vae", "pvae", "hvae", "miwae", "hmcvae", "hhvae")  # one latent space that encodes masked images
+INPAINT_KINDS = ("vae", "pvae", "hvae", "miwae", "hmcvae", "hhvae", "exported")  # one latent space that encodes masked images
 SOURCES = {"test": "Test image", "upload": "Upload", "draw": "Draw"}
 MASK_KINDS = {"square": "square hole", "half": "half", "mcar": "random pixels (MCAR)", "paint": "painted by hand"}
 HALVES = ("top", "bottom", "left", "right")

@@ -115,6 +115,12 @@ def _precompute_rebuilt(out_root: Path, names: list[str]) -> int:
     return subprocess.run(command).returncode
 
 
+def import_command(args: argparse.Namespace) -> int:
+    from vizvae.train.imports import import_command as run_import
+
+    return run_import(args)
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import load_checkpoint, resolve_checkpoint
     from vizvae.evaluation import get_task, saves_results
@@ -219,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--max-model-mb", type=int, help="largest model it may build, in MiB (default "
                        "$VIZVAE_MAX_MODEL_MB, else 512)")
     check.set_defaults(func=check_command)
+
+    imported = sub.add_parser("import", help="make a checkpoint of a VAE trained elsewhere, from two torch.export "
+                              "programs (no code from them runs)")
+    imported.set_defaults(func=import_command)
+    if argv[:1] == ["import"]:
+        from vizvae.train.imports import add_import_arguments
+
+        add_import_arguments(imported)
 
     rebuild = sub.add_parser("rebuild", help="retrain every shipped model in assets/models/ from its seed")
     rebuild.add_argument("--only", nargs="*", help="names of shipped models to rebuild")

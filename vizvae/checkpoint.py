@@ -374,7 +374,7 @@ def read_config(path: str | Path, check_model: bool = True, data: bytes | None =
     model = config.get("model")
     if check_model:
         from vizvae.models import MODEL_REGISTRY
-    if check_model and model not in MODEL_REGISTRY:
+    if check_model and model not in MODEL_REGISTRY and model != EXPORTED_KEY:
         raise CheckpointError(
             f"{file}: unknown model class {model!r}; this vizvae knows {', '.join(sorted(MODEL_REGISTRY))}"
         )
@@ -628,6 +628,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None,
     if weights_bytes is None:
         raise CheckpointError(f"{weights_file}: missing; a checkpoint folder needs {WEIGHTS} beside {CONFIG}")
     check_weights_belong(parse_weights_header(weights_bytes, len(weights_bytes), weights_file), config, weights_file)
+    if config["model"] == EXPORTED_KEY:
+        return load_exported_checkpoint(folder, config, weights_bytes, device)
     build = model_builder(config, folder / CONFIG)
     with torch.device("meta"):
         skeleton = build()
@@ -636,6 +638,37 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None,
     except CheckpointError as err:
         raise CheckpointError(f"{folder / CONFIG}: {err}") from None
     model = load_weights(build, weights_file, device, data=weights_bytes, max_model_mb=max_model_mb)
+    return Checkpoint(model=model, config=config, path=folder)
+
+
+EXPORTED_KEY = "exported"  # a VAE imported as two torch.export programs (models.exported)
+
+
+def load_exported_checkpoint(folder: Path, config: dict[str, Any], weights_bytes: bytes,
+                             device: str | torch.device | None = None) -> Checkpoint:
+    """An imported exported-program VAE: its ``model.safetensors`` holds the SHA-256 of the two
+    programs it was imported with (so the cache keys change with them), checked against the files
+    before they are audited and loaded (``models.exported.load_program``: no code from them runs)."""
+    from safetensors.torch import load as load_tensors
+
+    from vizvae.models.capabilities import check_capabilities
+    from vizvae.models.exported import PROGRAM_FILES, ExportedConfig, ExportedVAE, load_program, program_sha256
+
+    stored = load_tensors(weights_bytes).get("program_sha256")
+    for index, name in enumerate(PROGRAM_FILES):
+        file = folder / name
+        if not file.is_file():
+            raise CheckpointError(f"{file}: missing; an imported exported-program model needs {' and '.join(PROGRAM_FILES)}")
+        if stored is None or stored.shape != (len(PROGRAM_FILES), 32) or bytes(stored[index].tolist()).hex() != \
+                program_sha256(file):
+            raise CheckpointError(f"{file}: not the program this checkpoint was imported with (its SHA-256 differs); "
+                                  "import it again")
+    check_model_arguments(ExportedConfig, config["config"], folder / CONFIG)
+    programs = [load_program(folder / name) for name in PROGRAM_FILES]
+    model = ExportedVAE(ExportedConfig.from_json(config["config"]), *programs).to(device or "cpu").eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    check_capabilities(model)
     return Checkpoint(model=model, config=config, path=folder)
 
 

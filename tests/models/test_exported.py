@@ -131,3 +131,30 @@ def test_archives_that_would_run_code_are_refused(exported, tmp_path):
     except Exception:  # noqa: BLE001 - it may fail afterwards; the pickle has run by then
         pass
     assert marker.exists()
+
+
+def test_an_imported_checkpoint_loads_renders_and_notices_a_changed_program(exported, tmp_path):
+    from vizvae.__main__ import main
+    from vizvae.checkpoint import CheckpointError, load_checkpoint as load
+    from tests.app.helpers import app, errors, finish_jobs, open_page
+
+    vae, folder = exported
+    out = tmp_path / "theirs"
+    assert main(["import", "--encoder", str(folder / "encoder.pt2"), "--decoder", str(folder / "decoder.pt2"),
+                 "--input-shape", "1,28,28", "--latent-dim", "2", "--dataset", "mnist", "--out", str(out)]) == 0
+    model = load(out).model
+    x = (torch.rand(9, 784) > 0.5).float()
+    with torch.no_grad():
+        assert torch.allclose(model.encode(x).mean, vae.encode(x).mean, rtol=1e-5, atol=1e-6)
+    at = app(model=str(out)).run()
+    assert errors(at) == [] and at.title[0].value == "theirs"
+    for page in ("latent_space", "posterior", "inpainting"):  # the pages of a one-latent image VAE
+        at = finish_jobs(open_page(page, model=str(out)).run())
+        assert errors(at) == [] and not [w for w in at.warning if "needs" in w.value], page
+    # the wrong shapes are refused at import, with both
+    assert main(["import", "--encoder", str(folder / "encoder.pt2"), "--decoder", str(folder / "decoder.pt2"),
+                 "--input-shape", "1,28,28", "--latent-dim", "3", "--dataset", "mnist", "--out",
+                 str(tmp_path / "wrong")]) == 2
+    (out / "encoder.pt2").write_bytes((folder / "decoder.pt2").read_bytes())  # swapped behind its back
+    with pytest.raises(CheckpointError, match="not the program this checkpoint was imported with"):
+        load(out)

@@ -37,6 +37,7 @@ from vizvae.errors import VizvaeError
 from vizvae.models.base import DataConfig, LatentVariableModel
 from vizvae.models.distributions import BernoulliLikelihood, GaussianLikelihood, Likelihood, gaussian_from_logvar
 
+PROGRAM_FILES = ("encoder.pt2", "decoder.pt2")  # in an imported checkpoint's folder
 MAX_PT2_BYTES = 2 * 1024 ** 3
 MAX_JSON_BYTES = 256 * 1024 ** 2
 ALLOWED_TARGETS = ("torch.ops.aten.", "torch.ops.prims.", "_operator.", "operator.")
@@ -105,6 +106,16 @@ def audit_pt2(path: str | Path) -> None:
                                     "objects can carry code)")
 
 
+def program_sha256(path: str | Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_program(path: str | Path) -> torch.nn.Module:
     """The audited program at ``path`` as a module (``ExportedProgram.module()``)."""
     audit_pt2(path)
@@ -138,6 +149,11 @@ class ExportedVAE(LatentVariableModel):
     @property
     def latent_dims(self) -> list[int]:
         return [int(self.config.latent_dim)]
+
+    def train(self, mode: bool = True) -> "ExportedVAE":
+        """An exported program has no training mode (it was traced in one): only the flag changes."""
+        self.training = mode
+        return self
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
         x = x.reshape(len(x), -1)
