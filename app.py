@@ -9,7 +9,7 @@ from typing import Callable
 
 import streamlit as st
 
-from pages._common import model_picker, preload_in_background
+from pages._common import model_picker, preload_in_background, wait_for_preload
 
 # One line per page: (module in pages/, title, icon). The module's name is the page's address
 # (/latent_space); the first page is the default, also at /.
@@ -29,6 +29,8 @@ def page_renderer(name: str) -> Callable[[], None]:
     """``pages.<name>.render``, imported on the page's first visit: the model page needs no torch,
     so the app's first page does not wait for the other pages' imports."""
     def render() -> None:
+        if name != PAGES[0][0]:
+            wait_for_preload()  # the first page never waits; the others import after the preload
         import_module(f"pages.{name}").render()
 
     render.__name__ = name

@@ -673,6 +673,16 @@ def _import_all(names: Iterable[str]) -> None:
         pass
 
 
+def wait_for_preload() -> None:
+    """Let a running preload finish before a page imports its own modules. Two threads importing
+    overlapping modules (torch, pandas, plotly) at once can meet in Python's import deadlock
+    detection, which hands one of them a half-initialised module ("partially initialized module
+    'pandas' has no attribute 'Series'")."""
+    thread = _preload_thread
+    if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+        thread.join()
+
+
 def preload_in_background(names: Iterable[str] = PRELOADED) -> threading.Thread:
     """Import ``names`` in a daemon thread, once per process (later calls return the same thread)."""
     global _preload_thread

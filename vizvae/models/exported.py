@@ -132,40 +132,61 @@ class ExportedConfig(DataConfig):
     sigma: float = 0.1 ** 0.5  # the Gaussian likelihood's fixed σ
 
 
-class ExportedVAE(LatentVariableModel):
-    """``encode`` and ``decode`` by the two programs; missing entries are filled with 0 before
-    encoding (an exported encoder knows no mask)."""
+class ForeignVAE(LatentVariableModel):
+    """A VAE whose encoder and decoder were written elsewhere: ``encode_fn`` x (batch, features) ->
+    (mean, log_var), ``decode_fn`` z (batch, latent) -> logits or mean. Missing entries are filled
+    with 0 before encoding (a foreign encoder knows no mask)."""
 
-    model_key = "exported"
     config_class = ExportedConfig
 
-    def __init__(self, config: ExportedConfig, encoder: torch.nn.Module, decoder: torch.nn.Module):
+    def __init__(self, config: ExportedConfig):
         super().__init__(config)
         if config.likelihood not in ("bernoulli", "gaussian"):
             raise VizvaeError(f"likelihood {config.likelihood!r}: expected bernoulli or gaussian")
-        self.encoder, self.decoder = encoder, decoder
         self.anchor = torch.nn.Parameter(torch.zeros(()), requires_grad=False)  # a device even without weights
+
+    def encode_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def decode_fn(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     @property
     def latent_dims(self) -> list[int]:
         return [int(self.config.latent_dim)]
 
-    def train(self, mode: bool = True) -> "ExportedVAE":
-        """An exported program has no training mode (it was traced in one): only the flag changes."""
-        self.training = mode
-        return self
-
     def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
         x = x.reshape(len(x), -1)
-        mean, log_var = self.encoder(x if mask is None else torch.where(mask, x, torch.zeros_like(x)))
+        mean, log_var = self.encode_fn(x if mask is None else torch.where(mask, x, torch.zeros_like(x)))
         return gaussian_from_logvar(mean, log_var)
 
     def decode(self, z: torch.Tensor) -> Likelihood:
         flat = z.reshape(-1, z.shape[-1])
-        out = self.decoder(flat).reshape(*z.shape[:-1], -1)
+        out = self.decode_fn(flat).reshape(*z.shape[:-1], -1)
         if self.config.likelihood == "bernoulli":
             return BernoulliLikelihood(out)
         return GaussianLikelihood(out, torch.full_like(out[..., :1], float(torch.tensor(self.config.sigma).log())))
+
+
+class ExportedVAE(ForeignVAE):
+    """``encode`` and ``decode`` by two exported programs."""
+
+    model_key = "exported"
+
+    def __init__(self, config: ExportedConfig, encoder: torch.nn.Module, decoder: torch.nn.Module):
+        super().__init__(config)
+        self.encoder, self.decoder = encoder, decoder
+
+    def encode_fn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x)
+
+    def decode_fn(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def train(self, mode: bool = True) -> "ExportedVAE":
+        """An exported program has no training mode (it was traced in one): only the flag changes."""
+        self.training = mode
+        return self
 
 
 def load_exported_vae(encoder_file: str | Path, decoder_file: str | Path, config: ExportedConfig) -> ExportedVAE:
