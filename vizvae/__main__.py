@@ -72,7 +72,8 @@ def check_command(args: argparse.Namespace) -> int:
     from vizvae.checkpoint import load_checkpoint
 
     try:
-        checkpoint = load_checkpoint(args.path, device="cpu", max_model_mb=args.max_model_mb)
+        checkpoint = load_checkpoint(args.path, device="cpu", max_model_mb=args.max_model_mb,
+                                     trust_code=True)  # the operator's own command line
     except VizvaeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -133,7 +134,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     ranks = launched_ranks()  # under torchrun, the tasks that loop over rows share them between the ranks
     try:
         device = start_process_group(ranks, resolve_device(args.device))
-        checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=device, max_model_mb=args.max_model_mb)
+        checkpoint = load_checkpoint(resolve_checkpoint(args.model), device=device, max_model_mb=args.max_model_mb,
+                                     trust_code=True)  # the operator's own command line
         if ranks.distributed:
             options["row_split"] = row_split(ranks)
             if not ranks.is_main:
@@ -226,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                        "$VIZVAE_MAX_MODEL_MB, else 512)")
     check.set_defaults(func=check_command)
 
-    imported = sub.add_parser("import", help="make a checkpoint of a VAE trained elsewhere, from two torch.export "
-                              "programs (no code from them runs)")
+    imported = sub.add_parser("import", help="make a checkpoint of a VAE trained elsewhere: two torch.export programs "
+                              "(no code from them runs), or a Python adapter and its weights (trusted code)")
     imported.set_defaults(func=import_command)
     if argv[:1] == ["import"]:
         from vizvae.train.imports import add_import_arguments

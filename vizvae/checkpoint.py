@@ -35,7 +35,7 @@ from vizvae.checkpoint_schema import (
     _positive_int_setting, check_checkpoint_config, check_header_entries, check_model_arguments, max_config_bytes,
     parse_json_bytes,
 )
-from vizvae.errors import CheckpointError
+from vizvae.errors import CheckpointError, VizvaeError
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, so listing models stays light
     import torch
@@ -374,7 +374,7 @@ def read_config(path: str | Path, check_model: bool = True, data: bytes | None =
     model = config.get("model")
     if check_model:
         from vizvae.models import MODEL_REGISTRY
-    if check_model and model not in MODEL_REGISTRY and model != EXPORTED_KEY:
+    if check_model and model not in MODEL_REGISTRY and model not in (EXPORTED_KEY, ADAPTER_KEY):
         raise CheckpointError(
             f"{file}: unknown model class {model!r}; this vizvae knows {', '.join(sorted(MODEL_REGISTRY))}"
         )
@@ -613,10 +613,12 @@ def load_weights(build: Callable[[], Any], weights_file: Path, device: str | tor
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None,
-                    max_model_mb: int | None = None) -> Checkpoint:
+                    max_model_mb: int | None = None, trust_code: bool = False) -> Checkpoint:
     """Load a checkpoint folder safely; raises ``CheckpointError`` with a one-line reason. The
     model's declared capabilities are checked here, once, so callers may ask for them by type.
-    ``max_model_mb``: the size limit (default ``$VIZVAE_MAX_MODEL_MB``, else 512)."""
+    ``max_model_mb``: the size limit (default ``$VIZVAE_MAX_MODEL_MB``, else 512). ``trust_code``:
+    the operator (the command line) allows an imported adapter's Python to run; the app leaves it
+    False, and then only folders in ``VIZVAE_TRUSTED_ADAPTERS`` may (``models.adapter``)."""
     import torch
 
     from vizvae.models.capabilities import check_capabilities
@@ -630,6 +632,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None,
     check_weights_belong(parse_weights_header(weights_bytes, len(weights_bytes), weights_file), config, weights_file)
     if config["model"] == EXPORTED_KEY:
         return load_exported_checkpoint(folder, config, weights_bytes, device)
+    if config["model"] == ADAPTER_KEY:
+        return load_adapter_checkpoint(folder, config, weights_bytes, device, trust_code)
     build = model_builder(config, folder / CONFIG)
     with torch.device("meta"):
         skeleton = build()
@@ -642,6 +646,41 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None,
 
 
 EXPORTED_KEY = "exported"  # a VAE imported as two torch.export programs (models.exported)
+ADAPTER_KEY = "adapter"  # a VAE imported with its own Python adapter (models.adapter): trusted code only
+
+
+def load_adapter_checkpoint(folder: Path, config: dict[str, Any], weights_bytes: bytes,
+                            device: str | torch.device | None = None, trust_code: bool = False) -> Checkpoint:
+    """An imported adapter VAE: its adapter.py runs only if trusted and unchanged since import."""
+    from safetensors.torch import load as load_tensors
+
+    from vizvae.models.adapter import (
+        ADAPTER_FILE, TRUSTED_ENV, AdapterConfig, AdapterVAE, file_sha256, is_trusted, run_adapter,
+    )
+    from vizvae.models.capabilities import check_capabilities
+
+    check_model_arguments(AdapterConfig, config["config"], folder / CONFIG)
+    settings = AdapterConfig.from_json(config["config"])
+    file = folder / ADAPTER_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing; this checkpoint runs its own Python adapter, which must sit beside "
+                              f"{CONFIG}")
+    if not (trust_code or is_trusted(folder)):
+        raise CheckpointError(f"{folder}: this checkpoint runs its own Python ({ADAPTER_FILE}); vizvae runs it from "
+                              f"the command line, or in the app for folders the operator lists in {TRUSTED_ENV}")
+    if file_sha256(file) != settings.adapter_sha256:
+        raise CheckpointError(f"{file}: changed since the checkpoint was imported (its SHA-256 differs); refused — "
+                              "import it again if the change is yours")
+    try:
+        model = AdapterVAE(settings, run_adapter(file, settings.entry))
+        model.load_state_dict(load_tensors(weights_bytes))
+    except (VizvaeError, RuntimeError) as err:
+        raise CheckpointError(f"{folder}: the adapter does not fit its weights ({str(err)[:200]})") from None
+    model = model.to(device or "cpu").eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    check_capabilities(model)
+    return Checkpoint(model=model, config=config, path=folder)
 
 
 def load_exported_checkpoint(folder: Path, config: dict[str, Any], weights_bytes: bytes,

@@ -1,8 +1,11 @@
-"""``python -m vizvae import``: a VAE trained elsewhere, brought as two ``torch.export`` programs,
-becomes a vizvae checkpoint folder without retraining and without running any code from the files.
+"""``python -m vizvae import``: a VAE trained elsewhere becomes a vizvae checkpoint folder without
+retraining, from two ``torch.export`` programs (no code from them runs: ``models.exported``) or from
+a Python adapter and its safetensors weights (trusted code: ``models.adapter``).
 
     python -m vizvae import --encoder enc.pt2 --decoder dec.pt2 --input-shape 1,28,28 --latent-dim 16 \\
         --likelihood bernoulli --dataset mnist --out runs/theirs
+    python -m vizvae import --adapter my_vae.py:build --weights w.safetensors --input-shape 1,28,28 \\
+        --latent-dim 16 --dataset mnist --out runs/mine
 
 The encoder maps x (batch, features) to (mean, log_var), each (batch, latent); the decoder maps z
 (batch, latent) to Bernoulli logits or a Gaussian mean (batch, features). Both are audited
@@ -19,17 +22,27 @@ from pathlib import Path
 
 import torch
 
+from typing import Any
+
+from safetensors.torch import load_file
+
 from vizvae.checkpoint import (
-    CONFIG, EXPORTED_KEY, FORMAT, FORMAT_VERSION, check_out_folder, library_versions, replacing_folder,
+    ADAPTER_KEY, CONFIG, EXPORTED_KEY, FORMAT, FORMAT_VERSION, check_out_folder, library_versions, replacing_folder,
     write_weights_and_config,
 )
 from vizvae.errors import VizvaeError
-from vizvae.models.exported import PROGRAM_FILES, ExportedConfig, ExportedVAE, load_program, program_sha256
+from vizvae.models.adapter import ADAPTER_FILE, AdapterConfig, AdapterVAE, file_sha256, run_adapter
+from vizvae.models.exported import (
+    PROGRAM_FILES, ExportedConfig, ExportedVAE, ForeignVAE, load_program, program_sha256,
+)
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--encoder", required=True, help="torch.export program: x -> (mean, log_var)")
-    parser.add_argument("--decoder", required=True, help="torch.export program: z -> logits (bernoulli) or mean (gaussian)")
+    parser.add_argument("--encoder", help="torch.export program: x -> (mean, log_var)")
+    parser.add_argument("--decoder", help="torch.export program: z -> logits (bernoulli) or mean (gaussian)")
+    parser.add_argument("--adapter", metavar="FILE.py:FUNCTION", help="trusted Python: FUNCTION() returns a "
+                        "torch.nn.Module with encode(x) -> (mean, log_var) and decode(z)")
+    parser.add_argument("--weights", help="the adapter network's weights (safetensors)")
     parser.add_argument("--input-shape", required=True, help="one item's shape, e.g. 1,28,28 or 13")
     parser.add_argument("--latent-dim", type=int, required=True)
     parser.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
@@ -40,28 +53,53 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true")
 
 
-def checked_model(args: argparse.Namespace) -> ExportedVAE:
-    """The two programs as a model, after one zero batch has shown they fit the shapes given."""
+def import_config(args: argparse.Namespace, **extra: str) -> Any:
     try:
         shape = tuple(int(v) for v in str(args.input_shape).split(","))
     except ValueError:
         raise VizvaeError(f"--input-shape must be whole numbers separated by commas, got {args.input_shape!r}") from None
     if not shape or min(shape) < 1 or args.latent_dim < 1 or not args.sigma > 0:
         raise VizvaeError("--input-shape and --latent-dim must be positive, --sigma above 0")
-    config = ExportedConfig(input_shape=shape, latent_dim=args.latent_dim, likelihood=args.likelihood,
-                            sigma=args.sigma)
-    model = ExportedVAE(config, load_program(args.encoder), load_program(args.decoder))
-    features = int(torch.tensor(shape).prod())
+    cls = AdapterConfig if extra else ExportedConfig
+    return cls(input_shape=shape, latent_dim=args.latent_dim, likelihood=args.likelihood, sigma=args.sigma, **extra)
+
+
+def imported_model(args: argparse.Namespace) -> ForeignVAE:
+    """The model the options describe: two programs, or the adapter's network with its weights."""
+    if bool(args.adapter) == bool(args.encoder or args.decoder):
+        raise VizvaeError("give either --encoder and --decoder (exported programs) or --adapter and --weights")
+    if args.adapter:
+        file, _, entry = str(args.adapter).rpartition(":") if ":" in str(args.adapter) else (args.adapter, "", "build")
+        if not Path(file).is_file():
+            raise VizvaeError(f"--adapter {file}: no such file")
+        if not args.weights:
+            raise VizvaeError("--adapter needs --weights (a safetensors file of its network)")
+        config = import_config(args, entry=entry, adapter_sha256=file_sha256(file))
+        model = AdapterVAE(config, run_adapter(file, entry))
+        try:
+            model.net.load_state_dict(load_file(args.weights))
+        except Exception as err:  # noqa: BLE001 - a wrong or unreadable file, said in one line
+            raise VizvaeError(f"--weights {args.weights}: do not fit the adapter's network ({str(err)[:200]})") from None
+        return model
+    if not (args.encoder and args.decoder):
+        raise VizvaeError("exported programs need both --encoder and --decoder")
+    return ExportedVAE(import_config(args), load_program(args.encoder), load_program(args.decoder))
+
+
+def checked_model(args: argparse.Namespace) -> ForeignVAE:
+    """The imported model, after one zero batch has shown it fits the shapes given."""
+    model = imported_model(args)
+    features, latent = model.config.n_features, args.latent_dim
     try:
         with torch.no_grad():
             posterior = model.encode(torch.zeros(2, features))
-            decoded = model.decode(torch.zeros(2, args.latent_dim)).mean
-    except Exception as err:  # noqa: BLE001 - a program that does not fit fails in its own way
-        raise VizvaeError(f"the programs do not run on a batch of {features}-value items and {args.latent_dim}-D "
-                          f"codes ({type(err).__name__}: {str(err)[:160]})") from None
-    if tuple(posterior.mean.shape) != (2, args.latent_dim) or tuple(decoded.shape) != (2, features):
+            decoded = model.decode(torch.zeros(2, latent)).mean
+    except Exception as err:  # noqa: BLE001 - a network that does not fit fails in its own way
+        raise VizvaeError(f"the model does not run on a batch of {features}-value items and {latent}-D codes "
+                          f"({type(err).__name__}: {str(err)[:160]})") from None
+    if tuple(posterior.mean.shape) != (2, latent) or tuple(decoded.shape) != (2, features):
         raise VizvaeError(f"the encoder gives means of shape {tuple(posterior.mean.shape)[1:]} and the decoder "
-                          f"{tuple(decoded.shape)[1:]}; expected ({args.latent_dim},) and ({features},)")
+                          f"{tuple(decoded.shape)[1:]}; expected ({latent},) and ({features},)")
     return model
 
 
@@ -76,17 +114,24 @@ def import_command(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    digests = [bytes.fromhex(program_sha256(path)) for path in (args.encoder, args.decoder)]
-    state = {"anchor": torch.zeros(()), "program_sha256": torch.tensor([list(d) for d in digests], dtype=torch.uint8)}
+    if isinstance(model, AdapterVAE):
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        sources = {args.adapter.rpartition(":")[0] if ":" in args.adapter else args.adapter: ADAPTER_FILE}
+        key = ADAPTER_KEY
+    else:
+        digests = [bytes.fromhex(program_sha256(path)) for path in (args.encoder, args.decoder)]
+        state = {"anchor": torch.zeros(()), "program_sha256": torch.tensor([list(d) for d in digests], dtype=torch.uint8)}
+        sources = dict(zip((args.encoder, args.decoder), PROGRAM_FILES))
+        key = EXPORTED_KEY
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": args.name or out.name,
-              "model": EXPORTED_KEY, "model_class": type(model).__name__, "latent_dims": model.latent_dims,
+              "model": key, "model_class": type(model).__name__, "latent_dims": model.latent_dims,
               "architecture": model.describe(), "config": model.config.to_json(), "dataset": dataset.describe(),
-              "training": {"imported": {"encoder": Path(args.encoder).name, "decoder": Path(args.decoder).name}},
+              "training": {"imported": {Path(source).name: name for source, name in sources.items()}},
               "evaluation": {}, "versions": library_versions()}
     with replacing_folder(out, overwrite=args.overwrite) as staging:
-        for source, name in zip((args.encoder, args.decoder), PROGRAM_FILES):
+        for source, name in sources.items():
             shutil.copyfile(source, staging / name)
-        write_weights_and_config(staging, state, {"format": FORMAT, "model": EXPORTED_KEY}, config)
-    print(f"imported {model.latent_dim}-D {args.likelihood} VAE as {out} ({CONFIG}, {', '.join(PROGRAM_FILES)})",
+        write_weights_and_config(staging, state, {"format": FORMAT, "model": key}, config)
+    print(f"imported {model.latent_dim}-D {args.likelihood} VAE as {out} ({CONFIG}, {', '.join(sources.values())})",
           file=sys.stderr)
     return 0
