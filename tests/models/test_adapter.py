@@ -3,7 +3,6 @@ line, the adapter runs only where the operator allows it, and never once changed
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
