@@ -96,3 +96,21 @@ def test_encodings_take_a_source(tmp_path, monkeypatch):
     assert not cached and mean.shape == (700, model.latent_dim)
     _, _, cached = cached_encodings(SHIPPED_DIR / "shapes-vae-b1", model, open_items(tmp_path / "x.npy"))
     assert cached
+
+
+def test_a_csv_is_converted_once_and_text_is_refused_by_column_and_line(tmp_path):
+    table = RNG.random((2500, 3)).astype(np.float32)
+    lines = ["a,b,c"] + [",".join(repr(float(v)) for v in row) for row in table]
+    lines[11] = lines[11].split(",")[0] + ",,7"  # an empty cell: a missing value
+    (tmp_path / "t.csv").write_text("\n".join(lines))  # no newline after the last line
+    source = open_items(tmp_path / "t.csv", cache_dir=tmp_path / "cache")
+    assert (len(source), source.n_features, source.image_shape) == (2500, 3, None)
+    assert np.allclose(source[100:2500], table[100:2500]) and np.isnan(source[10:11][0, 1])
+    assert list((tmp_path / "cache" / "tables").glob("*.npy")) != []
+    (tmp_path / "blank.csv").write_text("\n".join(lines[:101]) + "\n\n\n")  # blank lines at the end
+    assert len(open_items(tmp_path / "blank.csv", cache_dir=tmp_path / "cache")) == 100
+    lines[1500] = "1,two,3"
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"column 'b', line 1501"):
+        open_items(tmp_path / "bad.csv", cache_dir=tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache" / "tables").iterdir() if p.name.startswith(".")] == []

@@ -8,6 +8,9 @@ slice at a time (``source[start:stop]``), which is what batched encoding
 ``.npz`` (``x``, ``y``)     an uncompressed member is memory-mapped in place; a compressed one
                             cannot be, and is refused with the way to save it
 ``.parquet``                read through Arrow one row group at a time (numeric columns)
+``.csv`` (a header row)     converted once, in chunks, into a float32 ``.npy`` memory map in the
+                            user cache (keyed by the CSV's SHA-256), then mapped; a cell holding
+                            text is refused with its column and line, an empty cell is NaN
 a folder of images          each image decoded when its slice is read (PNG, JPEG, …; in one
                             sub-folder per label, or not), at the size given
 ==========================  ======================================================================
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ import numpy as np
 
 from vizvae.data.user import IMAGE_SUFFIXES, open_image, to_model_image
 from vizvae.errors import DataError
+from vizvae.paths import user_cache_root
 
 MAX_ITEMS = 10_000_000
 MAX_FEATURES = 1_000_000
@@ -79,13 +84,14 @@ def _image_shape(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
 
 
 class ArraySource(ItemSource):
-    """A memory-mapped numeric array (from ``.npy`` or an uncompressed ``.npz`` member)."""
+    """A memory-mapped numeric array (from ``.npy``, an uncompressed ``.npz`` member, or a converted
+    ``.csv``; ``path`` is the user's file, whose bytes are the digest)."""
 
-    def __init__(self, path: Path, array: np.ndarray, labels: np.ndarray | None = None):
+    def __init__(self, path: Path, array: np.ndarray, labels: np.ndarray | None = None, table: bool = False):
         self.path, self.array, self.labels = path, array, labels
         self.name = path.stem
         self.n_features = int(math.prod(array.shape[1:]))
-        self.image_shape = _image_shape(array.shape)
+        self.image_shape = None if table else _image_shape(array.shape)
         self.scale = 1.0 / 255.0 if array.dtype == np.uint8 else 1.0
 
     def __len__(self) -> int:
@@ -255,12 +261,68 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_items(path: str | Path, image_shape: tuple[int, int, int] = (1, 28, 28)) -> ItemSource:
+CSV_CHUNK = 65_536
+
+
+def open_csv(path: Path, cache_dir: Path) -> ArraySource:
+    """The CSV's columns as a float32 memory map, converted on first open (see the module docstring)."""
+    import pandas as pd
+
+    from vizvae.data.user import parse_numbers
+
+    target = cache_dir / "tables" / f"{_file_sha256(path)}.npy"
+    if not target.is_file():
+        try:
+            columns = list(pd.read_csv(path, nrows=0).columns)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise DataError(f"{path}: not a readable CSV with a header row ({type(err).__name__})") from None
+        with open(path, "rb") as handle:
+            rows = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 22), b""))
+        with open(path, "rb") as handle:  # a last line without its newline still counts
+            handle.seek(max(0, path.stat().st_size - 1))
+            rows += 0 if handle.read(1) == b"\n" else 1
+        _check_shape(path, (max(rows - 1, 0), len(columns)))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        trimmed = target.with_name(f".{target.name}.trim-{os.getpid()}")
+        try:
+            out = np.lib.format.open_memmap(staged, mode="w+", dtype=np.float32, shape=(rows - 1, len(columns)))
+            start = 0
+            for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CSV_CHUNK):
+                for j, column in enumerate(columns):
+                    values, reason = parse_numbers(chunk[column].to_numpy())
+                    refused = np.flatnonzero(reason != "")
+                    if len(refused):
+                        line = start + int(refused[0]) + 2  # the header is line 1
+                        raise DataError(f"{path}: column {column!r}, line {line}: not a number vizvae can use "
+                                        f"({reason[refused[0]]}); leave a missing value's cell empty")
+                    out[start: start + len(chunk), j] = values
+                start += len(chunk)
+            out.flush()
+            if start != rows - 1:  # blank lines, or quoted cells spanning lines: fewer rows than newlines
+                exact = np.lib.format.open_memmap(trimmed, mode="w+", dtype=np.float32, shape=(start, len(columns)))
+                for first in range(0, start, CSV_CHUNK):
+                    exact[first: first + CSV_CHUNK] = out[first: min(first + CSV_CHUNK, start)]
+                exact.flush()
+                del exact
+                os.replace(trimmed, staged)
+            del out
+            os.replace(staged, target)
+        finally:
+            staged.unlink(missing_ok=True)
+            trimmed.unlink(missing_ok=True)
+    return ArraySource(path, np.load(target, mmap_mode="r"), table=True)
+
+
+def open_items(path: str | Path, image_shape: tuple[int, int, int] = (1, 28, 28),
+               cache_dir: str | Path | None = None) -> ItemSource:
     """The items at ``path`` (see the module docstring); ``image_shape``: the size an image folder's
-    images are decoded to."""
+    images are decoded to; ``cache_dir``: where a CSV's conversion goes (default the user cache)."""
     path = Path(path)
     if path.is_dir():
         return ImageFolderSource(path, image_shape)
+    if path.suffix.lower() == ".csv" and path.is_file():
+        return open_csv(path, Path(cache_dir) if cache_dir is not None else user_cache_root())
     if not path.is_file():
         raise DataError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
@@ -270,4 +332,4 @@ def open_items(path: str | Path, image_shape: tuple[int, int, int] = (1, 28, 28)
         return open_npz(path)
     if suffix in (".parquet", ".pq"):
         return ParquetSource(path)
-    raise DataError(f"{path}: expected a .npy, .npz or .parquet file, or a folder of images")
+    raise DataError(f"{path}: expected a .npy, .npz, .parquet or .csv file, or a folder of images")

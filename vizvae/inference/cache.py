@@ -39,6 +39,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from vizvae.checkpoint import WEIGHTS
+from vizvae.paths import user_cache_root
 
 PRECOMPUTED = "precomputed"
 MAX_CACHE_MB_ENV = "VIZVAE_MAX_CACHE_MB"
@@ -80,15 +81,6 @@ def source_fingerprint(sources: tuple[str, ...]) -> str:
 
 
 # -- where results live ---------------------------------------------------------------------------
-def user_cache_root() -> Path:
-    """``$VIZVAE_CACHE_DIR``, else ``$XDG_CACHE_HOME/vizvae``, else ``~/.cache/vizvae``."""
-    configured = os.environ.get("VIZVAE_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vizvae"
-
-
 def precomputed_dir(folder: str | Path) -> Path:
     return Path(folder) / PRECOMPUTED
 

@@ -1,0 +1,15 @@
+"""Where vizvae keeps what it computes for a user (base layer: data, inference and the app all ask)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def user_cache_root() -> Path:
+    """``$VIZVAE_CACHE_DIR``, else ``$XDG_CACHE_HOME/vizvae``, else ``~/.cache/vizvae``."""
+    configured = os.environ.get("VIZVAE_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vizvae"
