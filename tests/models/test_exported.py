@@ -142,6 +142,7 @@ def test_an_imported_checkpoint_loads_renders_and_notices_a_changed_program(expo
     out = tmp_path / "theirs"
     assert main(["import", "--encoder", str(folder / "encoder.pt2"), "--decoder", str(folder / "decoder.pt2"),
                  "--input-shape", "1,28,28", "--latent-dim", "2", "--dataset", "mnist", "--out", str(out)]) == 0
+    assert {"card.md", "preview-prior.png"} <= {p.name for p in out.iterdir()}
     model = load(out).model
     x = (torch.rand(9, 784) > 0.5).float()
     with torch.no_grad():

@@ -18,10 +18,11 @@ PRIOR_SAMPLES = 64  # an 8×8 grid of prior samples
 RECONSTRUCTIONS_PER_CLASS = 2
 
 
-def write_model_card(folder: str | Path) -> Path:
-    """A human-readable card beside the config: what the model is and how well it does."""
+def write_model_card(folder: str | Path, trust_code: bool = False) -> Path:
+    """A human-readable card beside the config: what the model is and how well it does
+    (``trust_code``: the command line imports an adapter model, whose Python it may run)."""
     folder = Path(folder)
-    write_previews(folder)
+    write_previews(folder, trust_code)
     config = json.loads((folder / "config.json").read_text())
     lines = _summary_lines(folder, config) + _evaluation_lines(config)
     lines += _imputation_comparison(config)
@@ -152,13 +153,13 @@ def _saia_comparison(folder: Path, config: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_previews(folder: str | Path) -> bool:
+def write_previews(folder: str | Path, trust_code: bool = False) -> bool:
     """Store the seed-0 grids of an image model beside its checkpoint (and its layer summary in
     the config, for a card without weights); False for a table model, which has no grids."""
     from vizvae.checkpoint import checkpoint_dataset, load_checkpoint, update_config
 
     folder = Path(folder)
-    checkpoint = load_checkpoint(folder, device="cpu")
+    checkpoint = load_checkpoint(folder, device="cpu", trust_code=trust_code)
     update_config(folder, architecture=checkpoint.model.describe())
     described = checkpoint.config.get("dataset") or {}
     if described.get("kind") != "image" or not described.get("image_shape"):

@@ -79,7 +79,7 @@ def imported_model(args: argparse.Namespace) -> ForeignVAE:
         try:
             model.net.load_state_dict(load_file(args.weights))
         except Exception as err:  # noqa: BLE001 - a wrong or unreadable file, said in one line
-            raise VizvaeError(f"--weights {args.weights}: do not fit the adapter's network ({str(err)[:200]})") from None
+            raise VizvaeError(f"--weights {args.weights}: do not fit the adapter's network ({" ".join(str(err).split())[:200]})") from None
         return model
     if not (args.encoder and args.decoder):
         raise VizvaeError("exported programs need both --encoder and --decoder")
@@ -110,6 +110,9 @@ def import_command(args: argparse.Namespace) -> int:
         check_out_folder(args.out, overwrite=args.overwrite)
         model = checked_model(args)
         dataset = load_dataset(args.dataset, **({"binarize": True} if args.likelihood == "bernoulli" else {}))
+        if dataset.n_features != model.config.n_features:
+            raise VizvaeError(f"--dataset {args.dataset} has items of {dataset.n_features} values; the model takes "
+                              f"{model.config.n_features} (--input-shape {args.input_shape})")
     except VizvaeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -132,6 +135,9 @@ def import_command(args: argparse.Namespace) -> int:
         for source, name in sources.items():
             shutil.copyfile(source, staging / name)
         write_weights_and_config(staging, state, {"format": FORMAT, "model": key}, config)
+        from vizvae.train.cards import write_model_card
+
+        write_model_card(staging, trust_code=True)  # the card and its preview grids, as a trained model has
     print(f"imported {model.latent_dim}-D {args.likelihood} VAE as {out} ({CONFIG}, {', '.join(sources.values())})",
           file=sys.stderr)
     return 0
