@@ -79,7 +79,8 @@ def imported_model(args: argparse.Namespace) -> ForeignVAE:
         try:
             model.net.load_state_dict(load_file(args.weights))
         except Exception as err:  # noqa: BLE001 - a wrong or unreadable file, said in one line
-            raise VizvaeError(f"--weights {args.weights}: do not fit the adapter's network ({" ".join(str(err).split())[:200]})") from None
+            reason = " ".join(str(err).split())[:200]  # one line
+            raise VizvaeError(f"--weights {args.weights}: do not fit the adapter's network ({reason})") from None
         return model
     if not (args.encoder and args.decoder):
         raise VizvaeError("exported programs need both --encoder and --decoder")
