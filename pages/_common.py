@@ -285,13 +285,18 @@ def _open_path() -> None:
 
 def _uploaded_pair(files: Iterable[Any]) -> dict[str, bytes]:
     """Uploaded files by the name the checkpoint folder needs: *.safetensors -> model.safetensors,
-    *.json -> config.json (the last of each wins)."""
+    *.json -> config.json, and an imported model's programs *encoder*.pt2 / *decoder*.pt2 ->
+    encoder.pt2 / decoder.pt2 (the last of each wins). Nothing else is kept: an adapter's Python
+    can never arrive by upload."""
     pair = {}
     for file in files or []:
-        if file.name.endswith(".safetensors"):
+        name = file.name.lower()
+        if name.endswith(".safetensors"):
             pair[WEIGHTS] = file.getvalue()
-        elif file.name.endswith(".json"):
+        elif name.endswith(".json"):
             pair[CONFIG] = file.getvalue()
+        elif name.endswith(".pt2") and ("encoder" in name) != ("decoder" in name):
+            pair["encoder.pt2" if "encoder" in name else "decoder.pt2"] = file.getvalue()
     return pair
 
 
@@ -333,8 +338,10 @@ def model_picker() -> str | None:
             st.text_input("Checkpoint folder", key=PATH_KEY, placeholder="runs/vae2d",
                           help="A folder holding model.safetensors and config.json.")
             st.button("Open folder", key=PATH_BUTTON_KEY, on_click=_open_path)
-            uploaded = st.file_uploader("…or upload model.safetensors and config.json", type=["safetensors", "json"],
-                                        accept_multiple_files=True, key=UPLOAD_KEY, on_change=_open_upload)
+            uploaded = st.file_uploader("…or upload model.safetensors and config.json", type=["safetensors", "json", "pt2"],
+                                        accept_multiple_files=True, key=UPLOAD_KEY, on_change=_open_upload,
+                                        help="An imported exported-program model also needs its encoder.pt2 and "
+                                        "decoder.pt2 (audited before loading: no code from them runs).")
             missing = {WEIGHTS, CONFIG} - set(_uploaded_pair(uploaded))
             if uploaded and missing:
                 st.caption(f"Still needed: {', '.join(sorted(missing))}.")  # fixed names, not the upload's

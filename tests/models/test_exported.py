@@ -159,3 +159,47 @@ def test_an_imported_checkpoint_loads_renders_and_notices_a_changed_program(expo
     (out / "encoder.pt2").write_bytes((folder / "decoder.pt2").read_bytes())  # swapped behind its back
     with pytest.raises(CheckpointError, match="not the program this checkpoint was imported with"):
         load(out)
+
+
+def test_an_imported_model_can_be_uploaded_and_its_programs_are_audited(exported, tmp_path):
+    from vizvae.__main__ import main
+    from tests.app.helpers import app, errors
+    from tests.app.test_picker import upload
+
+    _, folder = exported
+    out = tmp_path / "uploadable"
+    assert main(["import", "--encoder", str(folder / "encoder.pt2"), "--decoder", str(folder / "decoder.pt2"),
+                 "--input-shape", "1,28,28", "--latent-dim", "2", "--dataset", "mnist", "--out", str(out)]) == 0
+    files = [(name, (out / name).read_bytes()) for name in ("model.safetensors", "config.json")]
+    at = upload(app().run(), files + [("my-encoder.pt2", (out / "encoder.pt2").read_bytes()),
+                                      ("my-decoder.pt2", (out / "decoder.pt2").read_bytes())])
+    assert errors(at) == [] and at.title[0].value == "uploadable"
+    assert at.session_state["model_picker"].endswith(tuple("0123456789abcdef"))  # the upload, selected
+    # a planted pickle in the programs: refused with the reason, and the app stays up
+    with zipfile.ZipFile(out / "decoder.pt2") as old:
+        planted = io_bytes(old, lambda name, data: pickle.dumps(Marker(str(tmp_path / "ran")))
+                           if "/data/sample_inputs/" in name else data)
+    import hashlib
+
+    from safetensors.torch import save as save_bytes
+
+    digests = [hashlib.sha256(data).digest() for data in ((out / "encoder.pt2").read_bytes(), planted)]
+    consistent = save_bytes({"anchor": torch.zeros(()),  # weights that vouch for the planted program
+                             "program_sha256": torch.tensor([list(d) for d in digests], dtype=torch.uint8)},
+                            metadata={"format": "vizvae.checkpoint", "model": "exported"})
+    at = upload(app().run(), [("model.safetensors", consistent), files[1],
+                              ("encoder.pt2", (out / "encoder.pt2").read_bytes()), ("decoder.pt2", planted)])
+    assert any("sample inputs are not plain tensors" in e for e in errors(at)) or any(
+        "sample inputs are not plain tensors" in e.value for e in at.sidebar.error)
+    assert not (tmp_path / "ran").exists()
+
+
+def io_bytes(archive: zipfile.ZipFile, change) -> bytes:
+    """The archive rewritten in memory with ``change(name, data)`` applied to every entry."""
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as new:
+        for info in archive.infolist():
+            new.writestr(info.filename, change(info.filename, archive.read(info)))
+    return buffer.getvalue()
