@@ -3,29 +3,33 @@ x (batch, features) -> (mean, log_var) (batch, latent) and a decoder z (batch, l
 likelihood's parameters (batch, features): Bernoulli logits, or a Gaussian mean. No Python from
 the files runs, so this path is open to uploads.
 
-What ``torch.export.load`` can execute, and what ``audit_pt2`` therefore refuses first (read from
-torch 2.13's ``export/pt2_archive/_package.py`` and ``_export/serde/serialize.py``):
+What ``torch.export.load`` would execute, and how vizvae keeps it from doing so (read from torch
+2.13's ``export/pt2_archive/_package.py`` and ``_export/serde/serialize.py``):
 
-* a weight or constant stored with ``use_pickle: true`` is read by ``torch.load(weights_only=False)``
-  — arbitrary code: refused, every entry of the weight and constant configs must say ``false``;
-* the sample inputs (``data/sample_inputs/*.pt``) are a ``torch.save`` pickle, loaded with
-  ``weights_only=True`` and, **if that fails, again with ``weights_only=False``**: vizvae loads them
-  itself with ``weights_only=True`` first and refuses the file if that fails, so the fallback
-  never runs;
+* a weight or constant stored with ``use_pickle: true`` goes through torch's unrestricted
+  unpickler — arbitrary code: ``audit_pt2`` refuses the file unless every entry of the weight and
+  constant configs says ``false`` (tensors then are raw little-endian bytes);
+* the sample inputs (``data/sample_inputs/*.pt``) are a pickle that torch unpickles, retrying
+  without restrictions when its safe loader refuses them. vizvae never lets them be read:
+  ``load_program`` hands torch a copy of the archive whose sample inputs are empty (torch then
+  skips them; the program does not need them). The audit still reads their opcodes *statically*
+  (``pickletools``, nothing executed) and refuses a file whose sample inputs name any global but
+  the few a saved tensor needs — a planted pickle says what it is;
 * ``extra/`` files and TorchScript objects (custom classes) carry code or pickles: refused;
 * graph nodes name their operators; deserialising resolves the names against operators already
   registered in this process. Only ``torch.ops.aten``, ``torch.ops.prims`` and Python's
   ``operator`` module are accepted, so no custom operator (whatever code registered it) is called.
 
-Beyond that the archive is data: JSON describing the graph, and raw little-endian tensor bytes.
-A file that is not a zip archive (e.g. a pickle renamed ``.pt2``) is refused before anything is read.
+Beyond that the archive is data: JSON describing the graph, and raw tensor bytes. A file that is
+not a zip archive (e.g. a pickle renamed ``.pt2``) is refused before anything is read.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import warnings
+import pickletools
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +74,38 @@ def _targets(node_tree: Any) -> Iterator[str]:
             yield from _targets(value)
 
 
+# the globals a torch.save of tensors (in tuples, lists, dicts) names, and nothing else
+TENSOR_PICKLE_GLOBALS = frozenset({"torch._utils _rebuild_tensor_v2", "torch._utils _rebuild_parameter",
+                                   "collections OrderedDict", "torch._utils _rebuild_tensor"}
+                                  | {f"torch {kind}Storage" for kind in ("Float", "Double", "Half", "BFloat16", "Long",
+                                                                         "Int", "Short", "Char", "Byte", "Bool")})
+
+
+def plain_tensor_pickle(data: bytes) -> bool:
+    """Whether a ``torch.save`` archive's pickle names only the globals tensors need: read as
+    opcodes (``pickletools.genops``), never executed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            names = [n for n in inner.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if len(names) != 1:
+                return False
+            strings: list[str] = []
+            for opcode, argument, _ in pickletools.genops(inner.read(names[0])):
+                if opcode.name == "GLOBAL":
+                    if argument not in TENSOR_PICKLE_GLOBALS:
+                        return False
+                elif opcode.name == "STACK_GLOBAL":
+                    if len(strings) < 2 or f"{strings[-2]} {strings[-1]}" not in TENSOR_PICKLE_GLOBALS:
+                        return False
+                elif opcode.name in ("INST", "OBJ", "EXT1", "EXT2", "EXT4"):
+                    return False
+                if isinstance(argument, str):
+                    strings.append(argument)
+    except (zipfile.BadZipFile, ValueError, KeyError):  # not a torch.save archive, or not a pickle
+        return False
+    return True
+
+
 def audit_pt2(path: str | Path) -> None:
     """Refuse (``UnsafeProgram``, one line) an archive ``torch.export.load`` could run code from."""
     path = Path(path)
@@ -94,13 +130,9 @@ def audit_pt2(path: str | Path) -> None:
                 if any(not isinstance(e, dict) or e.get("use_pickle", True) for e in entries):
                     raise UnsafeProgram(f"{path}: a tensor is stored as a pickle, which loading would unpickle freely")
             elif inner.startswith("data/sample_inputs/") and inner.endswith(".pt"):
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # the safe unpickler's notes on protocols
-                        torch.load(io.BytesIO(archive.read(info)), weights_only=True)
-                except Exception:  # noqa: BLE001 - any refusal by the safe unpickler is the answer
+                if not plain_tensor_pickle(archive.read(info)):
                     raise UnsafeProgram(f"{path}: its sample inputs are not plain tensors (a pickle that would run "
-                                        "code)") from None
+                                        "code)")
             else:
                 raise UnsafeProgram(f"{path}: unexpected entry {info.filename!r} (extra files and TorchScript "
                                     "objects can carry code)")
@@ -117,12 +149,19 @@ def program_sha256(path: str | Path) -> str:
 
 
 def load_program(path: str | Path) -> torch.nn.Module:
-    """The audited program at ``path`` as a module (``ExportedProgram.module()``)."""
+    """The audited program at ``path`` as a module (``ExportedProgram.module()``), loaded from a copy
+    whose sample inputs are empty, so that torch unpickles nothing at all."""
     audit_pt2(path)
-    try:
-        return torch.export.load(str(path)).module()
-    except Exception as err:  # noqa: BLE001 - a malformed graph fails in many ways
-        raise UnsafeProgram(f"{path}: not a loadable exported program ({type(err).__name__}: {str(err)[:160]})") from None
+    with tempfile.TemporaryFile() as copy:
+        with zipfile.ZipFile(path) as archive, zipfile.ZipFile(copy, "w", zipfile.ZIP_STORED) as stripped:
+            for info in archive.infolist():
+                stripped.writestr(info, b"" if "/data/sample_inputs/" in info.filename else archive.read(info))
+        copy.seek(0)
+        try:
+            return torch.export.load(copy).module()
+        except Exception as err:  # noqa: BLE001 - a malformed graph fails in many ways
+            raise UnsafeProgram(f"{path}: not a loadable exported program ({type(err).__name__}: "
+                                f"{str(err)[:160]})") from None
 
 
 @dataclass
