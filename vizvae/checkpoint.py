@@ -654,10 +654,9 @@ def load_adapter_checkpoint(folder: Path, config: dict[str, Any], weights_bytes:
     """An imported adapter VAE: its adapter.py runs only if trusted and unchanged since import."""
     from safetensors.torch import load as load_tensors
 
-    from vizvae.models.adapter import (
-        ADAPTER_FILE, TRUSTED_ENV, AdapterConfig, AdapterVAE, file_sha256, is_trusted, run_adapter,
-    )
+    from vizvae.models.adapter import ADAPTER_FILE, TRUSTED_ENV, AdapterConfig, AdapterVAE, is_trusted, run_adapter
     from vizvae.models.capabilities import check_capabilities
+    from vizvae.paths import file_sha256
 
     check_model_arguments(AdapterConfig, config["config"], folder / CONFIG)
     settings = AdapterConfig.from_json(config["config"])
@@ -691,7 +690,8 @@ def load_exported_checkpoint(folder: Path, config: dict[str, Any], weights_bytes
     from safetensors.torch import load as load_tensors
 
     from vizvae.models.capabilities import check_capabilities
-    from vizvae.models.exported import PROGRAM_FILES, ExportedConfig, ExportedVAE, load_program, program_sha256
+    from vizvae.models.exported import PROGRAM_FILES, ExportedConfig, ExportedVAE, load_program
+    from vizvae.paths import file_sha256
 
     stored = load_tensors(weights_bytes).get("program_sha256")
     for index, name in enumerate(PROGRAM_FILES):
@@ -699,7 +699,7 @@ def load_exported_checkpoint(folder: Path, config: dict[str, Any], weights_bytes
         if not file.is_file():
             raise CheckpointError(f"{file}: missing; an imported exported-program model needs {' and '.join(PROGRAM_FILES)}")
         if stored is None or stored.shape != (len(PROGRAM_FILES), 32) or bytes(stored[index].tolist()).hex() != \
-                program_sha256(file):
+                file_sha256(file):
             raise CheckpointError(f"{file}: not the program this checkpoint was imported with (its SHA-256 differs); "
                                   "import it again")
     check_model_arguments(ExportedConfig, config["config"], folder / CONFIG)

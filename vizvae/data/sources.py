@@ -34,7 +34,7 @@ import numpy as np
 
 from vizvae.data.user import IMAGE_SUFFIXES, open_image, to_model_image
 from vizvae.errors import DataError
-from vizvae.paths import user_cache_root
+from vizvae.paths import file_sha256, user_cache_root
 
 MAX_ITEMS = 10_000_000
 MAX_FEATURES = 1_000_000
@@ -102,7 +102,7 @@ class ArraySource(ItemSource):
         return block * np.float32(self.scale) if self.scale != 1.0 else block
 
     def digest(self) -> str:
-        return _file_sha256(self.path)
+        return file_sha256(self.path)
 
 
 def _read_header(handle: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -203,7 +203,7 @@ class ParquetSource(ItemSource):
         return block[start - offset: stop - offset]
 
     def digest(self) -> str:
-        return _file_sha256(self.path)
+        return file_sha256(self.path)
 
 
 def _is_number(arrow_type: Any) -> bool:
@@ -253,14 +253,6 @@ class ImageFolderSource(ItemSource):
         return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 CSV_CHUNK = 65_536
 
 
@@ -270,7 +262,7 @@ def open_csv(path: Path, cache_dir: Path) -> ArraySource:
 
     from vizvae.data.user import parse_numbers
 
-    target = cache_dir / "tables" / f"{_file_sha256(path)}.npy"
+    target = cache_dir / "tables" / f"{file_sha256(path)}.npy"
     if not target.is_file():
         try:
             columns = list(pd.read_csv(path, nrows=0).columns)

@@ -112,12 +112,7 @@ def data_digest(path: str | Path) -> str:
     ``.csv``, over the file and the schema JSON beside it, if any (``schema_beside``)."""
     import hashlib
 
-    def file_sha(file: Path) -> str:
-        digest = hashlib.sha256()
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+    from vizvae.paths import file_sha256 as file_sha
 
     path = Path(path)
     if not path.is_dir():

@@ -39,7 +39,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from vizvae.checkpoint import WEIGHTS
-from vizvae.paths import user_cache_root
+from vizvae.paths import file_sha256, user_cache_root
 
 PRECOMPUTED = "precomputed"
 MAX_CACHE_MB_ENV = "VIZVAE_MAX_CACHE_MB"
@@ -62,11 +62,7 @@ def checkpoint_sha256(folder: str | Path) -> str:
 
 @lru_cache(maxsize=256)
 def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 @lru_cache(maxsize=8)

@@ -15,7 +15,6 @@ file differs from the SHA-256 recorded at import.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -26,6 +25,7 @@ import torch
 
 from vizvae.errors import VizvaeError
 from vizvae.models.exported import ExportedConfig, ForeignVAE
+from vizvae.paths import file_sha256
 
 ADAPTER_FILE = "adapter.py"
 TRUSTED_ENV = "VIZVAE_TRUSTED_ADAPTERS"
@@ -52,10 +52,6 @@ class AdapterVAE(ForeignVAE):
 
     def decode_fn(self, z: torch.Tensor) -> torch.Tensor:
         return self.net.decode(z)
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def trusted_folders() -> list[Path]:

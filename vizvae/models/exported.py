@@ -138,16 +138,6 @@ def audit_pt2(path: str | Path) -> None:
                                     "objects can carry code)")
 
 
-def program_sha256(path: str | Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_program(path: str | Path) -> torch.nn.Module:
     """The audited program at ``path`` as a module (``ExportedProgram.module()``), loaded from a copy
     whose sample inputs are empty, so that torch unpickles nothing at all."""

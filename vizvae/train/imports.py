@@ -31,10 +31,9 @@ from vizvae.checkpoint import (
     write_weights_and_config,
 )
 from vizvae.errors import VizvaeError
-from vizvae.models.adapter import ADAPTER_FILE, AdapterConfig, AdapterVAE, file_sha256, run_adapter
-from vizvae.models.exported import (
-    PROGRAM_FILES, ExportedConfig, ExportedVAE, ForeignVAE, load_program, program_sha256,
-)
+from vizvae.models.adapter import ADAPTER_FILE, AdapterConfig, AdapterVAE, run_adapter
+from vizvae.models.exported import PROGRAM_FILES, ExportedConfig, ExportedVAE, ForeignVAE, load_program
+from vizvae.paths import file_sha256
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +122,7 @@ def import_command(args: argparse.Namespace) -> int:
         sources = {args.adapter.rpartition(":")[0] if ":" in args.adapter else args.adapter: ADAPTER_FILE}
         key = ADAPTER_KEY
     else:
-        digests = [bytes.fromhex(program_sha256(path)) for path in (args.encoder, args.decoder)]
+        digests = [bytes.fromhex(file_sha256(path)) for path in (args.encoder, args.decoder)]
         state = {"anchor": torch.zeros(()), "program_sha256": torch.tensor([list(d) for d in digests], dtype=torch.uint8)}
         sources = dict(zip((args.encoder, args.decoder), PROGRAM_FILES))
         key = EXPORTED_KEY
