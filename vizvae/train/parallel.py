@@ -231,12 +231,24 @@ def average_gradients(params: Iterable[torch.nn.Parameter], ranks: Ranks) -> Non
 
 
 def gather_objects(value: Any, ranks: Ranks) -> list[Any]:
-    """Every rank's ``value`` (JSON-like, or arrays), in rank order, on every rank."""
+    """Every rank's ``value`` (JSON: numbers, strings, lists, dicts; numpy arrays become lists), in
+    rank order, on every rank. Sent as JSON text in uint8 tensors, never pickled."""
     if not ranks.distributed:
         return [value]
-    gathered: list[Any] = [None] * ranks.world_size
-    _collective(lambda: dist.all_gather_object(gathered, value), ranks, "the gathering of results")
-    return gathered
+    import json
+
+    import numpy as np
+
+    text = json.dumps(value, default=lambda v: v.tolist() if isinstance(v, (np.ndarray, np.generic)) else str(v))
+    local = torch.frombuffer(bytearray(text.encode()), dtype=torch.uint8)
+    sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(ranks.world_size)]
+    _collective(lambda: dist.all_gather(sizes, torch.tensor([len(local)])), ranks, "the gathering of results")
+    longest = int(max(size.item() for size in sizes))
+    padded = torch.zeros(longest, dtype=torch.uint8)
+    padded[: len(local)] = local
+    blocks = [torch.empty(longest, dtype=torch.uint8) for _ in range(ranks.world_size)]
+    _collective(lambda: dist.all_gather(blocks, padded), ranks, "the gathering of results")
+    return [json.loads(block[: int(size.item())].numpy().tobytes().decode()) for block, size in zip(blocks, sizes)]
 
 
 def row_split(ranks: Ranks) -> RowSplit:
