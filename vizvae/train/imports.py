@@ -11,6 +11,8 @@ The encoder maps x (batch, features) to (mean, log_var), each (batch, latent); t
 (batch, latent) to Bernoulli logits or a Gaussian mean (batch, features). Both are audited
 (``models.exported.audit_pt2``), run once on a zero batch to check those shapes, and copied into
 the folder beside a ``model.safetensors`` holding their SHA-256 (the key of every cached result).
+An adapter's network may also have ``log_joint(x, z)`` and ``predict(x)``, run once on the zero
+batch as well (``models.adapter``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from vizvae.checkpoint import (
     write_weights_and_config,
 )
 from vizvae.errors import VizvaeError
-from vizvae.models.adapter import ADAPTER_FILE, AdapterConfig, AdapterVAE, run_adapter
+from vizvae.models.adapter import ADAPTER_FILE, AdapterConfig, AdapterVAE, check_optional_methods, run_adapter
 from vizvae.models.exported import PROGRAM_FILES, ExportedConfig, ExportedVAE, ForeignVAE, load_program
 from vizvae.paths import file_sha256
 
@@ -40,7 +42,8 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", help="torch.export program: x -> (mean, log_var)")
     parser.add_argument("--decoder", help="torch.export program: z -> logits (bernoulli) or mean (gaussian)")
     parser.add_argument("--adapter", metavar="FILE.py:FUNCTION", help="trusted Python: FUNCTION() returns a "
-                        "torch.nn.Module with encode(x) -> (mean, log_var) and decode(z)")
+                        "torch.nn.Module with encode(x) -> (mean, log_var) and decode(z), and optionally "
+                        "log_joint(x, z) -> (batch,) and predict(x) -> (batch, targets)")
     parser.add_argument("--weights", help="the adapter network's weights (safetensors)")
     parser.add_argument("--input-shape", required=True, help="one item's shape, e.g. 1,28,28 or 13")
     parser.add_argument("--latent-dim", type=int, required=True)
@@ -94,6 +97,10 @@ def checked_model(args: argparse.Namespace) -> ForeignVAE:
         with torch.no_grad():
             posterior = model.encode(torch.zeros(2, features))
             decoded = model.decode(torch.zeros(2, latent)).mean
+            if isinstance(model, AdapterVAE):
+                check_optional_methods(model, features, latent)
+    except VizvaeError:
+        raise
     except Exception as err:  # noqa: BLE001 - a network that does not fit fails in its own way
         raise VizvaeError(f"the model does not run on a batch of {features}-value items and {latent}-D codes "
                           f"({type(err).__name__}: {str(err)[:160]})") from None
