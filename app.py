@@ -16,6 +16,7 @@ from pages._common import model_picker, preload_in_background, wait_for_preload
 PAGES = (
     ("model", "Model", ":material/description:"),
     ("latent_space", "Latent space", ":material/scatter_plot:"),
+    ("atlas", "Latent atlas", ":material/travel_explore:"),
     ("global_local", "Global & local", ":material/workspaces:"),
     ("disentanglement", "Disentanglement", ":material/tune:"),
     ("posterior", "Posterior", ":material/blur_circular:"),

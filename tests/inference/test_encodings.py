@@ -13,6 +13,7 @@ from vizvae.checkpoint import SHIPPED_DIR, load_checkpoint
 from vizvae.data.shapes_scale import large_shapes
 from vizvae.inference.encodings import Cancelled, cached_encodings, data_sha256
 from vizvae.inference.latent import encode_dataset
+from vizvae.paths import DIGESTS
 
 MODEL = SHIPPED_DIR / "shapes-vae-b1"
 
@@ -54,4 +55,18 @@ def test_a_cancelled_encoding_stores_nothing(setting):
     model, images, tmp_path = setting
     with pytest.raises(Cancelled):
         cached_encodings(MODEL, model, images, batch_size=1000, cancelled=lambda: True)
-    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+    stored = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.parent.name != DIGESTS]
+    assert stored == []  # the data's digest is remembered (paths.remembered_digest), no encoding is
+
+
+def test_a_mapped_files_digest_is_remembered_across_processes_and_follows_its_bytes(setting, monkeypatch):
+    model, images, tmp_path = setting
+    first = data_sha256(images)
+    reads = []
+    monkeypatch.setattr("vizvae.inference.encodings._bytes_digest", lambda *args: reads.append(args) or "x" * 64)
+    assert data_sha256(images) == first and reads == []  # read back from <cache>/digests, not hashed again
+    path = images.filename
+    changed = np.load(path)
+    changed[0, 0] += 1.0
+    np.save(path, changed)  # a new version of the file: hashed again
+    assert data_sha256(np.load(path, mmap_mode="r")) == "x" * 64 and len(reads) == 1

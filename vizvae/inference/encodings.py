@@ -8,23 +8,25 @@ Where: ``<user cache>/<weights sha256>/encodings/<data sha256>/`` holding ``mean
 matching ``meta.json`` is an unfinished or stale encoding and is computed again.
 
 The data's digest is of its bytes: a memory-mapped ``.npy`` is hashed from its file, once per
-version of it (memoised on path, size and modification time); an in-memory array from its buffer.
+version of it (remembered on disk by ``paths.remembered_file_sha256``); an in-memory array from its
+buffer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
-from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from vizvae.errors import VizvaeError
 from vizvae.inference.cache import checkpoint_sha256, user_dir
+from vizvae.paths import remembered_digest
 
 META = "meta.json"
 DEFAULT_BATCH = 4096
@@ -41,19 +43,27 @@ def data_sha256(items: np.ndarray) -> str:
     if callable(getattr(items, "digest", None)):
         return hashlib.sha256(f"{type(items).__name__}|{len(items)}|{items.n_features}|{items.digest()}".encode()
                               ).hexdigest()
-    if isinstance(items, np.memmap) and items.filename and items.offset is not None and items.flags.c_contiguous:
-        info = os.stat(items.filename)
+    if _mapped_file(items):
         header = f"{items.shape}|{items.dtype.str}".encode()
-        return _file_digest(str(items.filename), info.st_mtime_ns, info.st_size, header, items.offset, items.nbytes)
+        offset, nbytes = int(items.offset), int(items.nbytes)
+        return remembered_digest(items.filename, f"array|{header.decode()}|{offset}|{nbytes}",
+                                 lambda: _bytes_digest(str(items.filename), header, offset, nbytes))
     array = np.ascontiguousarray(items)
     digest = hashlib.sha256(f"{array.shape}|{array.dtype.str}".encode())
     digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=64)
-def _file_digest(path: str, mtime_ns: int, size: int, header: bytes, offset: int, nbytes: int) -> str:
-    """The digest of the ``nbytes`` data bytes at ``offset`` (an array's, without the file's header)."""
+def _mapped_file(items) -> bool:
+    """Whether ``items`` is a whole memory-mapped array as ``np.load(mmap_mode=...)`` returns it (its
+    ``offset`` and ``filename`` then say where its bytes are; a slice of one keeps its parent's
+    offset, so a view is read as the array it is)."""
+    return (isinstance(items, np.memmap) and isinstance(items.base, mmap.mmap) and bool(items.filename)
+            and items.offset is not None and items.flags.c_contiguous)
+
+
+def _bytes_digest(path: str, header: bytes, offset: int, nbytes: int) -> str:
+    """The digest of ``header`` and the ``nbytes`` data bytes at ``offset`` (an array's, without the file's header)."""
     digest = hashlib.sha256(header)
     with open(path, "rb") as handle:
         handle.seek(offset)
@@ -73,10 +83,10 @@ def encode_into(model, items: np.ndarray, mean: np.ndarray, log_var: np.ndarray,
     """Encode ``items`` (n, features) batch by batch into the arrays ``mean`` and ``log_var`` (n, latent)."""
     device = model.device
     n = len(items)
-    for start in range(0, n, batch_size):
+    for start, block in _blocks(items, batch_size):
         if cancelled is not None and cancelled():
             raise Cancelled("the encoding was cancelled; nothing was stored")
-        batch = torch.from_numpy(np.array(items[start: start + batch_size], dtype=np.float32))  # a writable copy
+        batch = torch.from_numpy(np.array(block, dtype=np.float32))  # a writable copy
         if device.type == "cuda":
             batch = batch.pin_memory().to(device, non_blocking=True)
         posterior = model.encode(batch.to(device))
@@ -84,6 +94,23 @@ def encode_into(model, items: np.ndarray, mean: np.ndarray, log_var: np.ndarray,
         log_var[start: start + len(batch)] = (2.0 * posterior.std.float().log()).cpu().numpy()
         if progress is not None:
             progress(min(start + batch_size, n), n)
+
+
+def _blocks(items, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows) of ``items`` batch by batch. A memory-mapped ``.npy`` is read with ``pread``
+    instead of through its mapping: pages touched through a mapping count in the process's resident
+    memory, so encoding 10⁶ images (4 GB) that way would show the server at 4 GB."""
+    n = len(items)
+    if _mapped_file(items):
+        row_bytes = items.dtype.itemsize * int(np.prod(items.shape[1:]))
+        with open(items.filename, "rb") as handle:
+            for start in range(0, n, batch_size):
+                rows = min(batch_size, n - start)
+                data = os.pread(handle.fileno(), rows * row_bytes, items.offset + start * row_bytes)
+                yield start, np.frombuffer(data, dtype=items.dtype).reshape((rows, *items.shape[1:]))
+        return
+    for start in range(0, n, batch_size):
+        yield start, items[start: start + batch_size]
 
 
 def cached_encodings(folder: str | Path, model, items: np.ndarray, batch_size: int = DEFAULT_BATCH,
@@ -94,9 +121,7 @@ def cached_encodings(folder: str | Path, model, items: np.ndarray, batch_size: i
     the cache of the checkpoint in ``folder`` when it holds them for these weights and these
     items, else encoded now (see ``encode_into``) and stored. ``root``: another cache root than
     the user cache (a benchmark's scratch folder)."""
-    weights, data = checkpoint_sha256(folder), data_sha256(items)
-    base = user_dir(weights) if root is None else Path(root) / user_dir(weights).name
-    directory = base / "encodings" / data
+    directory, weights, data = encodings_directory(folder, items, root)
     shape = (len(items), int(model.latent_dim))
     if _complete(directory, weights, data, shape):
         return np.load(directory / "mean.npy", mmap_mode="r"), np.load(directory / "log_var.npy", mmap_mode="r"), True
@@ -120,6 +145,24 @@ def cached_encodings(folder: str | Path, model, items: np.ndarray, batch_size: i
         for path in [*staged.values(), directory / f"{META}{tag}"]:
             path.unlink(missing_ok=True)
     return np.load(directory / "mean.npy", mmap_mode="r"), np.load(directory / "log_var.npy", mmap_mode="r"), False
+
+
+def encodings_directory(folder: str | Path, items: np.ndarray, root: str | Path | None = None
+                        ) -> tuple[Path, str, str]:
+    """(where the encodings of ``items`` by the checkpoint in ``folder`` are kept, the weights'
+    digest, the data's digest). What else is computed from them (projections) is kept there too."""
+    weights, data = checkpoint_sha256(folder), data_sha256(items)
+    base = user_dir(weights) if root is None else Path(root) / user_dir(weights).name
+    return base / "encodings" / data, weights, data
+
+
+def stored_encodings(folder: str | Path, model, items: np.ndarray, root: str | Path | None = None
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(means, log-variances) as read-only memory maps when they are stored already, else None (no wait)."""
+    directory, weights, data = encodings_directory(folder, items, root)
+    if not _complete(directory, weights, data, (len(items), int(model.latent_dim))):
+        return None
+    return np.load(directory / "mean.npy", mmap_mode="r"), np.load(directory / "log_var.npy", mmap_mode="r")
 
 
 def _complete(directory: Path, weights: str, data: str, shape: tuple[int, int]) -> bool:

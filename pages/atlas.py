@@ -1,0 +1,561 @@
+"""Latent atlas: 10⁵–10⁶ encoded items at once — every point as a density with contour lines, a
+sample of them as points (more appear as the view narrows), coloured by label, metadata or KL;
+box, lasso or click selection over all points; the selected items, their encoder posteriors and
+traversals; nearest-neighbour search from an item, a typed latent vector or an uploaded image.
+
+Widget / session-state keys (used by the tests): ``atlas_data``, ``atlas_method``, ``atlas_colour``,
+``atlas_points``, ``atlas_chart``, ``atlas_zoom``, ``atlas_reset``, ``atlas_clear``, ``atlas_focus``,
+``atlas_query``, ``atlas_vector``, ``atlas_upload``, ``atlas_k``; the containers ``atlas_selected``
+and ``atlas_neighbours``. URL: ``data``, ``proj``, ``colour``, ``points``, ``view``, ``sel``
+(``box:x0,x1,y0,y1``, ``lasso:x y;x y;…`` or ``rows:3,17``), ``focus``, ``k``.
+"""
+
+from __future__ import annotations
+
+if __name__ == "__main__":  # a fresh server's first request for /atlas runs this file bare
+    from pages._common import run_app
+
+    run_app()  # before the imports below: the app's navigation must replace Streamlit's at once
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages._common import (
+    background_task, checkpoint_stamp, current_ref, load_model, once_per_upload, plain, require_model,
+    url_bound,
+)
+from vizvae.checkpoint import checkpoint_dataset
+from vizvae.data.user import image_from_upload
+from vizvae.errors import VizvaeError
+from vizvae.inference import atlas
+from vizvae.inference.encodings import cached_encodings, encodings_directory, stored_encodings
+from vizvae.inference.latent import decode_mean, dimensions_by_kl, reconstruct, traversal_latents, traversal_values
+from vizvae.inference.neighbours import LatentNeighbours
+from vizvae.jobs import format_duration
+from vizvae.server import data_dirs
+from vizvae.viz.atlas import Colouring, atlas_figure
+from vizvae.viz.figures import posterior_figure
+from vizvae.viz.images import grid_png, paired_rows
+
+CHART_KEY = "atlas_chart"
+SELECTION_KEY = "_atlas_selection"  # the selection's text, as in the URL's ``sel``
+SELECTION_IDENT_KEY = "_atlas_selection_of"  # (model, data, projection) the selection was made in
+ANCHOR_KEY = "_atlas_chart_anchor"  # (view of the chart, selection text it was drawn with)
+VIEW_KEY = "_atlas_view"
+UPLOAD_SLOT = "_atlas_upload_image"
+ATLAS_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae", "exported", "adapter")
+POINT_LIMITS = (2_000, 5_000, 10_000, 20_000, 50_000)
+SHOWN = 10  # selected items drawn as originals and reconstructions
+DENSITY_BINS = 200
+
+
+@dataclass
+class Atlas:
+    """One model's encodings of one data source, and their projection."""
+
+    ref: str
+    name: str
+    model: Any
+    image_shape: tuple[int, ...]
+    data: atlas.AtlasData
+    mean: np.ndarray  # (n, latent) memory maps
+    log_var: np.ndarray
+    projection: atlas.AtlasProjection
+    order: np.ndarray  # the points' drawing priority (a permutation)
+    full: atlas.View  # the view holding every point
+
+    @property
+    def coords(self) -> np.ndarray:
+        return self.projection.coords
+
+
+# -- the data, its encodings and projection: cached per process, computed in the background ----------------------
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _opened(key: str, image_shape: tuple[int, int, int], ref: str, stamp: tuple) -> atlas.AtlasData:
+    if key == "test":
+        dataset = checkpoint_dataset(load_model(ref).config)
+        labels = dataset.y_test
+        names = None
+        if labels is not None and dataset.target is not None and dataset.target.categories is not None:
+            names = [f"{c:g}" if isinstance(c, float) else str(c) for c in dataset.target.categories]
+        return atlas.AtlasData("test", f"the test set of {dataset.name}, {len(dataset.x_test):,} items",
+                               np.asarray(dataset.x_test, dtype=np.float32),
+                               labels=None if labels is None else np.asarray(labels).astype(np.int64), label_names=names)
+    if key.startswith("shapes-"):
+        return atlas.open_generated(int(key.split("-", 1)[1]))
+    name = key.split(":", 1)[1]
+    return atlas.open_file(name, atlas.server_files(data_dirs())[name], image_shape)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _bounds(ref: str, stamp: tuple, key: str, method: str, _coords: np.ndarray) -> atlas.View:
+    return atlas.full_view(_coords)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _order(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(drawing order, each row's rank in it)."""
+    order = atlas.priority_order(n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return order, rank
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _kl(ref: str, stamp: tuple, key: str, n: int) -> np.ndarray:
+    subject = _subject_parts(ref, stamp, key)
+    return atlas.kl_per_point(subject[1], subject[2])
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _index(ref: str, stamp: tuple, key: str, n: int) -> LatentNeighbours:
+    return LatentNeighbours(_subject_parts(ref, stamp, key)[1])
+
+
+def _subject_parts(ref: str, stamp: tuple, key: str) -> tuple:
+    """(data, means, log-variances) once they are stored (the caller made sure)."""
+    checkpoint = load_model(ref)
+    data = _opened(key, tuple(checkpoint.model.config.input_shape), ref, stamp)
+    stored = stored_encodings(checkpoint.path, checkpoint.model, data.items)
+    return data, stored[0], stored[1]
+
+
+def _generate(report, n: int) -> atlas.AtlasData:
+    return atlas.open_generated(n, report)
+
+
+def _encode(report, folder, model, items) -> bool:
+    cached_encodings(folder, model, items, progress=lambda done, n: report(done / n, f"encoded {done:,} of {n:,}"))
+    return True
+
+
+def _project(report, directory, means, method: str) -> atlas.AtlasProjection:
+    return atlas.atlas_projection(directory, means, method, report=lambda f, m: report(f, m))
+
+
+def data_source(checkpoint, sources: dict[str, str], key: str) -> atlas.AtlasData | None:
+    """The chosen source, opened (generated in the background the first time)."""
+    image_shape = tuple(checkpoint.model.config.input_shape)
+    if key.startswith("shapes-") and not atlas.generated_ready(int(key.split("-", 1)[1])):
+        n = int(key.split("-", 1)[1])
+        done = background_task("atlas_generate", key=("generate", n), work=_generate, args=(n,),
+                               label=f"Generating {n:,} shapes (once per server)", units=n, seconds_per_unit=2e-4)
+        if done is None:
+            return None
+    try:
+        data = _opened(key, image_shape, current_ref(), checkpoint_stamp(current_ref()))
+    except VizvaeError as err:
+        st.error(f"{plain(sources[key])} could not be opened: {plain(err)}", icon=":material/error:")
+        return None
+    if atlas.n_features(data.items) != int(np.prod(image_shape)):
+        st.error(f"{plain(sources[key])} holds items of {atlas.n_features(data.items):,} values; this model takes "
+                 f"{int(np.prod(image_shape)):,} ({' × '.join(map(str, image_shape))}). Choose another source.",
+                 icon=":material/error:")
+        return None
+    return data
+
+
+def build_atlas(checkpoint, ref: str, stamp: tuple, data: atlas.AtlasData, method: str) -> Atlas | None:
+    """The encodings (computed in the background the first time) and the projection."""
+    stored = stored_encodings(checkpoint.path, checkpoint.model, data.items)
+    if stored is None:
+        done = background_task("atlas_encode", key=(ref, stamp, data.key), work=_encode, share=False,
+                               args=(checkpoint.path, checkpoint.model, data.items),
+                               label=f"Encoding {len(data):,} items (once per model and data)", units=len(data),
+                               seconds_per_unit=5e-5)
+        if done is None:
+            return None
+        stored = stored_encodings(checkpoint.path, checkpoint.model, data.items)
+    mean, log_var = stored
+    directory = encodings_directory(checkpoint.path, data.items)[0]
+    projection = atlas.stored_projection(directory, method, len(mean)) if method != "latent" else None
+    if projection is None:
+        if method in ("umap", "tsne"):
+            if method == "tsne" and len(mean) > atlas.TSNE_MAX_POINTS:
+                st.warning(f"t-SNE is offered up to {atlas.TSNE_MAX_POINTS:,} points: it has no way to place new "
+                           f"points, and {len(mean):,} would take hours. Choose PCA or UMAP (fitted on a sample).",
+                           icon=":material/block:")
+                return None
+            projection = background_task("atlas_project", key=(ref, stamp, data.key, method), work=_project,
+                                         args=(directory, mean, method), share=False,
+                                         label=f"{atlas.METHOD_LABELS[method]} of {len(mean):,} points (once)",
+                                         units=len(mean), seconds_per_unit=2e-4)
+            if projection is None:
+                return None
+        else:
+            projection = atlas.atlas_projection(directory, mean, method)
+    return Atlas(ref, checkpoint.name, checkpoint.model, tuple(checkpoint.model.config.input_shape), data, mean, log_var,
+                 projection, _order(len(mean))[0], _bounds(ref, stamp, data.key, method, projection.coords))
+
+
+# -- the selection: text in the URL, rows computed over every point ----------------------------------------------
+def selection_text(event: Any) -> str | None:
+    """The selection a chart event describes, as ``sel`` text (None: nothing selected)."""
+    try:
+        selection = event["selection"]
+    except (KeyError, TypeError):
+        return None
+    boxes, lassos, points = selection.get("box") or [], selection.get("lasso") or [], selection.get("points") or []
+    if boxes:
+        xs, ys = boxes[-1]["x"], boxes[-1]["y"]
+        return "box:" + ",".join(f"{v:.6g}" for v in (min(xs), max(xs), min(ys), max(ys)))
+    if lassos:
+        xs, ys = lassos[-1]["x"], lassos[-1]["y"]
+        return "lasso:" + ";".join(f"{x:.6g} {y:.6g}" for x, y in zip(xs, ys))
+    rows = []
+    for point in points:
+        custom = point.get("customdata")
+        if isinstance(custom, (list, tuple)):
+            custom = custom[0] if custom else None
+        if custom is not None and int(custom) not in rows:
+            rows.append(int(custom))
+    return "rows:" + ",".join(map(str, rows)) if rows else None
+
+
+def selected_rows(text: str | None, coords: np.ndarray) -> np.ndarray:
+    """The rows a ``sel`` text selects (an unreadable text selects nothing)."""
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    kind, _, body = text.partition(":")
+    try:
+        if kind == "box":
+            x0, x1, y0, y1 = (float(v) for v in body.split(","))
+            return atlas.rows_in_box(coords, (x0, x1), (y0, y1))
+        if kind == "lasso":
+            pairs = [tuple(float(v) for v in p.split()) for p in body.split(";")[:2000]]
+            return atlas.rows_in_lasso(coords, [p[0] for p in pairs], [p[1] for p in pairs])
+        if kind == "rows":
+            rows = np.array([int(v) for v in body.split(",")[:10_000]], dtype=np.int64)
+            return rows[(rows >= 0) & (rows < len(coords))]
+    except (ValueError, IndexError):
+        pass
+    return np.zeros(0, dtype=np.int64)
+
+
+def _on_chart_select() -> None:
+    st.session_state[SELECTION_KEY] = selection_text(st.session_state.get(CHART_KEY))
+
+
+def _set(key: str, value: Any) -> None:
+    st.session_state[key] = value
+    st.session_state.pop(ANCHOR_KEY, None)  # redraw the chart for a change made outside it
+
+
+# -- the page ------------------------------------------------------------------------------------------------------
+def render() -> None:
+    checkpoint = require_model(kinds=ATLAS_KINDS, data_kinds=("image",), purpose="The latent atlas")
+    ref = current_ref()
+    stamp = checkpoint_stamp(ref)
+    dataset = checkpoint_dataset(checkpoint.config)
+    st.title("Latent atlas")
+    files = atlas.server_files(data_dirs())
+    sources = atlas.atlas_sources(dataset.name, int(np.prod(checkpoint.model.config.input_shape)), files)
+    controls = st.columns([2, 2, 1.4, 1.4])
+    key = url_bound(controls[0].selectbox, "Data", key="atlas_data", param="data", default="test",
+                    valid=lambda k: k in sources, options=list(sources), format_func=sources.get,
+                    help="Generated shapes are rendered once per server; data files come from the server's data "
+                         "folders (VIZVAE_DATA_DIRS).")
+    methods = (["latent"] if checkpoint.model.latent_dim == 2 else []) + ["pca", "umap", "tsne"]
+    method = url_bound(controls[1].radio, "Projection", key="atlas_method", param="proj", default=methods[0],
+                       valid=lambda m: m in methods, options=methods, format_func=atlas.METHOD_LABELS.get,
+                       horizontal=True, help="PCA is exact and instant. UMAP is fitted on a sample of 20,000 points "
+                       "and places the rest; t-SNE is offered up to 100,000 points. Both are computed once.")
+    data = data_source(checkpoint, sources, key)
+    if data is None:
+        return
+    subject = build_atlas(checkpoint, ref, stamp, data, method)
+    if subject is None:
+        return
+    st.caption(f"**{plain(subject.name)}**: {checkpoint.model.latent_dim}-D latent; {plain(data.description)}.")
+    rows = atlas_section(subject, controls[2:], stamp)
+    selected_section(subject, rows)
+    neighbours_section(subject, stamp, rows)
+
+
+def colourings(subject: Atlas, stamp: tuple) -> dict[str, str]:
+    options = {"none": "nothing"}
+    if subject.data.labels is not None:
+        options["label"] = "label"
+    options.update({f"col:{name}": name for name in subject.data.columns})
+    options["kl"] = "KL(q(z | x) ‖ p(z)) per item"
+    return options
+
+
+def colouring_of(subject: Atlas, stamp: tuple, choice: str, rows: np.ndarray) -> Colouring | None:
+    data = subject.data
+    if choice == "label" and data.labels is not None:
+        names = data.label_names or [str(v) for v in range(int(data.labels.max()) + 1)]
+        return Colouring("label", np.asarray(data.labels[rows]), names)
+    if choice.startswith("col:") and choice[4:] in data.columns:
+        return Colouring(choice[4:], np.asarray(data.columns[choice[4:]][rows], dtype=np.float32))
+    if choice == "kl":
+        return Colouring("KL (nats)", _kl(subject.ref, stamp, data.key, len(data))[rows])
+    return None
+
+
+def _ident(subject: Atlas) -> tuple:
+    """What a view or a drawn selection refers to: its model, data and projection."""
+    return subject.ref, subject.data.key, subject.projection.method
+
+
+def current_view(subject: Atlas) -> atlas.View:
+    """The part of the plane drawn: the URL's ``view`` on a first visit, else the session's for
+    this model, data and projection, else the whole atlas."""
+    kept = st.session_state.get(VIEW_KEY)
+    if kept is None:
+        wanted = atlas.View.parse(st.query_params.get("view", "")) or subject.full
+    else:
+        wanted = kept[1] if kept[0] == _ident(subject) else subject.full
+    st.session_state[VIEW_KEY] = (_ident(subject), wanted)
+    if wanted != subject.full:
+        st.query_params["view"] = wanted.text()
+    else:
+        st.query_params.pop("view", None)
+    return wanted
+
+
+def current_selection(subject: Atlas) -> str | None:
+    """The selection's text: the URL's ``sel`` on a first visit; a box or lasso is dropped when the
+    data or the projection changes (its coordinates no longer mean the same points)."""
+    if SELECTION_KEY not in st.session_state:
+        st.session_state[SELECTION_KEY] = st.query_params.get("sel") or None
+        st.session_state[SELECTION_IDENT_KEY] = _ident(subject)
+    text = st.session_state[SELECTION_KEY]
+    if st.session_state.get(SELECTION_IDENT_KEY) != _ident(subject):
+        if text and not text.startswith("rows:") or subject.data.key != st.session_state[SELECTION_IDENT_KEY][1]:
+            text = st.session_state[SELECTION_KEY] = None
+        st.session_state[SELECTION_IDENT_KEY] = _ident(subject)
+    return text
+
+
+def atlas_section(subject: Atlas, columns: list, stamp: tuple) -> np.ndarray:
+    """The chart and its controls; returns the selected rows."""
+    options = colourings(subject, stamp)
+    default_colour = "label" if "label" in options else "none"
+    choice = url_bound(columns[0].selectbox, "Colour by", key="atlas_colour", param="colour", default=default_colour,
+                       valid=lambda c: c in options, options=list(options), format_func=options.get)
+    limit = url_bound(columns[1].select_slider, "Points drawn", key="atlas_points", param="points", default=10_000,
+                      parse=int, valid=lambda p: p in POINT_LIMITS, options=POINT_LIMITS, format=str,
+                      help="At most this many points are drawn as markers; the density shows every point.")
+    view = current_view(subject)
+    text = current_selection(subject)
+    rows = selected_rows(text, subject.coords)
+    anchor = st.session_state.get(ANCHOR_KEY)
+    chart_view = (subject.ref, subject.data.key, subject.projection.method, choice, limit, view)
+    if anchor is None or anchor[0] != chart_view:
+        anchor = (chart_view, text)
+        st.session_state[ANCHOR_KEY] = anchor
+    figure, drawn, in_view = _figure(subject, stamp, view, choice, limit, anchor[1])
+    st.plotly_chart(figure, key=CHART_KEY, on_select=_on_chart_select, selection_mode=("points", "box", "lasso"))
+    _chart_caption(subject, drawn, in_view, view)
+    _view_buttons(subject, text, view)
+    if text:
+        st.query_params["sel"] = text
+    else:
+        st.query_params.pop("sel", None)
+    return rows
+
+
+def _figure(subject: Atlas, stamp: tuple, view: atlas.View, choice: str, limit: int, drawn_text: str | None):
+    counts = atlas.density(subject.coords, view, DENSITY_BINS)
+    shown, in_view = atlas.shown_rows(subject.coords, view, subject.order, limit)
+    xy = np.asarray(subject.coords[np.sort(shown)])
+    shown = np.sort(shown)
+    kind = (drawn_text or "").partition(":")[0]
+    box = None
+    if kind == "box":
+        box = atlas.View.parse(drawn_text.partition(":")[2])
+    picked = selected_rows(drawn_text, subject.coords) if kind == "rows" else ()
+    rings = st.session_state.get("_atlas_rings")
+    ring_xy = None if rings is None or rings[0] != (subject.ref, subject.data.key) else \
+        np.asarray(subject.coords[rings[1]])
+    figure = atlas_figure(counts, view, xy, shown, colouring_of(subject, stamp, choice, shown), selected=picked, box=box,
+                          rings=ring_xy, axis_titles=axis_titles(subject.projection))
+    return figure, len(shown), in_view
+
+
+def axis_titles(projection: atlas.AtlasProjection) -> tuple[str, str]:
+    if projection.method == "latent":
+        return "z0", "z1"
+    if projection.method == "pca" and projection.explained:
+        return f"PC1 ({projection.explained[0]:.0%} of variance)", f"PC2 ({projection.explained[1]:.0%})"
+    label = atlas.METHOD_LABELS[projection.method]
+    return f"{label} 1", f"{label} 2"
+
+
+def _chart_caption(subject: Atlas, drawn: int, in_view: int, view: atlas.View) -> None:
+    n = len(subject.coords)
+    how = (f"all {in_view:,} points in view are drawn" if drawn == in_view else
+           f"{drawn:,} of the {in_view:,} points in view are drawn as markers (a fixed random sample: zoom in and "
+           "more appear)")
+    projection = subject.projection
+    timing = (" (read from the disk cache)" if projection.from_cache else
+              f" (computed in {format_duration(projection.seconds)}, now cached)" if projection.seconds else "")
+    st.caption(f"Grey: the density of all {n:,} encoder means, with contour lines; {how}. "
+               f"{atlas.METHOD_LABELS[projection.method]}{timing}. {plain(projection.note)} "
+               "Drag a box (or pick the lasso) to select among all points, drawn or not; click a point for one item.")
+
+
+def _view_buttons(subject: Atlas, text: str | None, view: atlas.View) -> None:
+    buttons = st.columns(3)
+    box = atlas.View.parse(text.partition(":")[2]) if text and text.startswith("box:") else None
+    buttons[0].button("Zoom to the box", key="atlas_zoom", disabled=box is None, on_click=_set,
+                      args=(VIEW_KEY, (_ident(subject), box)),
+                      icon=":material/zoom_in:", help="Redraw the density and the points for the selected box.")
+    full = subject.full
+    buttons[1].button("Whole atlas", key="atlas_reset", disabled=view == full, on_click=_set,
+                      args=(VIEW_KEY, (_ident(subject), full)),
+                      icon=":material/zoom_out_map:")
+    buttons[2].button("Clear the selection", key="atlas_clear", disabled=not text, on_click=_set,
+                      args=(SELECTION_KEY, None), icon=":material/deselect:")
+
+
+# -- the selected items -----------------------------------------------------------------------------------------------
+def _shown_selection(subject: Atlas, rows: np.ndarray) -> np.ndarray:
+    """Up to ``SHOWN`` of the selected rows: the first ones in drawing order (a fixed random sample of a
+    large selection), in the order they were picked for a click selection."""
+    if len(rows) <= SHOWN:
+        return rows
+    rank = _order(len(subject.coords))[1]
+    return rows[np.argsort(rank[rows], kind="stable")[:SHOWN]]
+
+
+def selected_section(subject: Atlas, rows: np.ndarray) -> None:
+    st.header("Selected items")
+    if len(rows) == 0:
+        st.info("Select in the atlas above: drag a box, draw a lasso, or click a point.")
+        return
+    shown = _shown_selection(subject, rows)
+    with st.container(key="atlas_selected"):
+        st.markdown(f"**{len(rows):,} items selected**" + (f"; {len(shown)} of them shown, a fixed random sample."
+                                                          if len(rows) > len(shown) else "."))
+        originals = atlas.read_rows(subject.data.items, shown)
+        pairs = grid_png(paired_rows(originals, reconstruct(subject.model, originals), columns=len(shown)),
+                         subject.image_shape, scale=3)
+        left, right = st.columns([2, 3])
+        left.image(pairs, caption=f"items {', '.join(map(str, shown))}: originals above reconstructions")
+        with right:
+            focus = _focus(shown)
+            mean, std = np.asarray(subject.mean[focus]), np.exp(0.5 * np.asarray(subject.log_var[focus]))
+            st.plotly_chart(posterior_figure(mean, std, title=f"q(z | x) of item {focus}"), key="atlas_posterior")
+            _open_links(subject, focus)
+        _selection_summary(subject, rows)
+        _traversal(subject, np.array(subject.mean[focus], dtype=np.float32), focus, rows)
+
+
+def _focus(shown: np.ndarray) -> int:
+    options = [int(r) for r in shown]
+    wanted = st.session_state.get("atlas_focus")
+    if wanted not in options:
+        raw = st.query_params.get("focus")
+        st.session_state["atlas_focus"] = int(raw) if raw and raw.isdigit() and int(raw) in options else options[0]
+    focus = st.selectbox("Posterior of item", options, key="atlas_focus")
+    st.query_params["focus"] = str(focus)
+    return int(focus)
+
+
+def _open_links(subject: Atlas, focus: int) -> None:
+    """One click to the same item on the Posterior and Inpainting pages (a shareable URL)."""
+    model = st.query_params.get("model")
+    base = f"model={model}&" if model else ""
+    if subject.data.key == "test":
+        st.markdown(f"[Open item {focus} in Posterior](/posterior?{base}image={focus}) · "
+                    f"[in Inpainting](/inpainting?{base}source=test&image={focus})")
+    else:
+        st.markdown(f"[Open item {focus} in Inpainting](/inpainting?{base}source=atlas&data={subject.data.key}"
+                    f"&item={focus})")
+
+
+def _selection_summary(subject: Atlas, rows: np.ndarray) -> None:
+    """The selection's encoder means: their average and spread per dimension."""
+    sample = rows if len(rows) <= 200_000 else rows[np.linspace(0, len(rows) - 1, 200_000).astype(np.int64)]
+    means = np.asarray(subject.mean[np.sort(sample)], dtype=np.float64)
+    st.plotly_chart(posterior_figure(means.mean(0), means.std(0), title=f"Encoder means of the {len(rows):,} selected "
+                                     "items: average ± spread"), key="atlas_selection_means")
+
+
+def _traversal(subject: Atlas, base: np.ndarray, focus: int, rows: np.ndarray) -> None:
+    kl_rows = rows if len(rows) <= 100_000 else rows[:: max(1, len(rows) // 100_000)]
+    mean = np.asarray(subject.mean[np.sort(kl_rows)], dtype=np.float64)
+    log_var = np.asarray(subject.log_var[np.sort(kl_rows)], dtype=np.float64)
+    average_kl = (0.5 * (np.exp(log_var) + mean ** 2 - 1.0 - log_var)).mean(0)
+    dims = dimensions_by_kl(average_kl)[: min(8, len(average_kl))]
+    grid = traversal_latents(torch.as_tensor(base, dtype=torch.float32), dims, traversal_values(3.0, 9),
+                             around_base=True)
+    st.image(grid_png(decode_mean(subject.model, grid), subject.image_shape),
+             caption=f"Traversals around item {focus}: each row moves one dimension by −3 … +3, rows by the selection's "
+                     "average KL, highest first: " + ", ".join(f"z{d}" for d in dims))
+
+
+# -- nearest neighbours ---------------------------------------------------------------------------------------------
+QUERIES = {"item": "the item in focus", "vector": "a typed latent vector", "image": "an uploaded image"}
+
+
+def neighbours_section(subject: Atlas, stamp: tuple, rows: np.ndarray) -> None:
+    st.header("Nearest neighbours")
+    controls = st.columns([2, 1])
+    how = controls[0].segmented_control("Search from", list(QUERIES), key="atlas_query", format_func=QUERIES.get,
+                                        default="item", required=True) or "item"
+    k = url_bound(controls[1].slider, "k", key="atlas_k", param="k", default=20, parse=int,
+                  valid=lambda v: isinstance(v, int) and 1 <= v <= 100, min_value=1, max_value=100)
+    query, exclude = _query(subject, how, rows)
+    if query is None:
+        st.session_state.pop("_atlas_rings", None)
+        return
+    index = _index(subject.ref, stamp, subject.data.key, len(subject.coords))
+    try:
+        found, distances = index.query(query, k=min(k, len(subject.coords) - (exclude is not None)), exclude=exclude)
+    except VizvaeError as err:
+        st.error(plain(err), icon=":material/error:")
+        return
+    rings = (subject.ref, subject.data.key), found
+    previous = st.session_state.get("_atlas_rings")
+    if previous is None or previous[0] != rings[0] or not np.array_equal(previous[1], found):
+        st.session_state["_atlas_rings"] = rings
+        st.session_state.pop(ANCHOR_KEY, None)  # ring them on the chart at the next draw
+    with st.container(key="atlas_neighbours"):
+        originals = atlas.read_rows(subject.data.items, found)
+        decoded = decode_mean(subject.model, torch.as_tensor(np.asarray(subject.mean[found]), dtype=torch.float32))
+        st.image(grid_png(paired_rows(originals, decoded, columns=min(len(found), 10)), subject.image_shape, scale=2),
+                 caption="The k nearest items by Euclidean distance between encoder means, nearest first: originals "
+                         "above the decodings of their means. They are ringed in red in the atlas.")
+        st.caption("Items and distances: " + ", ".join(f"{int(r)} ({d:.3g})" for r, d in zip(found, distances)))
+
+
+def _query(subject: Atlas, how: str, rows: np.ndarray) -> tuple[np.ndarray | None, int | None]:
+    latent_dim = subject.model.latent_dim
+    if how == "item":
+        if len(rows) == 0:
+            st.info("Select an item in the atlas to search from it.")
+            return None, None
+        focus = int(st.session_state.get("atlas_focus", int(rows[0])))
+        return np.asarray(subject.mean[focus]), focus
+    if how == "vector":
+        text = st.text_input(f"Latent vector ({latent_dim} numbers)", key="atlas_vector",
+                             placeholder=", ".join(["0"] * min(latent_dim, 4)) + (", …" if latent_dim > 4 else ""))
+        if not text.strip():
+            return None, None
+        try:
+            values = np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float32)
+        except ValueError:
+            st.error("Type numbers separated by commas or spaces.", icon=":material/error:")
+            return None, None
+        if values.shape != (latent_dim,) or not np.all(np.isfinite(values)):
+            st.error(f"This model's latent has {latent_dim} dimensions; got {values.size} numbers.", icon=":material/error:")
+            return None, None
+        return values, None
+    upload = st.file_uploader("An image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="atlas_upload")
+    if upload is None:
+        return None, None
+    decoded = once_per_upload(UPLOAD_SLOT, upload, tuple(subject.image_shape),
+                              lambda data: image_from_upload(data, tuple(subject.image_shape)))
+    if isinstance(decoded, VizvaeError):
+        st.error(f"**{plain(upload.name)}** could not be used: {plain(decoded)}.", icon=":material/error:")
+        return None, None
+    with torch.inference_mode():
+        encoded = subject.model.encode(torch.as_tensor(decoded[0][None], device=subject.model.device))
+    return encoded.mean[0].float().cpu().numpy(), None
