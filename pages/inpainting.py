@@ -14,7 +14,8 @@ Widget / session-state keys (used by the tests): ``inpaint_source``, ``inpaint_i
 button ``inpaint_cancel`` (after a cancel: ``inpaint_cancelled``, ``inpaint_again``). Result rows are
 containers ``inpaint_row_0``, ``inpaint_row_1``, ...; charts:
 ``inpaint_labels``. URL: ``source``, ``image``, ``mask``, ``size``, ``top``, ``left``, ``half``, ``rate``,
-``mseed``, ``methods``, ``models``, ``samples``, ``iters``, ``props``, ``seed``.
+``mseed``, ``methods``, ``models``, ``samples``, ``iters``, ``props``, ``seed``; with ``source=atlas``, ``data`` and
+``item`` name an item of the Latent atlas.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from vizvae.data.user import image_from_upload
 from vizvae.errors import VizvaeError
 from vizvae.jobs import format_duration
 from vizvae.evaluation import inpainting_store
+from vizvae.inference import atlas
 from vizvae.evaluation.inpainting_view import (
     SHOWN, InpaintingMask, InpaintingResult, centred_square, inpaint_rows, inpainting_work_units, thick_brush,
     uncertainty_vmax,
@@ -49,10 +51,11 @@ from vizvae.viz.inpainting import (
     InpaintingRow, inpainting_figure_png, label_probabilities_figure, observed_rgb, pixel_canvas_figure, rgb_png,
     scores_table, strip_png, to_rgb, uncertainty_legend_png, uncertainty_rgb,
 )
+from vizvae.server import data_dirs
 from vizvae.viz.tables import csv_bytes
 
 INPAINT_KINDS = ("vae", "pvae", "hvae", "miwae", "hmcvae", "hhvae", "exported")  # one latent space that encodes masked images
-SOURCES = {"test": "Test image", "upload": "Upload", "draw": "Draw"}
+SOURCES = {"test": "Test image", "upload": "Upload", "draw": "Draw", "atlas": "Atlas item"}
 MASK_KINDS = {"square": "square hole", "half": "half", "mcar": "random pixels (MCAR)", "paint": "painted by hand"}
 HALVES = ("top", "bottom", "left", "right")
 SAMPLE_COUNTS = (8, 16, 32, 64, 128)
@@ -166,9 +169,27 @@ def image_input(x_test: np.ndarray, image_shape: tuple, binarized: bool) -> np.n
                           help=f"Row of the test set (0–{n_test - 1}).")
         return np.asarray(x_test[int(image)], dtype=np.float32)
     image = url_value("inpaint_image", param="image", default=0, parse=int, valid=image_valid, remember=True)
+    if source == "atlas":
+        return atlas_image(image_shape)
     if source == "upload":
         return uploaded_image(image_shape, binarized)
     return drawn_image(np.asarray(x_test[int(image)], dtype=np.float32), image_shape)
+
+
+def atlas_image(image_shape: tuple) -> np.ndarray | None:
+    """The item a link from the Latent atlas names (``?source=atlas&data=<source>&item=<row>``)."""
+    key, item = st.query_params.get("data"), st.query_params.get("item")
+    if not key or not item or not item.isdigit():
+        st.info("Follow an item's link from the Latent atlas page to inpaint it here.", icon=":material/travel_explore:")
+        return None
+    dataset = checkpoint_dataset(load_model(current_ref()).config)
+    try:
+        x = atlas.atlas_item(key, int(item), dataset.name, tuple(image_shape), atlas.server_files(data_dirs()))
+    except VizvaeError as err:
+        st.error(f"That atlas item could not be opened: {plain(err)}.", icon=":material/error:")
+        return None
+    st.caption(f"Item {int(item):,} of the atlas' {plain(key)}.")
+    return x
 
 
 def uploaded_image(image_shape: tuple, binarized: bool) -> np.ndarray | None:

@@ -374,3 +374,26 @@ def rows_in_lasso(coords: np.ndarray, xs: list[float], ys: list[float]) -> np.nd
             at = ax + (y - ay) * (bx - ax) / (by - ay)
         inside ^= crosses & (x < at)
     return candidates[inside]
+
+
+def atlas_item(key: str, index: int, dataset_name: str, image_shape: tuple[int, int, int],
+               files: dict[str, Path]) -> np.ndarray:
+    """One item (features,) of an atlas source other than the test set, as a link from the atlas
+    names it (``data=<key>&item=<index>``); ``AtlasError`` with what is wrong otherwise."""
+    features = int(np.prod(image_shape))
+    sources = atlas_sources(dataset_name, features, files)
+    if key not in sources or key == "test":
+        raise AtlasError(f"this model's atlas has no data source {key!r}")
+    if key.startswith("shapes-"):
+        n = int(key.split("-", 1)[1])
+        if not generated_ready(n):
+            raise AtlasError(f"the {n:,} generated shapes are not on this server yet: open them in the Latent atlas first")
+        data = open_generated(n)
+    else:
+        name = key.split(":", 1)[1]
+        data = open_file(name, files[name], image_shape)
+    if n_features(data.items) != features:
+        raise AtlasError(f"{sources[key]} holds items of {n_features(data.items):,} values; this model takes {features:,}")
+    if not 0 <= int(index) < len(data):
+        raise AtlasError(f"{sources[key]} has items 0 to {len(data) - 1:,}, not {index}")
+    return read_rows(data.items, [int(index)])[0]

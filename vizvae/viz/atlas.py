@@ -58,7 +58,7 @@ def density_traces(counts: np.ndarray, view: View) -> list[go.BaseTraceType]:
                          name="contours",
                          contours=dict(coloring="lines", start=top / (CONTOUR_LEVELS + 1), end=top,
                                        size=top / (CONTOUR_LEVELS + 1) if top > 0 else 1.0),
-                         line=dict(width=1, color="#555"))
+                         colorscale=[[0, "#555"], [1, "#555"]], line=dict(width=1))
     return [heat, contour]
 
 
