@@ -16,7 +16,7 @@ from typing import Any, Callable
 BENCHMARKS: dict[str, str] = {
     "acquisition": "vizvae.bench.acquisition",  # SAIA on one table row, HMC vs encoder model
     "app": "bench.app",
-    "atlas": "vizvae.bench.atlas",  # 10^5-10^6 generated shapes: encoding into memory maps, nearest neighbours  # cold start, traversal grid, cached projection
+    "atlas": "bench.atlas",  # 10^5-10^6 generated shapes: encoding, nearest neighbours, the atlas page in Chromium
     "load": "bench.load",  # 8 concurrent heavy sessions: health and first-paint latency, peak RSS, isolation
     "pages": "bench.pages",  # every page: first render and first interaction, AppTest and Chromium
     "hmc": "vizvae.bench.hmc",  # HMC cost model and speed on the shipped HH-VAE (and on CUDA with --device cuda)

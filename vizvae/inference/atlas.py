@@ -332,11 +332,13 @@ def density(coords: np.ndarray, view: View, bins: int = 200) -> np.ndarray:
     """Counts of the points in each of bins × bins cells of ``view`` (rows: y from bottom to top)."""
     counts = np.zeros(bins * bins, dtype=np.int64)
     for start in range(0, len(coords), BLOCK):
-        block = np.asarray(coords[start: start + BLOCK], dtype=np.float64)
-        ix = np.floor((block[:, 0] - view.x0) / (view.x1 - view.x0) * bins).astype(np.int64)
-        iy = np.floor((block[:, 1] - view.y0) / (view.y1 - view.y0) * bins).astype(np.int64)
-        keep = (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins)
-        counts += np.bincount(iy[keep] * bins + ix[keep], minlength=bins * bins)
+        block = np.asarray(coords[start: start + BLOCK])
+        # exactly the points ``in_view`` (and so ``shown_rows``) counts: the box is closed, a point on
+        # its top or right edge falls in the last cell (as in np.histogram2d)
+        block = block[in_view(block, view)].astype(np.float64)
+        ix = np.clip(np.floor((block[:, 0] - view.x0) / (view.x1 - view.x0) * bins).astype(np.int64), 0, bins - 1)
+        iy = np.clip(np.floor((block[:, 1] - view.y0) / (view.y1 - view.y0) * bins).astype(np.int64), 0, bins - 1)
+        counts += np.bincount(iy * bins + ix, minlength=bins * bins)
     return counts.reshape(bins, bins)
 
 
