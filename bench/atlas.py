@@ -7,11 +7,18 @@ meets it: the generated shapes are encoded and projected (PCA) into the user cac
 cache is warm, then a real ``streamlit run`` serves the app with that cache and Chromium opens
 ``/atlas`` in a new session once the app is open and idle (as ``bench.browser`` times every page):
 
-* ``atlas_first_paint_ms_<n>`` — from navigation start to the atlas chart drawn (plotly has laid
-  out its traces), median of ``repeats`` new sessions;
+* ``atlas_first_paint_ms_<n>`` — from navigation start to the atlas drawn (its canvas stamps the
+  time it finished drawing the density and the points), for a returning visitor: a new tab and Streamlit session of a browser that has
+  opened the atlas before, so Streamlit's and plotly.js' scripts come from its cache; median of
+  ``repeats`` browsers. ``atlas_first_paint_new_browser_ms_<n>``: the same for a browser's first
+  visit, scripts fetched and compiled;
 * ``atlas_select_roundtrip_ms_<n>`` — from releasing the mouse at the end of a box drag to the
-  encoder posterior of the selection drawn (the posterior chart laid out with the new item), median;
-* ``atlas_peak_rss_mb_<n>`` — the server process' peak resident memory (VmHWM) over the whole run.
+  encoder posterior of the selection drawn (its chart's image loaded, for the new item), median
+  (``..._new_browser_ms_<n>``: in the first visit);
+* ``atlas_peak_rss_mb_<n>`` — the server process' peak resident memory (VmHWM) over the whole run;
+* ``plotly_floor_first_paint_ms`` (and ``..._new_browser_ms``) — a bare Streamlit page with one
+  two-point plotly chart, timed the same way: the part of the first paint that is Streamlit and
+  plotly.js themselves.
 
 With ``scattergl=1`` it also times what the atlas chose not to do, in the same run: a bare
 Streamlit page drawing the same n points as one plotly WebGL scatter (``scattergl_all_first_paint_ms_<n>``),
@@ -38,11 +45,19 @@ CHART_DRAWN = """(key) => {
   const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
   return gd && gd._fullLayout && gd._fullData && gd._fullData.length > 0 ? performance.now() : null;
 }"""
-POSTERIOR_OF = """([key, before]) => {
-  const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-  const title = gd && gd._fullLayout && gd._fullLayout.title ? String(gd._fullLayout.title.text || '') : '';
-  return title && title !== before ? performance.now() : null;
+# the atlas' canvas (pages/_atlas_canvas.js) stamps data-drawn with the time it finished drawing
+CANVAS_DRAWN = """(key) => {
+  const root = document.querySelector(`.st-key-${key} .atlas`);
+  return root && root.dataset.drawn && Number(root.dataset.points) > 0 ? Number(root.dataset.drawn) : null;
 }"""
+POSTERIOR_SRC = """(key) => { const img = document.querySelector(`.st-key-${key} img`); return img ? img.src : ''; }"""
+POSTERIOR_OF = """([key, before]) => {
+  const img = document.querySelector(`.st-key-${key} img`);
+  return img && img.src !== before && img.complete ? performance.now() : null;
+}"""
+FLOOR_APP = """import plotly.graph_objects as go, streamlit as st
+st.plotly_chart(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), key="floor")
+"""
 SCATTERGL_APP = """import numpy as np, plotly.graph_objects as go, streamlit as st
 coords = np.load({path!r})
 st.plotly_chart(go.Figure(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", marker=dict(size=3),
@@ -68,9 +83,9 @@ def _proc_kb(pid: int, field: str) -> int:
 
 
 def drag_box(page, key: str, start: tuple[float, float] = (0.42, 0.42), end: tuple[float, float] = (0.55, 0.55)) -> float:
-    """Drag a selection box across the chart's plot area (fractions of it); returns the browser's
-    clock just before the mouse is released."""
-    area = page.locator(f".st-key-{key} .nsewdrag").bounding_box()
+    """Drag a selection box across the atlas canvas (fractions of it); returns the browser's clock
+    just before the mouse is released."""
+    area = page.locator(f".st-key-{key} canvas").bounding_box()
     x0, y0 = area["x"] + area["width"] * start[0], area["y"] + area["height"] * start[1]
     x1, y1 = area["x"] + area["width"] * end[0], area["y"] + area["height"] * end[1]
     page.mouse.move(x0, y0)
@@ -82,43 +97,79 @@ def drag_box(page, key: str, start: tuple[float, float] = (0.42, 0.42), end: tup
     return before
 
 
-def one_session(browser, port: int, path: str, timeout_s: float) -> tuple[float, float]:
-    """(first paint ms, box-select round trip ms) of one new session."""
-    context, page = new_page(browser)
+def one_visit(page, port: int, path: str, timeout_s: float) -> tuple[float, float]:
+    """(first paint ms, box-select round trip ms) of one new session in ``page``."""
+    page.goto(f"http://127.0.0.1:{port}{path}", timeout=timeout_s * 1000)
+    first = float(page.wait_for_function(CANVAS_DRAWN, arg="atlas_chart", polling=10,
+                                         timeout=timeout_s * 1000).json_value())
+    page.wait_for_timeout(800)  # let the first run's tail finish before the drag
+    before = page.evaluate(POSTERIOR_SRC, "atlas_posterior")
+    released = drag_box(page, "atlas_chart")
+    drawn = float(page.wait_for_function(POSTERIOR_OF, arg=["atlas_posterior", before], polling=10,
+                                         timeout=timeout_s * 1000).json_value())
+    return first, drawn - released
+
+
+def one_browser(browser, port: int, path: str, timeout_s: float) -> dict[str, tuple[float, float]]:
+    """A new browser profile visits the atlas twice, each time in a new tab and Streamlit session:
+    first with nothing cached in the browser (Streamlit's and plotly.js' scripts are fetched and
+    compiled), then as a returning visitor (they come from the browser's cache)."""
+    context, first_tab = new_page(browser)
     try:
-        page.goto(f"http://127.0.0.1:{port}{path}", timeout=timeout_s * 1000)
-        first = float(page.wait_for_function(CHART_DRAWN, arg="atlas_chart", polling=10,
-                                             timeout=timeout_s * 1000).json_value())
-        page.wait_for_timeout(800)  # let the first run's tail (below the chart) finish before the drag
-        before_title = page.evaluate("""() => { const gd = document.querySelector('.st-key-atlas_posterior .js-plotly-plot');
-            return gd && gd._fullLayout.title ? String(gd._fullLayout.title.text || '') : ''; }""")
-        released = drag_box(page, "atlas_chart")
-        drawn = float(page.wait_for_function(POSTERIOR_OF, arg=["atlas_posterior", before_title], polling=10,
-                                             timeout=timeout_s * 1000).json_value())
-        return first, drawn - released
+        cold = one_visit(first_tab, port, path, timeout_s)
+        first_tab.close()
+        warm = one_visit(context.new_page(), port, path, timeout_s)
     finally:
         context.close()
+    return {"cold": cold, "warm": warm}
 
 
 def page_figures(browser, model: str, n: int, repeats: int, timeout_s: float) -> dict[str, Any]:
     warm_cache(model, n)
     harness = browser_harness()
     server = Server(REPO_ROOT, harness.free_port(), env={"VIZVAE_CACHE_DIR": str(user_cache_root())})
-    firsts, rounds = [], []
+    visits = []
     try:
         server.wait_serving()
         time_page(browser, server.port, "/", None, timeout_s)  # the app is open ...
         server.wait_idle()  # ... and idle
         for _ in range(repeats):
-            first, roundtrip = one_session(browser, server.port, f"/atlas?model={model}&data=shapes-{n}", timeout_s)
-            firsts.append(first)
-            rounds.append(roundtrip)
+            visits.append(one_browser(browser, server.port, f"/atlas?model={model}&data=shapes-{n}", timeout_s))
         peak = _proc_kb(server.process.pid, "VmHWM") / 1024
     finally:
         server.close()
-    return {f"atlas_first_paint_ms_{n}": round(statistics.median(firsts), 1),
-            f"atlas_select_roundtrip_ms_{n}": round(statistics.median(rounds), 1),
+
+    def median(kind: str, which: int) -> float:
+        return round(statistics.median(v[kind][which] for v in visits), 1)
+
+    return {f"atlas_first_paint_ms_{n}": median("warm", 0), f"atlas_select_roundtrip_ms_{n}": median("warm", 1),
+            f"atlas_first_paint_new_browser_ms_{n}": median("cold", 0),
+            f"atlas_select_roundtrip_new_browser_ms_{n}": median("cold", 1),
             f"atlas_peak_rss_mb_{n}": round(peak, 1)}
+
+
+def plotly_floor(browser, timeout_s: float) -> dict[str, float]:
+    """First paint of a bare Streamlit page holding one two-point plotly chart, in a new browser
+    and as a returning visitor: what any plotly chart costs on this machine before the atlas' own work."""
+    with tempfile.TemporaryDirectory(prefix="vizvae-plotly-floor-") as folder:
+        Path(folder, "app.py").write_text(FLOOR_APP)
+        server = Server(Path(folder), browser_harness().free_port())
+        try:
+            server.wait_serving()
+            context, page = new_page(browser)
+            try:
+                times = []
+                for _ in range(2):
+                    page.goto(server.url, timeout=timeout_s * 1000)
+                    times.append(float(page.wait_for_function(CHART_DRAWN, arg="floor", polling=10,
+                                                              timeout=timeout_s * 1000).json_value()))
+                    page.close()
+                    page = context.new_page()
+            finally:
+                context.close()
+        finally:
+            server.close()
+    return {"plotly_floor_first_paint_new_browser_ms": round(times[0], 1), "plotly_floor_first_paint_ms": round(times[1], 1)}
 
 
 def scattergl_figures(browser, projection_file: Path, n: int, timeout_s: float) -> dict[str, Any]:
@@ -158,7 +209,8 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     with sync_playwright() as playwright:
         browser = harness.launch_chromium(playwright)
         try:
-            for n in [int(s) for s in str(options.get("page_sizes", "100000,1000000")).split(",")]:
+            results.update(plotly_floor(browser, timeout_s))
+            for n in [int(s) for s in str(options.get("page_sizes", "100000,1000000")).split(",") if s.strip()]:
                 results.update(page_figures(browser, model, n, repeats, timeout_s))
                 if str(options.get("scattergl", "1")) != "0":
                     file = atlas.projection_file(encodings_directory(

@@ -1,13 +1,18 @@
 """Latent atlas: 10⁵–10⁶ encoded items at once — every point as a density with contour lines, a
-sample of them as points (more appear as the view narrows), coloured by label, metadata or KL;
-box, lasso or click selection over all points; the selected items, their encoder posteriors and
-traversals; nearest-neighbour search from an item, a typed latent vector or an uploaded image.
+sample of them as points (more appear as the view narrows), coloured by label, metadata or KL, a
+thumbnail on hover; box, lasso or click selection over all points; the selected items, their
+encoder posteriors and traversals; nearest-neighbour search from an item, a typed latent vector or
+an uploaded image; one-click links to the same item in Posterior or Inpainting.
+
+The picture is a canvas (``pages/_atlas_canvas.py``), not a plotly chart: it draws in ~0.1 s where
+plotly.js takes ~1 s to load before drawing anything (``python -m vizvae bench --only atlas``).
 
 Widget / session-state keys (used by the tests): ``atlas_data``, ``atlas_method``, ``atlas_colour``,
-``atlas_points``, ``atlas_chart``, ``atlas_zoom``, ``atlas_reset``, ``atlas_clear``, ``atlas_focus``,
-``atlas_query``, ``atlas_vector``, ``atlas_upload``, ``atlas_k``; the containers ``atlas_selected``
-and ``atlas_neighbours``. URL: ``data``, ``proj``, ``colour``, ``points``, ``view``, ``sel``
-(``box:x0,x1,y0,y1``, ``lasso:x y;x y;…`` or ``rows:3,17``), ``focus``, ``k``.
+``atlas_points``, ``atlas_chart`` (the canvas), ``atlas_zoom``, ``atlas_reset``, ``atlas_clear``,
+``atlas_focus``, ``atlas_query``, ``atlas_vector``, ``atlas_upload``, ``atlas_k``; the containers
+``atlas_selected``, ``atlas_posterior``, ``atlas_selection_means`` and ``atlas_neighbours``. URL:
+``data``, ``proj``, ``colour``, ``points``, ``view``, ``sel`` (``box:x0,x1,y0,y1``,
+``lasso:x y;x y;…`` or ``rows:3,17``), ``focus``, ``k``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ if __name__ == "__main__":  # a fresh server's first request for /atlas runs thi
 
     run_app()  # before the imports below: the app's navigation must replace Streamlit's at once
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +30,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from pages._atlas_canvas import atlas_canvas, component_value
 from pages._common import (
     background_task, checkpoint_stamp, current_ref, load_model, once_per_upload, plain, require_model,
     url_bound,
@@ -37,20 +44,22 @@ from vizvae.inference.latent import decode_mean, dimensions_by_kl, reconstruct, 
 from vizvae.inference.neighbours import LatentNeighbours
 from vizvae.jobs import format_duration
 from vizvae.server import data_dirs
-from vizvae.viz.atlas import Colouring, atlas_figure
-from vizvae.viz.figures import posterior_figure
+from vizvae.viz.atlas import Colouring, canvas_payload, with_selection
+from vizvae.viz.svg import posterior_svg
 from vizvae.viz.images import grid_png, paired_rows
 
 CHART_KEY = "atlas_chart"
 SELECTION_KEY = "_atlas_selection"  # the selection's text, as in the URL's ``sel``
 SELECTION_IDENT_KEY = "_atlas_selection_of"  # (model, data, projection) the selection was made in
-ANCHOR_KEY = "_atlas_chart_anchor"  # (view of the chart, selection text it was drawn with)
+PAYLOAD_KEY = "_atlas_payload"  # (what the canvas' payload was built from, the payload)
+MAX_SELECTION_TEXT = 100_000
 VIEW_KEY = "_atlas_view"
 UPLOAD_SLOT = "_atlas_upload_image"
 ATLAS_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae", "exported", "adapter")
 POINT_LIMITS = (2_000, 5_000, 10_000, 20_000, 50_000)
 SHOWN = 10  # selected items drawn as originals and reconstructions
 DENSITY_BINS = 200
+CANVAS_HEIGHT = 600
 
 
 @dataclass
@@ -77,14 +86,7 @@ class Atlas:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _opened(key: str, image_shape: tuple[int, int, int], ref: str, stamp: tuple) -> atlas.AtlasData:
     if key == "test":
-        dataset = checkpoint_dataset(load_model(ref).config)
-        labels = dataset.y_test
-        names = None
-        if labels is not None and dataset.target is not None and dataset.target.categories is not None:
-            names = [f"{c:g}" if isinstance(c, float) else str(c) for c in dataset.target.categories]
-        return atlas.AtlasData("test", f"the test set of {dataset.name}, {len(dataset.x_test):,} items",
-                               np.asarray(dataset.x_test, dtype=np.float32),
-                               labels=None if labels is None else np.asarray(labels).astype(np.int64), label_names=names)
+        return atlas.open_test_set(checkpoint_dataset(load_model(ref).config))
     if key.startswith("shapes-"):
         return atlas.open_generated(int(key.split("-", 1)[1]))
     name = key.split(":", 1)[1]
@@ -193,29 +195,6 @@ def build_atlas(checkpoint, ref: str, stamp: tuple, data: atlas.AtlasData, metho
 
 
 # -- the selection: text in the URL, rows computed over every point ----------------------------------------------
-def selection_text(event: Any) -> str | None:
-    """The selection a chart event describes, as ``sel`` text (None: nothing selected)."""
-    try:
-        selection = event["selection"]
-    except (KeyError, TypeError):
-        return None
-    boxes, lassos, points = selection.get("box") or [], selection.get("lasso") or [], selection.get("points") or []
-    if boxes:
-        xs, ys = boxes[-1]["x"], boxes[-1]["y"]
-        return "box:" + ",".join(f"{v:.6g}" for v in (min(xs), max(xs), min(ys), max(ys)))
-    if lassos:
-        xs, ys = lassos[-1]["x"], lassos[-1]["y"]
-        return "lasso:" + ";".join(f"{x:.6g} {y:.6g}" for x, y in zip(xs, ys))
-    rows = []
-    for point in points:
-        custom = point.get("customdata")
-        if isinstance(custom, (list, tuple)):
-            custom = custom[0] if custom else None
-        if custom is not None and int(custom) not in rows:
-            rows.append(int(custom))
-    return "rows:" + ",".join(map(str, rows)) if rows else None
-
-
 def selected_rows(text: str | None, coords: np.ndarray) -> np.ndarray:
     """The rows a ``sel`` text selects (an unreadable text selects nothing)."""
     if not text:
@@ -236,13 +215,31 @@ def selected_rows(text: str | None, coords: np.ndarray) -> np.ndarray:
     return np.zeros(0, dtype=np.int64)
 
 
-def _on_chart_select() -> None:
-    st.session_state[SELECTION_KEY] = selection_text(st.session_state.get(CHART_KEY))
+def _on_canvas_select() -> None:
+    """A box, lasso or click in the canvas: the new selection."""
+    text = component_value(CHART_KEY, "select")
+    if isinstance(text, str) and len(text) <= MAX_SELECTION_TEXT:
+        st.session_state[SELECTION_KEY] = text or None
+
+
+def _on_canvas_view() -> None:
+    """Wheel, pan or "Whole atlas" in the canvas: the view it now shows (checked; None: the whole atlas)."""
+    value = component_value(CHART_KEY, "view")
+    kept = st.session_state.get(VIEW_KEY)
+    if kept is None:
+        return
+    view = None
+    if isinstance(value, (list, tuple)) and len(value) == 4:
+        view = atlas.View.parse(",".join(str(v) for v in value))
+    st.session_state[VIEW_KEY] = (kept[0], view)  # None: the whole atlas (current_view fills it in)
+
+
+def _ignore() -> None:
+    """The hover state needs no callback: the canvas' fragment reads it when it reruns."""
 
 
 def _set(key: str, value: Any) -> None:
     st.session_state[key] = value
-    st.session_state.pop(ANCHOR_KEY, None)  # redraw the chart for a change made outside it
 
 
 # -- the page ------------------------------------------------------------------------------------------------------
@@ -271,12 +268,11 @@ def render() -> None:
     if subject is None:
         return
     st.caption(f"**{plain(subject.name)}**: {checkpoint.model.latent_dim}-D latent; {plain(data.description)}.")
-    rows = atlas_section(subject, controls[2:], stamp)
-    selected_section(subject, rows)
-    neighbours_section(subject, stamp, rows)
+    choice, limit = atlas_controls(subject, controls[2:])
+    atlas_body(subject, stamp, choice, limit)
 
 
-def colourings(subject: Atlas, stamp: tuple) -> dict[str, str]:
+def colourings(subject: Atlas) -> dict[str, str]:
     options = {"none": "nothing"}
     if subject.data.labels is not None:
         options["label"] = "label"
@@ -309,7 +305,7 @@ def current_view(subject: Atlas) -> atlas.View:
     if kept is None:
         wanted = atlas.View.parse(st.query_params.get("view", "")) or subject.full
     else:
-        wanted = kept[1] if kept[0] == _ident(subject) else subject.full
+        wanted = kept[1] if kept[0] == _ident(subject) and kept[1] is not None else subject.full
     st.session_state[VIEW_KEY] = (_ident(subject), wanted)
     if wanted != subject.full:
         st.query_params["view"] = wanted.text()
@@ -332,50 +328,78 @@ def current_selection(subject: Atlas) -> str | None:
     return text
 
 
-def atlas_section(subject: Atlas, columns: list, stamp: tuple) -> np.ndarray:
-    """The chart and its controls; returns the selected rows."""
-    options = colourings(subject, stamp)
+def atlas_controls(subject: Atlas, columns: list) -> tuple[str, int]:
+    """The colouring and the number of points drawn."""
+    options = colourings(subject)
     default_colour = "label" if "label" in options else "none"
     choice = url_bound(columns[0].selectbox, "Colour by", key="atlas_colour", param="colour", default=default_colour,
                        valid=lambda c: c in options, options=list(options), format_func=options.get)
     limit = url_bound(columns[1].select_slider, "Points drawn", key="atlas_points", param="points", default=10_000,
                       parse=int, valid=lambda p: p in POINT_LIMITS, options=POINT_LIMITS, format=str,
                       help="At most this many points are drawn as markers; the density shows every point.")
+    return choice, limit
+
+
+def atlas_canvas_view(subject: Atlas, stamp: tuple, choice: str, limit: int) -> None:
+    """The canvas and its caption."""
     view = current_view(subject)
+    payload, drawn, in_view = _payload(subject, stamp, view, choice, limit)
+    payload = with_selection(payload, st.session_state.get(SELECTION_KEY))
+    atlas_canvas(CHART_KEY, dict(payload, hover=_hover(subject)), on_select=_on_canvas_select,
+                 on_view=_on_canvas_view, on_hover=_ignore)
+    _chart_caption(subject, drawn, in_view)
+
+
+def _payload(subject: Atlas, stamp: tuple, view: atlas.View, choice: str, limit: int):
+    """(the canvas' payload without the selection, points drawn, points in view), rebuilt only when
+    what it shows changes."""
+    rings = st.session_state.get("_atlas_rings")
+    rings = rings[1] if rings is not None and rings[0] == (subject.ref, subject.data.key) else None
+    key = (_ident(subject), stamp, view, choice, limit, None if rings is None else tuple(rings.tolist()))
+    kept = st.session_state.get(PAYLOAD_KEY)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    counts = atlas.density(subject.coords, view, DENSITY_BINS)
+    shown, in_view = atlas.shown_rows(subject.coords, view, subject.order, limit)
+    shown = np.sort(shown)
+    payload = canvas_payload(counts, view, subject.full, np.asarray(subject.coords[shown]), shown,
+                             colouring_of(subject, stamp, choice, shown),
+                             rings=None if rings is None else np.asarray(subject.coords[rings]),
+                             axis_titles=axis_titles(subject.projection), height=CANVAS_HEIGHT)
+    st.session_state[PAYLOAD_KEY] = key, (payload, len(shown), in_view)
+    return payload, len(shown), in_view
+
+
+def _hover(subject: Atlas) -> dict | None:
+    """The item under the pointer: its original beside its reconstruction, for the canvas' tooltip."""
+    row = component_value(CHART_KEY, "hover")
+    if not isinstance(row, int) or not 0 <= row < len(subject.coords):
+        return None
+    original = atlas.read_rows(subject.data.items, [row])
+    pair = np.concatenate([original, reconstruct(subject.model, original)])
+    png = grid_png(pair[None], subject.image_shape, scale=2, gutter=2)
+    return {"row": row, "src": "data:image/png;base64," + base64.b64encode(png).decode(),
+            "caption": "original · reconstruction"}
+
+
+@st.fragment
+def atlas_body(subject: Atlas, stamp: tuple, choice: str, limit: int) -> None:
+    """The canvas, the selected items and the neighbours. One fragment: a selection, a hover, a zoom
+    or a button here reruns only this, not the page's controls above it. The canvas is drawn last
+    (in its place at the top), once the neighbours it rings are known."""
+    current_view(subject)
     text = current_selection(subject)
     rows = selected_rows(text, subject.coords)
-    anchor = st.session_state.get(ANCHOR_KEY)
-    chart_view = (subject.ref, subject.data.key, subject.projection.method, choice, limit, view)
-    if anchor is None or anchor[0] != chart_view:
-        anchor = (chart_view, text)
-        st.session_state[ANCHOR_KEY] = anchor
-    figure, drawn, in_view = _figure(subject, stamp, view, choice, limit, anchor[1])
-    st.plotly_chart(figure, key=CHART_KEY, on_select=_on_chart_select, selection_mode=("points", "box", "lasso"))
-    _chart_caption(subject, drawn, in_view, view)
-    _view_buttons(subject, text, view)
+    slot = st.container()
+    _view_buttons(subject, text, current_view(subject))
     if text:
         st.query_params["sel"] = text
     else:
         st.query_params.pop("sel", None)
-    return rows
-
-
-def _figure(subject: Atlas, stamp: tuple, view: atlas.View, choice: str, limit: int, drawn_text: str | None):
-    counts = atlas.density(subject.coords, view, DENSITY_BINS)
-    shown, in_view = atlas.shown_rows(subject.coords, view, subject.order, limit)
-    xy = np.asarray(subject.coords[np.sort(shown)])
-    shown = np.sort(shown)
-    kind = (drawn_text or "").partition(":")[0]
-    box = None
-    if kind == "box":
-        box = atlas.View.parse(drawn_text.partition(":")[2])
-    picked = selected_rows(drawn_text, subject.coords) if kind == "rows" else ()
-    rings = st.session_state.get("_atlas_rings")
-    ring_xy = None if rings is None or rings[0] != (subject.ref, subject.data.key) else \
-        np.asarray(subject.coords[rings[1]])
-    figure = atlas_figure(counts, view, xy, shown, colouring_of(subject, stamp, choice, shown), selected=picked, box=box,
-                          rings=ring_xy, axis_titles=axis_titles(subject.projection))
-    return figure, len(shown), in_view
+    selected_section(subject, rows)
+    neighbours_section(subject, stamp, rows)
+    with slot:
+        atlas_canvas_view(subject, stamp, choice, limit)
 
 
 def axis_titles(projection: atlas.AtlasProjection) -> tuple[str, str]:
@@ -387,29 +411,28 @@ def axis_titles(projection: atlas.AtlasProjection) -> tuple[str, str]:
     return f"{label} 1", f"{label} 2"
 
 
-def _chart_caption(subject: Atlas, drawn: int, in_view: int, view: atlas.View) -> None:
+def _chart_caption(subject: Atlas, drawn: int, in_view: int) -> None:
     n = len(subject.coords)
     how = (f"all {in_view:,} points in view are drawn" if drawn == in_view else
-           f"{drawn:,} of the {in_view:,} points in view are drawn as markers (a fixed random sample: zoom in and "
-           "more appear)")
+           f"{drawn:,} of the {in_view:,} points in view are drawn as markers, a fixed random sample: zoom in (wheel) "
+           "and more appear")
     projection = subject.projection
     timing = (" (read from the disk cache)" if projection.from_cache else
               f" (computed in {format_duration(projection.seconds)}, now cached)" if projection.seconds else "")
     st.caption(f"Grey: the density of all {n:,} encoder means, with contour lines; {how}. "
                f"{atlas.METHOD_LABELS[projection.method]}{timing}. {plain(projection.note)} "
-               "Drag a box (or pick the lasso) to select among all points, drawn or not; click a point for one item.")
+               "Drag a box or a lasso to select among all points, drawn or not; click a point for one item, "
+               "shift-click to add one; hover for its thumbnail.")
 
 
 def _view_buttons(subject: Atlas, text: str | None, view: atlas.View) -> None:
     buttons = st.columns(3)
     box = atlas.View.parse(text.partition(":")[2]) if text and text.startswith("box:") else None
     buttons[0].button("Zoom to the box", key="atlas_zoom", disabled=box is None, on_click=_set,
-                      args=(VIEW_KEY, (_ident(subject), box)),
-                      icon=":material/zoom_in:", help="Redraw the density and the points for the selected box.")
-    full = subject.full
-    buttons[1].button("Whole atlas", key="atlas_reset", disabled=view == full, on_click=_set,
-                      args=(VIEW_KEY, (_ident(subject), full)),
-                      icon=":material/zoom_out_map:")
+                      args=(VIEW_KEY, (_ident(subject), box)), icon=":material/zoom_in:",
+                      help="Redraw the density and the points for the selected box.")
+    buttons[1].button("Whole atlas", key="atlas_reset", disabled=view == subject.full, on_click=_set,
+                      args=(VIEW_KEY, (_ident(subject), subject.full)), icon=":material/zoom_out_map:")
     buttons[2].button("Clear the selection", key="atlas_clear", disabled=not text, on_click=_set,
                       args=(SELECTION_KEY, None), icon=":material/deselect:")
 
@@ -441,7 +464,8 @@ def selected_section(subject: Atlas, rows: np.ndarray) -> None:
         with right:
             focus = _focus(shown)
             mean, std = np.asarray(subject.mean[focus]), np.exp(0.5 * np.asarray(subject.log_var[focus]))
-            st.plotly_chart(posterior_figure(mean, std, title=f"q(z | x) of item {focus}"), key="atlas_posterior")
+            with st.container(key="atlas_posterior"):
+                st.image(posterior_svg(mean, std, f"q(z | x) of item {focus}: mean ± std; dotted: the prior's ±1"))
             _open_links(subject, focus)
         _selection_summary(subject, rows)
         _traversal(subject, np.array(subject.mean[focus], dtype=np.float32), focus, rows)
@@ -474,8 +498,9 @@ def _selection_summary(subject: Atlas, rows: np.ndarray) -> None:
     """The selection's encoder means: their average and spread per dimension."""
     sample = rows if len(rows) <= 200_000 else rows[np.linspace(0, len(rows) - 1, 200_000).astype(np.int64)]
     means = np.asarray(subject.mean[np.sort(sample)], dtype=np.float64)
-    st.plotly_chart(posterior_figure(means.mean(0), means.std(0), title=f"Encoder means of the {len(rows):,} selected "
-                                     "items: average ± spread"), key="atlas_selection_means")
+    with st.container(key="atlas_selection_means"):
+        st.image(posterior_svg(means.mean(0), means.std(0), f"Encoder means of the {len(rows):,} selected items: "
+                                                             "average ± spread"))
 
 
 def _traversal(subject: Atlas, base: np.ndarray, focus: int, rows: np.ndarray) -> None:
@@ -516,7 +541,6 @@ def neighbours_section(subject: Atlas, stamp: tuple, rows: np.ndarray) -> None:
     previous = st.session_state.get("_atlas_rings")
     if previous is None or previous[0] != rings[0] or not np.array_equal(previous[1], found):
         st.session_state["_atlas_rings"] = rings
-        st.session_state.pop(ANCHOR_KEY, None)  # ring them on the chart at the next draw
     with st.container(key="atlas_neighbours"):
         originals = atlas.read_rows(subject.data.items, found)
         decoded = decode_mean(subject.model, torch.as_tensor(np.asarray(subject.mean[found]), dtype=torch.float32))

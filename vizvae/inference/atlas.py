@@ -111,6 +111,19 @@ def open_generated(n: int, report: Report | None = None, seed: int = 0) -> Atlas
                      labels=np.asarray(factors[:, 0]).astype(np.int64), label_names=list(SHAPE_NAMES), columns=columns)
 
 
+def open_test_set(dataset) -> AtlasData:
+    """A model's own test set (a ``data.Dataset``), labelled by its target's categories, or by shape
+    for ``shapes``."""
+    labels = None if dataset.y_test is None else np.asarray(dataset.y_test).astype(np.int64)
+    names = None
+    if labels is not None and dataset.name == "shapes":  # its label is the shape's index
+        names = list(SHAPE_NAMES)
+    elif labels is not None and dataset.target is not None and dataset.target.categories is not None:
+        names = [f"{c:g}" if isinstance(c, float) else str(c) for c in dataset.target.categories]
+    return AtlasData("test", f"the test set of {dataset.name}, {len(dataset.x_test):,} items",
+                     np.asarray(dataset.x_test, dtype=np.float32), labels=labels, label_names=names)
+
+
 def open_file(name: str, path: Path, image_shape: tuple[int, int, int]) -> AtlasData:
     source = open_items(path, image_shape=image_shape)
     labels = getattr(source, "labels", None)

@@ -18,6 +18,9 @@ import hashlib
 import json
 import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -86,7 +89,7 @@ def encode_into(model, items: np.ndarray, mean: np.ndarray, log_var: np.ndarray,
     for start, block in _blocks(items, batch_size):
         if cancelled is not None and cancelled():
             raise Cancelled("the encoding was cancelled; nothing was stored")
-        batch = torch.from_numpy(np.array(block, dtype=np.float32))  # a writable copy
+        batch = torch.from_numpy(block)  # a float32 array of its own (``_blocks``)
         if device.type == "cuda":
             batch = batch.pin_memory().to(device, non_blocking=True)
         posterior = model.encode(batch.to(device))
@@ -97,20 +100,41 @@ def encode_into(model, items: np.ndarray, mean: np.ndarray, log_var: np.ndarray,
 
 
 def _blocks(items, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, rows) of ``items`` batch by batch. A memory-mapped ``.npy`` is read with ``pread``
-    instead of through its mapping: pages touched through a mapping count in the process's resident
-    memory, so encoding 10⁶ images (4 GB) that way would show the server at 4 GB."""
+    """(start, rows as a float32 (rows, ...) array of its own) of ``items`` batch by batch, the next
+    batch read in a second thread while the model encodes this one (reading a 16 MB batch and
+    converting it cost a quarter of the encoder's time when done in turn). A memory-mapped ``.npy``
+    is read with ``preadv`` straight into the batch's buffer instead of through its mapping: pages
+    touched through a mapping count in the process's resident memory, so encoding 10⁶ images
+    (4 GB) that way would show the server at 4 GB."""
     n = len(items)
-    if _mapped_file(items):
-        row_bytes = items.dtype.itemsize * int(np.prod(items.shape[1:]))
-        with open(items.filename, "rb") as handle:
-            for start in range(0, n, batch_size):
-                rows = min(batch_size, n - start)
-                data = os.pread(handle.fileno(), rows * row_bytes, items.offset + start * row_bytes)
-                yield start, np.frombuffer(data, dtype=items.dtype).reshape((rows, *items.shape[1:]))
+    starts = list(range(0, n, batch_size))
+    if not starts:
         return
-    for start in range(0, n, batch_size):
-        yield start, items[start: start + batch_size]
+    with ExitStack() as stack:
+        if _mapped_file(items):
+            handle = stack.enter_context(open(items.filename, "rb"))
+            read = partial(_read_mapped, items, handle.fileno(), batch_size)
+        else:
+            def read(start: int) -> np.ndarray:
+                return np.array(items[start: start + batch_size], dtype=np.float32)  # a copy: the input stays untouched
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="vizvae-read"))
+        pending = pool.submit(read, starts[0])
+        for k, start in enumerate(starts):
+            block = pending.result()
+            if k + 1 < len(starts):
+                pending = pool.submit(read, starts[k + 1])
+            yield start, block
+
+
+def _read_mapped(items: np.memmap, fd: int, batch_size: int, start: int) -> np.ndarray:
+    rows = min(batch_size, len(items) - start)
+    row_bytes = items.dtype.itemsize * int(np.prod(items.shape[1:]))
+    buffer = bytearray(rows * row_bytes)
+    got = os.preadv(fd, [buffer], int(items.offset) + start * row_bytes)
+    if got != len(buffer):
+        raise VizvaeError(f"{items.filename}: the file ended early (read {got:,} of {len(buffer):,} bytes)")
+    block = np.frombuffer(buffer, dtype=items.dtype).reshape((rows, *items.shape[1:]))
+    return block if block.dtype == np.float32 else block.astype(np.float32)
 
 
 def cached_encodings(folder: str | Path, model, items: np.ndarray, batch_size: int = DEFAULT_BATCH,

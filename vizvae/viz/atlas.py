@@ -1,20 +1,27 @@
-"""The latent atlas' figure: every point as a density with contour lines, a sample of them as
-WebGL markers (``inference.atlas`` says which and why), and the nearest neighbours of a query
-ringed. Arrays in, ``go.Figure`` out; no Streamlit."""
+"""The latent atlas' picture: every point as a density image with contour lines, a sample of them
+as markers (``inference.atlas`` says which and why), and the nearest neighbours of a query ringed,
+as the payload the page's canvas (``pages/_atlas_canvas.js``) draws. No Streamlit, no plotly.js:
+plotly's chart costs a 2-core browser ~1 s to load and evaluate before it draws anything, a 2-D
+canvas nothing (``python -m vizvae bench --only atlas`` measures both)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from vizvae.inference.atlas import View
-from vizvae.viz.figures import CLASS_COLOURS, apply_layout
+from vizvae.viz.figures import CLASS_COLOURS
 
 CONTOUR_LEVELS = 6
+NUMBER_SHADES = 32
+# Viridis at 32 steps (matplotlib's, as plotly carries it), for colouring by a number
+VIRIDIS = tuple(sample_colorscale("Viridis", [i / (NUMBER_SHADES - 1) for i in range(NUMBER_SHADES)]))
 
 
 @dataclass
@@ -64,52 +71,71 @@ def density_png(counts: np.ndarray, upscale: int = 2) -> bytes:
     return png_bytes(rgba[::-1])
 
 
-def point_traces(xy: np.ndarray, rows: np.ndarray, colouring: Colouring | None,
-                 selected: Sequence[int] = ()) -> list[go.Scattergl]:
-    """The drawn points: one trace per category (a legend that names them), or one coloured by a
-    number. ``customdata`` is the row, what a click or a selection reports."""
-    selected_set = set(int(r) for r in selected)
-    style = dict(selected=dict(marker=dict(size=10, opacity=1.0)), unselected=dict(marker=dict(opacity=0.35)))
+def _b64(array: np.ndarray, dtype) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode()
 
-    def trace(mask: np.ndarray, name: str, marker: dict, hover: str) -> go.Scattergl:
-        picked = [i for i, r in enumerate(rows[mask]) if int(r) in selected_set]
-        return go.Scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name, marker=marker,
-                            customdata=rows[mask], hovertemplate=hover, selectedpoints=picked or None, **style)
 
-    base = dict(size=4, opacity=0.75)
-    everything = np.ones(len(rows), dtype=bool)
+def colour_codes(colouring: Colouring | None, n: int) -> tuple[np.ndarray, list[str], dict | None, list[str] | None]:
+    """(per-point colour codes (n,) uint8, the colours they index, the legend, category names or None)."""
     if colouring is None:
-        return [trace(everything, "items", dict(base, color=CLASS_COLOURS[0]), "item %{customdata}<extra></extra>")]
+        return np.zeros(n, dtype=np.uint8), [CLASS_COLOURS[0]], None, None
     if colouring.categories is not None:
-        codes = np.asarray(colouring.values).astype(np.int64)
-        return [trace(codes == k, str(name), dict(base, color=CLASS_COLOURS[k % len(CLASS_COLOURS)]),
-                      f"item %{{customdata}}<br>{colouring.name} {name}<extra></extra>")
-                for k, name in enumerate(colouring.categories) if np.any(codes == k)]
-    values = np.asarray(colouring.values, dtype=np.float32)
-    marker = dict(base, color=values, colorscale="Viridis", colorbar=dict(title=colouring.name, len=0.8))
-    return [trace(everything, "items", marker, f"item %{{customdata}}<br>{colouring.name} %{{marker.color:.4g}}"
-                                               "<extra></extra>")]
+        names = [str(name) for name in colouring.categories][:256]
+        colours = [CLASS_COLOURS[k % len(CLASS_COLOURS)] for k in range(len(names))]
+        codes = np.asarray(colouring.values).astype(np.int64).clip(0, len(names) - 1).astype(np.uint8)
+        present = sorted(set(codes.tolist()))
+        return codes, colours, {"title": colouring.name, "entries": [[names[k], colours[k]] for k in present]}, names
+    values = np.asarray(colouring.values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    span = high - low if high > low else 1.0
+    codes = np.floor((np.nan_to_num(values, nan=low) - low) / span * (NUMBER_SHADES - 1e-6)).clip(0, NUMBER_SHADES - 1)
+    stops = [low + span * f for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    entries = [[f"{v:.4g}", VIRIDIS[int(round(f * (NUMBER_SHADES - 1)))]] for v, f in zip(stops, (0, .25, .5, .75, 1))]
+    return codes.astype(np.uint8), list(VIRIDIS), {"title": colouring.name, "entries": entries}, None
 
 
-def atlas_figure(counts: np.ndarray, view: View, xy: np.ndarray, rows: np.ndarray, colouring: Colouring | None,
-                 selected: Sequence[int] = (), box: View | None = None, rings: np.ndarray | None = None,
-                 axis_titles: tuple[str, str] = ("1", "2"), height: int = 620) -> go.Figure:
-    """The atlas: the density with its contours as a background image (``density_png``), the drawn
-    points, ``rings`` (m, 2) around the query's nearest neighbours, and a selection box drawn as
-    plotly's own selection (so it reads as one)."""
-    traces: list = point_traces(xy, rows, colouring, selected)
-    if rings is not None and len(rings):
-        traces.append(go.Scattergl(x=rings[:, 0], y=rings[:, 1], mode="markers", name="nearest", hoverinfo="skip",
-                                   marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=2))))
-    fig = go.Figure(traces)
-    fig.update_xaxes(title_text=axis_titles[0], range=[view.x0, view.x1])
-    fig.update_yaxes(title_text=axis_titles[1], range=[view.y0, view.y1])
-    source = "data:image/png;base64," + base64.b64encode(density_png(counts)).decode()
-    layout: dict = dict(dragmode="select", legend=dict(itemsizing="constant", title_text=colouring.name if
-                                                       colouring and colouring.categories is not None else None),
-                        images=[dict(source=source, xref="x", yref="y", x=view.x0, y=view.y1, sizex=view.x1 - view.x0,
-                                     sizey=view.y1 - view.y0, sizing="stretch", layer="below")])
-    if box is not None:
-        layout["selections"] = [dict(type="rect", x0=box.x0, x1=box.x1, y0=box.y0, y1=box.y1, xref="x", yref="y")]
-    fig.update_layout(**layout)
-    return apply_layout(fig, None, height)
+def selection_shape(text: str | None, limit: int = 10_000) -> dict | None:
+    """The selection's ``sel`` text as the canvas draws it (None: nothing, or unreadable)."""
+    kind, _, body = (text or "").partition(":")
+    try:
+        if kind == "box":
+            box = [float(v) for v in body.split(",")]
+            return {"kind": "box", "box": box} if len(box) == 4 and all(np.isfinite(box)) else None
+        if kind == "lasso":
+            pairs = [[float(v) for v in p.split()] for p in body.split(";")[:2000]]
+            if len(pairs) >= 3 and all(len(p) == 2 and all(np.isfinite(p)) for p in pairs):
+                return {"kind": "lasso", "xs": [p[0] for p in pairs], "ys": [p[1] for p in pairs]}
+            return None
+        if kind == "rows":
+            return {"kind": "rows", "rows": [int(v) for v in body.split(",")[:limit]]}
+    except ValueError:
+        return None
+    return None
+
+
+def canvas_payload(counts: np.ndarray, view: View, full: View, xy: np.ndarray, rows: np.ndarray,
+                   colouring: Colouring | None, rings: np.ndarray | None = None,
+                   axis_titles: tuple[str, str] = ("1", "2"), height: int = 600, marker: int = 3) -> dict:
+    """What ``pages/_atlas_canvas.js`` draws, as JSON: the density image, the drawn points (float32
+    x and y, int32 rows, uint8 colour codes, base64), their colours and legend, the rings and the
+    view. ``token`` names it, so the canvas decodes the arrays only when they change. The selection's
+    shape is added per run (``with_selection``): a new selection does not rebuild the rest."""
+    codes, colours, legend, names = colour_codes(colouring, len(rows))
+    xy = np.asarray(xy, dtype=np.float32).reshape(-1, 2)
+    rings = np.zeros((0, 2), np.float32) if rings is None else np.asarray(rings, dtype=np.float32).reshape(-1, 2)
+    payload = {
+        "view": [view.x0, view.x1, view.y0, view.y1], "full": [full.x0, full.x1, full.y0, full.y1],
+        "density": "data:image/png;base64," + base64.b64encode(density_png(counts)).decode(),
+        "x": _b64(xy[:, 0], np.float32), "y": _b64(xy[:, 1], np.float32), "rows": _b64(rows, np.int32),
+        "codes": _b64(codes, np.uint8), "rings": _b64(rings.reshape(-1), np.float32), "colours": colours,
+        "legend": legend, "names": names, "colour_name": colouring.name if colouring else "",
+        "axes": list(axis_titles), "height": int(height), "marker": marker,
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return dict(payload, token=digest)
+
+
+def with_selection(payload: dict, selection: str | None) -> dict:
+    """The payload with the selection's shape (``selection_shape``) to draw."""
+    return dict(payload, selection=selection_shape(selection))

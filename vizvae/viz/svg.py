@@ -106,3 +106,43 @@ def training_curves_svg(history: dict[str, Sequence[float]], width: int = 900, h
     parts += panel_svg("ELBO (nats, higher is better)", elbo, panels[1], "step", colour_offset=1)
     parts += legend_svg([s.name for s in loss + elbo], left_margin, height - 14)
     return "\n".join(parts + ["</svg>"])
+
+
+def posterior_svg(mean: Sequence[float], spread: Sequence[float], title: str, width: int = 620, height: int = 300,
+                  colour: str = CLASS_COLOURS[0]) -> str:
+    """A bar per latent dimension at ``mean`` with ±``spread`` error bars, against the prior's ±1
+    (dotted), as SVG text: an encoder posterior q(z | x) (mean ± std) or a selection's means
+    (average ± spread). The y range holds every bar end and ±1.5."""
+    mean, spread = [float(m) for m in mean], [abs(float(s)) for s in spread]
+    ends = [m + s for m, s in zip(mean, spread)] + [m - s for m, s in zip(mean, spread)]
+    finite = [v for v in ends if math.isfinite(v)]
+    low, high = min(finite + [-1.5]), max(finite + [1.5])
+    panel = Panel(44, 34, width - 56, height - 64)
+    bottom = panel.top + panel.height
+
+    def y(value: float) -> float:
+        return scale(value, low, high, panel.top, panel.height, flip=True)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+             'font-family="sans-serif">',
+             f'<text x="{width / 2:.1f}" y="18" text-anchor="middle" font-size="13">{escape(title)}</text>',
+             f'<rect x="{panel.left}" y="{panel.top}" width="{panel.width}" height="{panel.height}" fill="none" stroke="#ccc"/>']
+    for level in (-1.0, 0.0, 1.0):
+        dash = ' stroke-dasharray="3,3"' if level else ""
+        parts += [f'<line x1="{panel.left}" y1="{y(level):.1f}" x2="{panel.left + panel.width}" y2="{y(level):.1f}" '
+                  f'stroke="#888" stroke-width="1"{dash}/>',
+                  f'<text x="{panel.left - 5}" y="{y(level) + 4:.1f}" text-anchor="end" font-size="11">{level:g}</text>']
+    slot = panel.width / max(len(mean), 1)
+    for j, (m, s) in enumerate(zip(mean, spread)):
+        if not (math.isfinite(m) and math.isfinite(s)):
+            continue
+        left, centre = panel.left + slot * (j + 0.2), panel.left + slot * (j + 0.5)
+        top, base = min(y(m), y(0.0)), max(y(m), y(0.0))
+        parts += [f'<rect data-dim="z{j}" x="{left:.1f}" y="{top:.1f}" width="{slot * 0.6:.1f}" height="{base - top:.1f}" '
+                  f'fill="{colour}" opacity="0.85"><title>z{j}: {m:.3f} ± {s:.3f}</title></rect>',
+                  f'<line x1="{centre:.1f}" y1="{y(m - s):.1f}" x2="{centre:.1f}" y2="{y(m + s):.1f}" stroke="#333"/>',
+                  f'<line x1="{centre - 4:.1f}" y1="{y(m - s):.1f}" x2="{centre + 4:.1f}" y2="{y(m - s):.1f}" stroke="#333"/>',
+                  f'<line x1="{centre - 4:.1f}" y1="{y(m + s):.1f}" x2="{centre + 4:.1f}" y2="{y(m + s):.1f}" stroke="#333"/>']
+        if len(mean) <= 40 or j % max(1, len(mean) // 20) == 0:
+            parts.append(f'<text x="{centre:.1f}" y="{bottom + 15:.1f}" text-anchor="middle" font-size="11">z{j}</text>')
+    return "\n".join(parts + ["</svg>"])
