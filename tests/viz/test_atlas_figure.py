@@ -1,15 +1,17 @@
-"""The latent atlas' figure (``vizvae.viz.atlas``): the density image and its smoothing, one WebGL
-trace per category whose ``customdata`` are the rows, and a box drawn as plotly's own selection."""
+"""The latent atlas' picture (``vizvae.viz.atlas``): the density image and its smoothing, and the
+canvas' payload — the drawn points, their rows and colour codes, the legend, the selection's shape."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 
 import numpy as np
-import plotly.graph_objects as go
 
 from vizvae.inference.atlas import View, density
-from vizvae.viz.atlas import Colouring, atlas_figure, density_png, smoothed
+from vizvae.viz.atlas import NUMBER_SHADES, Colouring, canvas_payload, density_png, smoothed, with_selection
+from vizvae.viz.figures import CLASS_COLOURS
 
 # NumPy validates its float32 log1p to within 2 ULP (numpy/_core/tests/data/umath-validation-set-log1p.csv),
 # i.e. 2·2⁻²³ relative; 2⁻²¹ leaves room for the float64 reference's own rounding
@@ -24,41 +26,55 @@ def _scene(seed: int = 0):
     return counts, xy, rows
 
 
-def test_each_present_category_is_one_webgl_trace_of_its_rows():
+def _array(payload: dict, name: str, dtype) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(payload[name]), dtype=dtype)
+
+
+def test_the_payload_carries_every_drawn_point_its_row_and_its_category():
     counts, xy, rows = _scene()
     codes = np.array([0, 2, 2, 0, 3, 0, 2, 3, 3])  # category 1 ("circle") is not among the drawn points
     colouring = Colouring("shape", codes, ["square", "circle", "heart", "ellipse"])
-    fig = atlas_figure(counts, View(0.0, 1.0, 0.0, 1.0), xy, rows, colouring, selected=[45, 90, 999])
-    points = [t for t in fig.data if isinstance(t, go.Scattergl)]
-    assert [t.name for t in points] == ["square", "heart", "ellipse"]
-    for trace, code in zip(points, (0, 2, 3)):
-        assert np.array_equal(trace.customdata, rows[codes == code])
-        assert np.array_equal(trace.x, xy[codes == code, 0]) and np.array_equal(trace.y, xy[codes == code, 1])
-    # a selected row is picked by its index inside its own trace; a row not drawn (999) picks nothing
-    assert points[1].selectedpoints == (1,) and points[2].selectedpoints == (2,) and points[0].selectedpoints is None
-    assert fig.layout.legend.title.text == "shape" and fig.layout.dragmode == "select"
+    payload = canvas_payload(counts, View(0.0, 1.0, 0.0, 1.0), View(-1.0, 2.0, -1.0, 2.0), xy, rows, colouring)
+    assert np.array_equal(_array(payload, "x", np.float32), xy[:, 0]) and np.array_equal(_array(payload, "y", np.float32), xy[:, 1])
+    assert np.array_equal(_array(payload, "rows", np.int32), rows)
+    assert np.array_equal(_array(payload, "codes", np.uint8), codes)
+    assert payload["names"] == ["square", "circle", "heart", "ellipse"]
+    assert payload["colours"][:4] == CLASS_COLOURS[:4]
+    # the legend names only the categories drawn, each with its colour
+    assert payload["legend"] == {"title": "shape", "entries": [["square", CLASS_COLOURS[0]], ["heart", CLASS_COLOURS[2]],
+                                                                ["ellipse", CLASS_COLOURS[3]]]}
+    assert payload["view"] == [0.0, 1.0, 0.0, 1.0] and payload["full"] == [-1.0, 2.0, -1.0, 2.0]
+    json.dumps(payload)  # what Streamlit sends: plain JSON
 
 
-def test_a_number_colours_one_trace_and_no_colouring_draws_plain_items():
+def test_a_number_is_shaded_in_equal_steps_from_its_least_to_its_greatest():
     counts, xy, rows = _scene(1)
     values = np.linspace(-1.0, 1.0, 9)
-    fig = atlas_figure(counts, View(0.0, 1.0, 0.0, 1.0), xy, rows, Colouring("KL", values))
-    (trace,) = [t for t in fig.data if isinstance(t, go.Scattergl)]
-    assert np.array_equal(trace.marker.color, values.astype(np.float32)) and np.array_equal(trace.customdata, rows)
-    (plain,) = [t for t in atlas_figure(counts, View(0.0, 1.0, 0.0, 1.0), xy, rows, None).data
-                if isinstance(t, go.Scattergl)]
-    assert plain.name == "items" and np.array_equal(plain.customdata, rows)
+    payload = canvas_payload(counts, View(0.0, 1.0, 0.0, 1.0), View(0.0, 1.0, 0.0, 1.0), xy, rows, Colouring("KL", values))
+    codes = _array(payload, "codes", np.uint8)
+    # 32 shades over [−1, 1]: value v gets floor((v + 1) / 2 · (32 − 1e-6)), the greatest the last shade
+    assert codes.tolist() == [int(np.floor((v + 1) / 2 * (NUMBER_SHADES - 1e-6))) for v in values]
+    assert codes[0] == 0 and codes[-1] == NUMBER_SHADES - 1 and len(payload["colours"]) == NUMBER_SHADES
+    assert [float(e[0]) for e in payload["legend"]["entries"]] == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    plain = canvas_payload(counts, View(0.0, 1.0, 0.0, 1.0), View(0.0, 1.0, 0.0, 1.0), xy, rows, None)
+    assert set(_array(plain, "codes", np.uint8).tolist()) == {0} and plain["legend"] is None
 
 
-def test_a_box_is_plotly_s_own_selection_and_rings_mark_the_neighbours():
+def test_the_token_follows_the_arrays_and_the_selection_is_drawn_apart():
     counts, xy, rows = _scene(2)
-    view, box = View(-2.0, 3.0, 1.0, 5.0), View(-0.5, 0.25, 2.0, 4.5)
-    fig = atlas_figure(counts, view, xy, rows, None, box=box, rings=np.array([[0.5, 2.5], [1.0, 3.0]]))
-    (selection,) = fig.layout.selections
-    assert (selection.type, selection.x0, selection.x1, selection.y0, selection.y1) == ("rect", -0.5, 0.25, 2.0, 4.5)
-    assert tuple(fig.layout.xaxis.range) == (-2.0, 3.0) and tuple(fig.layout.yaxis.range) == (1.0, 5.0)
-    assert fig.data[-1].name == "nearest" and list(fig.data[-1].x) == [0.5, 1.0]
-    assert atlas_figure(counts, view, xy, rows, None).layout.selections == ()
+    view = View(-2.0, 3.0, 1.0, 5.0)
+    first = canvas_payload(counts, view, view, xy, rows, None, rings=np.array([[0.5, 2.5], [1.0, 3.0]]))
+    assert _array(first, "rings", np.float32).tolist() == [0.5, 2.5, 1.0, 3.0]
+    again = canvas_payload(counts, view, view, xy, rows, None, rings=np.array([[0.5, 2.5], [1.0, 3.0]]))
+    moved = canvas_payload(counts, view, view, xy + np.float32(0.5), rows, None)
+    assert first["token"] == again["token"] != moved["token"]
+    boxed = with_selection(first, "box:-0.5,0.25,2,4.5")
+    assert boxed["selection"] == {"kind": "box", "box": [-0.5, 0.25, 2.0, 4.5]} and boxed["token"] == first["token"]
+    assert with_selection(first, "rows:3,17")["selection"] == {"kind": "rows", "rows": [3, 17]}
+    lasso = with_selection(first, "lasso:0 0;1 0;1 1")["selection"]
+    assert lasso == {"kind": "lasso", "xs": [0.0, 1.0, 1.0], "ys": [0.0, 0.0, 1.0]}
+    for hostile in ("box:1,2,3", "box:nan,1,2,3", "lasso:0 0;1 1", "lasso:0 0;1 x;2 2", "rows:1,a", "x:1", "", None):
+        assert with_selection(first, hostile)["selection"] is None, hostile
 
 
 def _rgba(png: bytes) -> np.ndarray:
@@ -85,10 +101,7 @@ def test_the_density_image_is_upside_up_transparent_away_from_points_and_darkest
     two[2, 2], two[9, 9] = 1, 1000
     image = _rgba(density_png(two, upscale=1))
     assert image[12 - 1 - 9, 9, 0] < image[12 - 1 - 2, 2, 0]
-    figure = atlas_figure(one, View(0.0, 1.0, 0.0, 1.0), *_scene(3)[1:], None)
-    (layer,) = figure.layout.images
-    assert layer.source.startswith("data:image/png;base64,") and layer.layer == "below"
-    assert (layer.x, layer.y, layer.sizex, layer.sizey) == (0.0, 1.0, 1.0, 1.0)  # the image's top-left at (x0, y1)
+
 
 
 def test_smoothing_keeps_the_total_and_spreads_a_point_binomially():
