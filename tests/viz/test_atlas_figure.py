@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 from vizvae.inference.atlas import View, density
-from vizvae.viz.atlas import NUMBER_SHADES, Colouring, canvas_payload, density_png, smoothed, with_selection
+from vizvae.viz.atlas import CONTOUR_SMOOTHING, NUMBER_SHADES, Colouring, canvas_payload, density_png, smoothed, with_selection
 from vizvae.viz.figures import CLASS_COLOURS
 
 # NumPy validates its float32 log1p to within 2 ULP (numpy/_core/tests/data/umath-validation-set-log1p.csv),
@@ -84,24 +84,24 @@ def _rgba(png: bytes) -> np.ndarray:
 
 
 def test_the_density_image_is_upside_up_transparent_away_from_points_and_darkest_at_the_mode():
-    # one point at (0.3, 0.1) of the unit square in 12 × 12 cells: cell (row 1, column 3) from the
+    # one point at (0.1, 0.05) of the unit square in 40 × 40 cells: cell (row 2, column 4) from the
     # bottom; drawn 2× as pixels, with the image's first row at the top (largest y)
-    one = density(np.array([[0.3, 0.1]], dtype=np.float32), View(0.0, 1.0, 0.0, 1.0), bins=12)
-    assert np.argwhere(one).tolist() == [[1, 3]]
+    bins, reach = 40, CONTOUR_SMOOTHING + 1  # the blur spreads a cell per pass; a line is drawn one cell past
+    one = density(np.array([[0.1, 0.05]], dtype=np.float32), View(0.0, 1.0, 0.0, 1.0), bins=bins)
+    assert np.argwhere(one).tolist() == [[2, 4]]
     image = _rgba(density_png(one))
-    assert image.shape == (24, 24, 4)
+    assert image.shape == (2 * bins, 2 * bins, 4)
     opaque = np.argwhere(image[..., 3] > 0)
-    # the point's cell and the contour lines around it: the smoothing reaches 2 cells, and a line is
-    # drawn on the first pixel past a change of level, so at most 3 cells from the point's
-    assert opaque[:, 0].min() >= 24 - 2 * (1 + 1 + 3) and opaque[:, 1].max() < 2 * (3 + 1 + 3)
-    assert image[24 - 2 * 1 - 1, 2 * 3 + 1, 3] == 255  # inside the point's cell
-    assert image[:8, :, 3].max() == 0 and image[:, 16:, 3].max() == 0  # far from it: nothing drawn
-    # a dense cell is darker than a sparse one (grey falls with log(1 + count))
+    assert opaque[:, 0].min() >= 2 * (bins - 1 - (2 + reach)) and opaque[:, 1].max() < 2 * (4 + 1 + reach)
+    assert image[2 * (bins - 1 - 2) + 1, 2 * 4 + 1, 3] == 255  # inside the point's cell
+    assert image[: 2 * (bins - 3 - reach) - 2, :, 3].max() == 0 and image[:, 2 * (5 + reach) + 2:, 3].max() == 0
+    # grey falls with log(1 + count): 235 − 185·log(1 + c)/log(1 + max). A contour line only ever
+    # takes the first pixel row or column of a cell's 4 × 4 block, so the block's inner pixels show it
     two = np.zeros((12, 12), dtype=np.int64)
     two[2, 2], two[9, 9] = 1, 1000
-    image = _rgba(density_png(two, upscale=1))
-    assert image[12 - 1 - 9, 9, 0] < image[12 - 1 - 2, 2, 0]
-
+    image = _rgba(density_png(two, upscale=4))
+    inner = lambda r, c: image[48 - 1 - (4 * r + 2), 4 * c + 2]  # noqa: E731
+    assert inner(9, 9)[0] == 235 - 185 and inner(2, 2)[0] == int(235 - 185 * np.log(2) / np.log(1001))
 
 
 def test_smoothing_keeps_the_total_and_spreads_a_point_binomially():

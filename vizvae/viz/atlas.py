@@ -19,6 +19,7 @@ from vizvae.inference.atlas import View
 from vizvae.viz.figures import CLASS_COLOURS
 
 CONTOUR_LEVELS = 6
+CONTOUR_SMOOTHING = 6  # passes of the [1, 2, 1]/4 blur under the contour lines (2 left them ragged at 10⁵ points)
 NUMBER_SHADES = 32
 # Viridis at 32 steps (matplotlib's, as plotly carries it), for colouring by a number
 VIRIDIS = tuple(sample_colorscale("Viridis", [i / (NUMBER_SHADES - 1) for i in range(NUMBER_SHADES)]))
@@ -61,7 +62,7 @@ def density_png(counts: np.ndarray, upscale: int = 2) -> bytes:
     rgba[..., 0] = rgba[..., 1] = rgba[..., 2] = grey
     rgba[..., 3] = np.where(counts > 0, 255, 0)
     rgba = rgba.repeat(upscale, 0).repeat(upscale, 1)
-    level = np.log1p(smoothed(counts))
+    level = np.log1p(smoothed(counts, CONTOUR_SMOOTHING))
     steps = np.floor(level / max(float(level.max()), 1e-12) * (CONTOUR_LEVELS + 1)).clip(0, CONTOUR_LEVELS)
     steps = steps.repeat(upscale, 0).repeat(upscale, 1)
     edge = np.zeros(steps.shape, dtype=bool)
