@@ -112,6 +112,8 @@ CASES = (
              _step_up("model_seed"), web.step_up("model_seed")),
     PageCase("latent_space", "latent_space", {"model": "mnist-betavae-16d-b4", "method": "umap"},
              "the traversal range slider", _nudge("traversal_span"), web.nudge("traversal_span")),
+    PageCase("atlas", "atlas", {"model": "shapes-betavae-b4"}, "the neighbours' k slider",
+             _nudge("atlas_k"), web.nudge("atlas_k")),
     PageCase("global_local", "global_local", {"model": "mnist-ugvae"}, "Compute the Fréchet distances",
              _click("gl_fd_compute"), web.click("gl_fd_compute")),
     PageCase("disentanglement", "disentanglement", {"model": "shapes-betavae-b4"}, "the traversal range slider",
