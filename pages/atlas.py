@@ -23,6 +23,7 @@ if __name__ == "__main__":  # a fresh server's first request for /atlas runs thi
     run_app()  # before the imports below: the app's navigation must replace Streamlit's at once
 
 import base64
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any
 
@@ -485,13 +486,14 @@ def _focus(shown: np.ndarray) -> int:
 def _open_links(subject: Atlas, focus: int) -> None:
     """One click to the same item on the Posterior and Inpainting pages (a shareable URL)."""
     model = st.query_params.get("model")
-    base = f"model={model}&" if model else ""
+    base = f"model={quote(model)}&" if model else ""
     if subject.data.key == "test":
         st.markdown(f"[Open item {focus} in Posterior](/posterior?{base}image={focus}) · "
                     f"[in Inpainting](/inpainting?{base}source=test&image={focus})")
     else:
-        st.markdown(f"[Open item {focus} in Inpainting](/inpainting?{base}source=atlas&data={subject.data.key}"
-                    f"&item={focus})")
+        item = f"data={quote(subject.data.key)}&item={focus}"
+        st.markdown(f"[Open item {focus} in Posterior](/posterior?{base}{item}) · "
+                    f"[in Inpainting](/inpainting?{base}source=atlas&{item})")
 
 
 def _selection_summary(subject: Atlas, rows: np.ndarray) -> None:

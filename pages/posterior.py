@@ -31,13 +31,14 @@ from pages._common import (
 from vizvae.checkpoint import Checkpoint, checkpoint_dataset
 from vizvae.data.masks import IMAGE_MASK_KINDS
 from vizvae.kernels.hmc import step_size_growth, under_tuned
+from vizvae.errors import VizvaeError
 from vizvae.inference.cache import stored_result
 from vizvae.inference.gaps import IWAE_KS, IWAE_REPLICATES, PosteriorGaps, posterior_gaps
 from vizvae.inference.posterior import (
     ChainDiagnostics, PlaneView, PosteriorChains, PosteriorGrid, PosteriorTarget, chain_diagnostics, coordinate_axes,
     gaussian_in_view, grid_log_joint, posterior_chains, posterior_grid, principal_axes, trained_hmc, unvisited_mass,
 )
-from vizvae.inference.posterior_store import cached_posterior_result, posterior_params, posterior_target
+from vizvae.inference.posterior_store import cached_posterior_result, posterior_params, posterior_row, posterior_target
 from vizvae.inference.posterior_view import chain_plane_limits, is_inflated, masked_preview, most_moved_dimensions
 from vizvae.models.capabilities import TunedHMCModel
 from vizvae.viz.images import grid_png
@@ -224,9 +225,10 @@ def mask_controls(mask_kind: str) -> tuple:
 def posterior_controls(n_test: int) -> tuple[int, tuple, int, int, float]:
     """(test image, mask_spec, seed, number of chains, step-size scale)."""
     controls = st.columns([1, 1.3, 1.2, 1, 1.2, 1.2])
-    image = url_bound(controls[0].number_input, "Test image", key="posterior_image", param="image", default=0,
-                      parse=int, valid=_in_range(0, n_test - 1), min_value=0, max_value=n_test - 1, step=1,
-                      help=f"Row of the test set (0–{n_test - 1}).")
+    image: int | str = url_bound(controls[0].number_input, "Test image", key="posterior_image", param="image",
+                                 default=0, parse=int, valid=_in_range(0, n_test - 1), min_value=0,
+                                 max_value=n_test - 1, step=1, help=f"Row of the test set (0–{n_test - 1}).")
+    image = atlas_link() or int(image)
     mask_kind = url_bound(controls[1].selectbox, "Mask", key="posterior_mask", param="mask", default="none",
                           valid=lambda m: m in IMAGE_MASK_KINDS, options=IMAGE_MASK_KINDS, format_func=MASK_LABELS.get,
                           help="Hidden pixels are left out of p(x_O | z): the posterior of the observed part.")
@@ -241,7 +243,23 @@ def posterior_controls(n_test: int) -> tuple[int, tuple, int, int, float]:
                       default=1.0, parse=float, valid=lambda s: s in STEP_SCALES, format=_number, options=STEP_SCALES,
                       help="Multiplies every step size φ: too small and the chains crawl, too large and they are "
                            "rejected or diverge.")
-    return int(image), mask_spec, int(seed), int(n_chains), float(scale)
+    return image, mask_spec, int(seed), int(n_chains), float(scale)
+
+
+def atlas_link() -> str | None:
+    """``"<source>:<item>"`` when the URL names an item of the Latent atlas (``data`` and ``item``,
+    from its "Open in Posterior" link); it replaces the test image until the link is left."""
+    key, item = st.query_params.get("data"), st.query_params.get("item")
+    if not key or key == "test" or not item or not item.isdigit() or len(key) > 300:
+        return None
+    st.caption(f"Item {int(item):,} of the atlas' {plain(key)} (from the Latent atlas).")
+    st.button("Back to the test images", key="posterior_leave_atlas", on_click=_leave_atlas)
+    return f"{key}:{int(item)}"
+
+
+def _leave_atlas() -> None:
+    for param in ("data", "item"):
+        st.query_params.pop(param, None)
 
 
 def compute_posterior(ref: str, image: int, mask_spec: tuple, seed: int, n_chains: int, scale: float) -> Posterior:
@@ -261,9 +279,11 @@ def image_view(name: str, x: np.ndarray, image_shape: tuple, posterior: Posterio
     strip = np.stack([masked_preview(x, posterior.target.mask), encoder_decode, *hmc_decodes])
     strip_png = grid_png(strip, image_shape, columns=len(strip), scale=3)
     grey = ", missing pixels grey" if posterior.target.mask is not None else ""
-    st.image(strip_png, caption=f"Test image {image} ({MASK_LABELS[mask_kind]}{grey}); decoded at the encoder mean; "
+    what = f"Test image {image}" if isinstance(image, int) else f"Atlas item {plain(image)}"
+    st.image(strip_png, caption=f"{what} ({MASK_LABELS[mask_kind]}{grey}); decoded at the encoder mean; "
              f"decoded at {len(hmc_decodes)} HMC samples.")
-    download_png("Image and decodes (PNG)", strip_png, f"{name}-posterior-{image}.png", key="posterior_png")
+    download_png("Image and decodes (PNG)", strip_png, f"{name}-posterior-{str(image).replace(':', '-')}.png",
+                 key="posterior_png")
 
 
 def tuning_note(posterior: Posterior) -> None:
@@ -508,7 +528,7 @@ def gaps_view(name: str, image: int, gaps: PosteriorGaps) -> None:
                " q* is the best diagonal Gaussian for this image alone (Adam on its ELBO from q_φ, fixed seed).")
     download_csv("Bounds (CSV)", csv_bytes(iwae_table(gaps.ks, gaps.iwae, gaps.hmc_iwae, gaps.iwae_se,
                                                       gaps.hmc_iwae_se)),
-                 f"{name}-posterior-{image}-bounds.csv", key="posterior_bounds_csv")
+                 f"{name}-posterior-{str(image).replace(':', '-')}-bounds.csv", key="posterior_bounds_csv")
 
 
 # -- the page -------------------------------------------------------------------------------------------------
@@ -522,12 +542,17 @@ def render() -> None:
     st.caption(f"**{plain(checkpoint.name)}**: {latent_dim}-D latent. One test image's posterior p(z | x_O): the encoder's "
                "Gaussian, HMC chains started from it, and — for a 2-D latent — the exact density by quadrature.")
     image, mask_spec, seed, n_chains, scale = posterior_controls(len(dataset.x_test))
+    try:
+        x = posterior_row(checkpoint, image)[0]
+    except VizvaeError as err:
+        st.error(f"That atlas item could not be opened: {plain(err)}.", icon=":material/error:")
+        st.stop()
     if not posterior_ready((ref, checkpoint_stamp(ref), image, mask_spec, seed, n_chains, scale), latent_dim == 2):
         st.stop()
     posterior = compute_posterior(ref, image, mask_spec, seed, n_chains, scale)
     left, right = st.columns([3, 2])
     with left:
-        image_view(checkpoint.name, dataset.x_test[image], tuple(dataset.image_shape), posterior, mask_spec[0])
+        image_view(checkpoint.name, x, tuple(dataset.image_shape), posterior, mask_spec[0])
     with right:
         hmc_summary(posterior)
     plane_view(posterior)

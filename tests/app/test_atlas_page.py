@@ -140,6 +140,9 @@ def test_hostile_links_fall_back_without_an_error():
     assert payload["selection"] is None and payload["view"][0] < payload["view"][1]
     at = finish_jobs(open_page("atlas", model=MODEL, sel="lasso:" + ";".join(["1e999 0"] * 5)))
     assert errors(at) == [] and canvas_payload(at)["selection"] is None
+    for data in ("shapes-7", "file:../../etc/passwd", "shapes-100000"):  # not offered; not generated on this server
+        at = open_page("posterior", model=MODEL, data=data, item="3")
+        assert at.exception == [] and any("could not be opened" in e.value for e in at.error), data
 
 
 def test_generated_shapes_are_rendered_and_encoded_in_the_background_then_open_in_inpainting():
@@ -156,6 +159,9 @@ def test_generated_shapes_are_rendered_and_encoded_in_the_background_then_open_i
     inpaint = open_page("inpainting", model=MODEL, source="atlas", data="shapes-10000", item="5")
     assert errors(inpaint) == []
     assert any("Item 5 of the atlas' shapes-10000" in c.value for c in inpaint.caption)
+    posterior = finish_jobs(open_page("posterior", model=MODEL, data="shapes-10000", item="5", chains="10"), timeout=300)
+    assert errors(posterior) == []
+    assert any("Item 5 of the atlas' shapes-10000" in c.value for c in posterior.caption)
 
 
 def test_t_sne_over_its_limit_is_refused_with_a_reason(monkeypatch):

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from vizvae.errors import VizvaeError
 from vizvae.inference import cache
 from vizvae.inference.gaps import PosteriorGaps
 from vizvae.inference.posterior import ChainDiagnostics, PosteriorChains, PosteriorGrid, PosteriorTarget
@@ -29,28 +30,49 @@ DEFAULT_VIEW: dict[str, Any] = {"image": 0, "mask_spec": ("none", "", 0.0), "see
 UNTRAINED_SAMPLER = "warmup-dual-averaging, jitter U(0.5, 1.5)"  # posterior.adapted_step_sizes; older stored chains used U(0.02, 0.05)
 
 
-def posterior_params(image: int, mask_spec: MaskSpec, seed: int = 0, n_chains: int | None = None,
+def posterior_params(image: int | str, mask_spec: MaskSpec, seed: int = 0, n_chains: int | None = None,
                      scale: float | None = None) -> dict[str, Any]:
-    """The settings a stored result is keyed by (the grid depends on the image and mask only)."""
+    """The settings a stored result is keyed by (the grid depends on the image and mask only).
+    ``image``: a test row, or ``"<atlas source>:<item>"`` for an item of the Latent atlas."""
     kind, half, rate = mask_spec
-    params: dict[str, Any] = {"image": int(image), "mask": [str(kind), str(half), float(rate)], "seed": int(seed)}
+    params: dict[str, Any] = {"image": image if isinstance(image, str) else int(image),
+                              "mask": [str(kind), str(half), float(rate)], "seed": int(seed)}
     if n_chains is not None:  # the chains: "sampler" names how a model without trained HMC is tuned
         params.update(chains=int(n_chains), scale=float(scale), sampler=UNTRAINED_SAMPLER)
     return params
 
 
-def posterior_target(checkpoint: Any, image: int, mask_spec: MaskSpec) -> PosteriorTarget:
-    """Test image ``image`` of the checkpoint's data set under the mask ``mask_spec``."""
+def posterior_row(checkpoint: Any, image: int | str) -> tuple[np.ndarray, int]:
+    """(the image's features, the seed its random mask is drawn from): test row ``image``, or the
+    atlas item ``"<source>:<item>"`` (``inference.atlas.atlas_item``; a source the server does not
+    offer this model is refused there)."""
+    from vizvae.checkpoint import checkpoint_dataset
+
+    dataset = checkpoint_dataset(checkpoint.config)
+    if not isinstance(image, str):
+        return np.asarray(dataset.x_test[int(image)], dtype=np.float32), int(image)
+    from vizvae.inference.atlas import atlas_item, server_files
+    from vizvae.server import data_dirs
+
+    key, _, item = image.rpartition(":")
+    if not item.isdigit():
+        raise VizvaeError(f"not an atlas item: {image!r}")
+    x = atlas_item(key, int(item), dataset.name, tuple(dataset.image_shape), server_files(data_dirs()))
+    return x, int(item)
+
+
+def posterior_target(checkpoint: Any, image: int | str, mask_spec: MaskSpec) -> PosteriorTarget:
+    """Image ``image`` (``posterior_row``) of the checkpoint's data under the mask ``mask_spec``."""
     from vizvae.checkpoint import checkpoint_dataset
     from vizvae.data.masks import image_mask
 
     dataset = checkpoint_dataset(checkpoint.config)
+    x, mask_seed = posterior_row(checkpoint, image)
     kind, half, rate = mask_spec
-    mask = image_mask(kind, tuple(dataset.image_shape[1:]), seed=image, hidden_half=half, missing_rate=rate)
-    return PosteriorTarget.from_row(checkpoint.model, dataset.x_test[image], mask)
+    mask = image_mask(kind, tuple(dataset.image_shape[1:]), seed=mask_seed, hidden_half=half, missing_rate=rate)
+    return PosteriorTarget.from_row(checkpoint.model, x, mask)
 
 
-# -- to and from arrays -----------------------------------------------------------------------------------------
 def _np(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy()
 
