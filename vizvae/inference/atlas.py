@@ -12,8 +12,8 @@ Projections at scale (``atlas_projection``), stored beside the encodings they pr
 (``inference.encodings``: keyed by the weights' and the data's SHA-256):
 
 * PCA of all points: exact (one SVD of the d×d second moments, accumulated in blocks);
-* UMAP fitted on a random ``UMAP_FIT_SAMPLE`` of the points, the rest placed by its ``transform``
-  in chunks with progress (``note`` says so);
+* UMAP fitted on a random ``UMAP_FIT_SAMPLE`` of the points, the rest placed from their nearest
+  fitted points in latent space, in chunks with progress (``note`` says so);
 * t-SNE up to ``TSNE_MAX_POINTS``: it has no transform for new points, and beyond that it takes
   hours on a CPU.
 
@@ -186,35 +186,39 @@ def pca_all(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def umap_sampled(points: np.ndarray, seed: int = 0, report: Report | None = None,
-                 fit_sample: int = UMAP_FIT_SAMPLE, chunk: int = 50_000) -> tuple[np.ndarray, str]:
-    """(coords (n, 2), note): UMAP fitted on a random ``fit_sample`` of the points, every point then
-    placed by the fitted model's ``transform`` (the sample's own places are its fit)."""
+                 fit_sample: int = UMAP_FIT_SAMPLE, chunk: int = 50_000, k: int = 10) -> tuple[np.ndarray, str]:
+    """(coords (n, 2), note): UMAP fitted on a random ``fit_sample`` of the points; every other
+    point placed at the inverse-distance-weighted mean of the places of its ``k`` nearest fitted
+    points (in latent space, by a k-d tree). That is where UMAP's own ``transform`` starts before
+    refining, and it costs ~7 µs a point where the refinement costs ~1 ms (10⁶ points: 7 s, not 16 min)."""
     import umap as umap_learn  # heavy (numba): only when asked for
+    from sklearn.neighbors import NearestNeighbors
 
     n = len(points)
     rng = np.random.default_rng(seed)
     fitted = np.sort(rng.choice(n, size=min(n, fit_sample), replace=False))
-    reducer = umap_learn.UMAP(n_components=2, random_state=seed)
     if report:
         report(0.02, f"fitting UMAP on {len(fitted):,} of {n:,} points")
+    sample = np.asarray(points[fitted], dtype=np.float32)
     with warnings.catch_warnings():  # "n_jobs overridden by random_state": a seed is the point here
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
-        sample_coords = reducer.fit_transform(np.asarray(points[fitted], dtype=np.float32))
+        sample_coords = umap_learn.UMAP(n_components=2, random_state=seed).fit_transform(sample)
     coords = np.empty((n, 2), dtype=np.float32)
+    coords[fitted] = sample_coords
     rest = np.ones(n, dtype=bool)
     rest[fitted] = False
-    coords[fitted] = sample_coords
     rest_rows = np.flatnonzero(rest)
+    tree = NearestNeighbors(n_neighbors=min(k, len(fitted)), algorithm="kd_tree").fit(sample)
     for start in range(0, len(rest_rows), chunk):
-        rows = rest_rows[start: start + chunk]
         if report:
-            report(0.3 + 0.7 * start / max(len(rest_rows), 1), f"placing {start:,} of {len(rest_rows):,} by transform")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning)
-            coords[rows] = reducer.transform(np.asarray(points[rows], dtype=np.float32))
+            report(0.6 + 0.4 * start / max(len(rest_rows), 1), f"placing {start:,} of {len(rest_rows):,} points")
+        rows = rest_rows[start: start + chunk]
+        distances, nearest = tree.kneighbors(np.asarray(points[rows], dtype=np.float32))
+        weights = 1.0 / np.maximum(distances, 1e-12)
+        coords[rows] = (np.einsum("nk,nkd->nd", weights, sample_coords[nearest]) / weights.sum(1, keepdims=True))
     note = ("" if len(rest_rows) == 0 else
-            f"UMAP fitted on a random {len(fitted):,} of the {n:,} points; the other {len(rest_rows):,} are placed "
-            "by its transform.")
+            f"UMAP fitted on a random {len(fitted):,} of the {n:,} points; each of the other {len(rest_rows):,} is "
+            f"placed at the distance-weighted mean of its {min(k, len(fitted))} nearest fitted points (in latent space).")
     return coords, note
 
 
