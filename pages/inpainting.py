@@ -54,7 +54,7 @@ from vizvae.viz.inpainting import (
 from vizvae.server import data_dirs
 from vizvae.viz.tables import csv_bytes
 
-INPAINT_KINDS = ("vae", "pvae", "hvae", "miwae", "hmcvae", "hhvae", "exported")  # one latent space that encodes masked images
+INPAINT_KINDS = ("vae", "pvae", "hvae", "miwae", "hmcvae", "hhvae", "exported", "adapter")  # one latent space that encodes masked images
 SOURCES = {"test": "Test image", "upload": "Upload", "draw": "Draw", "atlas": "Atlas item"}
 MASK_KINDS = {"square": "square hole", "half": "half", "mcar": "random pixels (MCAR)", "paint": "painted by hand"}
 HALVES = ("top", "bottom", "left", "right")

@@ -62,7 +62,7 @@ METHOD_LABELS = {"latent": "latent plane (z0, z1)", **projections.LABELS}
 SHOWN_SELECTED = 10  # originals/reconstructions drawn for at most this many selected points
 # Families with one Gaussian latent space under a N(0, I) prior (for the hierarchical ones, the ε-space
 # of all layers, SPEC §3). UG-VAE, ML-VAE and GMVAE have local and global spaces: see the Global & local page.
-LATENT_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae", "exported")
+LATENT_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae", "exported", "adapter")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from vizvae.viz.posterior import (
 from vizvae.viz.tables import csv_bytes
 
 # one Gaussian latent space under a N(0, I) prior (the ε-space of all layers for the hierarchical ones)
-POSTERIOR_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae", "exported")
+POSTERIOR_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae", "exported", "adapter")
 MASK_LABELS = {"none": "none", "square": "square hole (14×14)", "half": "half hidden", "mcar": "missing at random"}
 HALVES = ("top", "bottom", "left", "right")
 STEP_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)

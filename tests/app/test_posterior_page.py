@@ -136,7 +136,7 @@ def test_a_view_without_stored_results_shows_its_progress_then_the_posterior(mon
 def test_a_ugvae_is_sent_elsewhere():
     at = posterior_page(model=shipped("mnist-ugvae"))
     assert [w.value for w in at.warning] == [
-        "The posterior page needs a vae, miwae, pvae, hmcvae, hvae, hhvae or exported model (this one is a ugvae)."]
+        "The posterior page needs a vae, miwae, pvae, hmcvae, hvae, hhvae, exported or adapter model (this one is a ugvae)."]
 
 
 def test_an_estimated_evidence_keeps_its_label_short_and_names_its_estimator_below():

@@ -195,3 +195,14 @@ def test_without_the_optional_methods_the_built_in_joint_stays(imported):
     assert torch.equal(model.log_joint(x, None, z), model.log_likelihood(x, None, z) + model.log_prior(z))
     with pytest.raises(VizvaeError, match="no predict"):
         model.predict(x)
+
+
+def test_a_trusted_adapter_model_opens_every_page_of_a_one_latent_image_vae(imported, monkeypatch):
+    from tests.app.helpers import errors, finish_jobs, open_page
+
+    out, _ = imported
+    monkeypatch.setenv("VIZVAE_TRUSTED_ADAPTERS", str(out.parent))
+    for page in ("latent_space", "atlas", "posterior", "inpainting"):
+        at = finish_jobs(open_page(page, model=str(out)).run())
+        refusals = [m.value for m in [*at.warning, *at.info] if "model (this one is" in m.value]
+        assert errors(at) == [] and refusals == [], page  # (the 2-D manifold section may say it needs 2-D)
