@@ -169,3 +169,22 @@ def test_t_sne_over_its_limit_is_refused_with_a_reason(monkeypatch):
     at = finish_jobs(open_page("atlas", model=MODEL, proj="tsne"))
     assert errors(at) == []
     assert any("t-SNE is offered up to 100 points" in w.value for w in at.warning)
+
+
+def test_an_uploaded_image_searches_from_its_encoding_and_a_bad_one_is_refused(test_set_pca):
+    from vizvae.viz.images import png_bytes
+
+    _, means = test_set_pca
+    checkpoint = load_checkpoint(SHIPPED_DIR / MODEL, device="cpu")
+    x = checkpoint_dataset(checkpoint.config).x_test[7]
+    at = finish_jobs(open_page("atlas", model=MODEL))
+    at.button_group(key="atlas_query").set_value("image").run()
+    # test row 7 as a PNG (8-bit grey, light shape on dark: kept as it is): its nearest item is row 7 itself
+    png = png_bytes(np.round(np.asarray(x).reshape(32, 32) * 255))
+    at.file_uploader(key="atlas_upload").set_value([("seven.png", png, "image/png")]).run()
+    assert errors(at) == []
+    caption = [c.value for c in at.caption if c.value.startswith("Items and distances")][0]
+    assert caption.removeprefix("Items and distances: ").split(" (")[0] == "7"
+    at.file_uploader(key="atlas_upload").set_value([("broken.png", b"not an image", "image/png")]).run()
+    assert any("broken.png" in e.value and "could not be used" in e.value for e in at.error)
+    assert at.exception == []
