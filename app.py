@@ -5,11 +5,15 @@ pages/_common.py."""
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 from typing import Callable
 
 import streamlit as st
 
 from pages._common import model_picker, preload_in_background, wait_for_preload
+
+# a file: a Material icon name would make every browser fetch the icon from fonts.gstatic.com
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
 
 # One line per page: (module in pages/, title, icon). The module's name is the page's address
 # (/latent_space); the first page is the default, also at /.
@@ -56,7 +60,7 @@ def main() -> None:
     The page list is drawn with ``st.page_link`` (``client.showSidebarNavigation`` is off in
     .streamlit/config.toml), so Streamlit's legacy list of pages/ never shows, even for a fresh
     server's first request."""
-    st.set_page_config(page_title="vizvae", page_icon=":material/blur_on:", layout="wide")
+    st.set_page_config(page_title="vizvae", page_icon=str(FAVICON), layout="wide")
     pages, listed = navigation_pages()
     page = st.navigation(pages, position="hidden")
     with st.sidebar.container(key="app_pages"):

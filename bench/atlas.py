@@ -85,16 +85,7 @@ def _proc_kb(pid: int, field: str) -> int:
 def drag_box(page, key: str, start: tuple[float, float] = (0.42, 0.42), end: tuple[float, float] = (0.55, 0.55)) -> float:
     """Drag a selection box across the atlas canvas (fractions of it); returns the browser's clock
     just before the mouse is released."""
-    area = page.locator(f".st-key-{key} canvas").bounding_box()
-    x0, y0 = area["x"] + area["width"] * start[0], area["y"] + area["height"] * start[1]
-    x1, y1 = area["x"] + area["width"] * end[0], area["y"] + area["height"] * end[1]
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
-    page.mouse.move(x1, y1, steps=4)
-    before = float(page.evaluate("performance.now()"))
-    page.mouse.up()
-    return before
+    return browser_harness().drag(page, f".st-key-{key} canvas", start, end)
 
 
 def one_visit(page, port: int, path: str, timeout_s: float) -> tuple[float, float]:

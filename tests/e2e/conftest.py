@@ -8,13 +8,12 @@ missing Chromium fails every browser test, so CI cannot stay green without runni
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from tests.e2e.harness import (  # noqa: F401  (re-exported for the test modules)
-    CHROMIUM, INSTALL_HINT, ROOT, SCREENSHOTS, exceptions_on_screen, free_port, launch_chromium, screenshot,
-    start_streamlit, wait_for_app, wait_until_serving,
+    CHROMIUM, INSTALL_HINT, ROOT, SCREENSHOTS, drag, exceptions_on_screen, free_port, launch_chromium, screenshot,
+    start_streamlit, stop_streamlit, wait_for_app, wait_until_serving,
 )
 
 pytestmark = pytest.mark.e2e
@@ -44,11 +43,7 @@ def app_url():
         wait_until_serving(url, process)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_streamlit(process)
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,29 @@ def start_streamlit(port: int, env: dict[str, str] | None = None) -> subprocess.
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def stop_streamlit(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def drag(page, selector: str, start: tuple[float, float], end: tuple[float, float]) -> float:
+    """Drag the mouse across the element ``selector`` from ``start`` to ``end`` (fractions of its
+    box), in steps as a hand does; returns the browser's clock just before the button is released."""
+    area = page.locator(selector).bounding_box()
+    x0, y0 = area["x"] + area["width"] * start[0], area["y"] + area["height"] * start[1]
+    x1, y1 = area["x"] + area["width"] * end[0], area["y"] + area["height"] * end[1]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    before = float(page.evaluate("performance.now()"))
+    page.mouse.up()
+    return before
+
+
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

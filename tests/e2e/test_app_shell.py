@@ -27,8 +27,10 @@ def image_sources(page) -> list[str]:
 def test_every_page_loads_without_an_exception(page, app_url):
     page.goto(app_url)
     wait_for_app(page)
+    from app import PAGES
+
     links = page.eval_on_selector_all('.st-key-app_pages a', "els => els.map(e => e.href)")
-    assert len(links) == 8, "the sidebar lists the eight pages"
+    assert len(links) == len(PAGES) == 9, "the sidebar lists the nine pages"
     for link in links:
         page.goto(link)
         wait_for_app(page)

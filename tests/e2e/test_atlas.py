@@ -4,13 +4,14 @@ drawn; hovering a point shows its thumbnail; the wheel zooms and the points in v
 
 from __future__ import annotations
 
-import subprocess
 import urllib.parse
 
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import exceptions_on_screen, free_port, screenshot, start_streamlit, wait_for_app, wait_until_serving
+from tests.e2e.conftest import (
+    drag, exceptions_on_screen, free_port, screenshot, start_streamlit, stop_streamlit, wait_for_app, wait_until_serving,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -44,26 +45,15 @@ def atlas_server(tmp_path_factory):
         wait_until_serving(url, process)
         yield url, coords
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_streamlit(process)
 
 
 def query(page) -> dict[str, str]:
     return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).items()}
 
 
-def drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
-    area = page.locator(".st-key-atlas_chart canvas").bounding_box()
-    x0, y0 = area["x"] + area["width"] * start[0], area["y"] + area["height"] * start[1]
-    x1, y1 = area["x"] + area["width"] * end[0], area["y"] + area["height"] * end[1]
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
-    page.mouse.move(x1, y1, steps=4)
-    page.mouse.up()
+def drag_on_atlas(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    drag(page, ".st-key-atlas_chart canvas", start, end)
 
 
 def in_box(coords: np.ndarray, box: list[float]) -> np.ndarray:
@@ -77,7 +67,7 @@ def test_a_box_selects_every_point_inside_it_and_draws_their_posteriors(atlas_se
     assert exceptions_on_screen(page) == []
     page.wait_for_function("() => Number(document.querySelector('.st-key-atlas_chart .atlas')?.dataset.points) > 0")
     assert page.locator(".st-key-atlas_chart .atlas").get_attribute("data-points") == "10000"  # the default sample
-    drag(page, (0.40, 0.40), (0.55, 0.58))
+    drag_on_atlas(page, (0.40, 0.40), (0.55, 0.58))
     page.wait_for_function("() => new URLSearchParams(location.search).get('sel')?.startsWith('box:')")
     page.locator(".st-key-atlas_posterior img").wait_for()
     wait_for_app(page)

@@ -10,14 +10,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, exceptions_on_screen, free_port, start_streamlit, wait_for_app, wait_until_serving
+from tests.e2e.conftest import (
+    ROOT, exceptions_on_screen, free_port, start_streamlit, stop_streamlit, wait_for_app, wait_until_serving,
+)
 from vizvae.server import CLOSED_PATH_MESSAGE
 
 pytestmark = pytest.mark.e2e
@@ -40,11 +41,7 @@ def closed_server(tmp_path_factory):
         wait_until_serving(url, process)
         yield url, uploads
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_streamlit(process)
 
 
 def error_texts(page) -> list[str]:
