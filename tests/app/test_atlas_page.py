@@ -188,3 +188,29 @@ def test_an_uploaded_image_searches_from_its_encoding_and_a_bad_one_is_refused(t
     at.file_uploader(key="atlas_upload").set_value([("broken.png", b"not an image", "image/png")]).run()
     assert any("broken.png" in e.value and "could not be used" in e.value for e in at.error)
     assert at.exception == []
+
+
+def test_a_data_file_of_the_servers_data_folders_is_offered_by_name_and_a_misfit_is_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "shared-data"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    items = (rng.uniform(size=(300, 1024)) > 0.9).astype(np.float32)
+    np.savez(folder / "dots.npz", x=items, y=np.arange(300) % 4)  # uncompressed: mapped in place
+    np.save(folder / "narrow.npy", np.zeros((50, 100), dtype=np.float32))
+    (folder / "notes.txt").write_text("not data")
+    outside = tmp_path / "elsewhere.npy"
+    np.save(outside, np.zeros((10, 1024), dtype=np.float32))
+    (folder / "link.npy").symlink_to(outside)  # a link out of the folder is not offered
+    monkeypatch.setenv("VIZVAE_DATA_DIRS", str(folder))
+    at = finish_jobs(open_page("atlas", model=MODEL))
+    options = at.selectbox(key="atlas_data").options
+    assert "shared-data/dots.npz" in options and "shared-data/narrow.npy" in options
+    assert not [o for o in options if "notes" in o or "link" in o or "elsewhere" in o]
+    at = finish_jobs(open_page("atlas", model=MODEL, data="file:shared-data/dots.npz"))
+    assert errors(at) == []
+    payload = canvas_payload(at)
+    assert len(decoded(payload, "rows", np.int32)) == 300
+    assert [name for name, _ in payload["legend"]["entries"]] == ["0", "1", "2", "3"]  # its y, as labels
+    at = finish_jobs(open_page("atlas", model=MODEL, data="file:shared-data/narrow.npy"))
+    assert at.exception == []
+    assert any("holds items of 100 values; this model takes 1,024" in e.value for e in at.error)
