@@ -25,6 +25,7 @@ if __name__ == "__main__":  # a fresh server's first request for /atlas runs thi
 import base64
 from urllib.parse import quote
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,9 @@ from vizvae.checkpoint import checkpoint_dataset
 from vizvae.data.user import image_from_upload
 from vizvae.errors import VizvaeError
 from vizvae.inference import atlas
-from vizvae.inference.encodings import cached_encodings, encodings_directory, stored_encodings
+from vizvae.inference.encodings import (
+    cached_elbo, cached_encodings, encodings_directory, stored_elbo, stored_encodings,
+)
 from vizvae.inference.latent import decode_mean, dimensions_by_kl, reconstruct, traversal_latents, traversal_values
 from vizvae.inference.neighbours import LatentNeighbours
 from vizvae.jobs import format_duration
@@ -77,6 +80,7 @@ class Atlas:
     projection: atlas.AtlasProjection
     order: np.ndarray  # the points' drawing priority (a permutation)
     full: atlas.View  # the view holding every point
+    directory: Path  # where the encodings and what is computed from them are kept
 
     @property
     def coords(self) -> np.ndarray:
@@ -136,6 +140,11 @@ def _encode(report, folder, model, items) -> bool:
     return True
 
 
+def _elbo(report, directory, model, items) -> bool:
+    cached_elbo(directory, model, items, progress=lambda done, n: report(done / n, f"{done:,} of {n:,} items"))
+    return True
+
+
 def _project(report, directory, means, method: str) -> atlas.AtlasProjection:
     return atlas.atlas_projection(directory, means, method, report=lambda f, m: report(f, m))
 
@@ -192,7 +201,7 @@ def build_atlas(checkpoint, ref: str, stamp: tuple, data: atlas.AtlasData, metho
         else:
             projection = atlas.atlas_projection(directory, mean, method)
     return Atlas(ref, checkpoint.name, checkpoint.model, tuple(checkpoint.model.config.input_shape), data, mean, log_var,
-                 projection, _order(len(mean))[0], _bounds(ref, stamp, data.key, method, projection.coords))
+                 projection, _order(len(mean))[0], _bounds(ref, stamp, data.key, method, projection.coords), directory)
 
 
 # -- the selection: text in the URL, rows computed over every point ----------------------------------------------
@@ -279,6 +288,7 @@ def colourings(subject: Atlas) -> dict[str, str]:
         options["label"] = "label"
     options.update({f"col:{name}": name for name in subject.data.columns})
     options["kl"] = "KL(q(z | x) ‖ p(z)) per item"
+    options["elbo"] = "ELBO per item (one draw of z)"
     return options
 
 
@@ -291,6 +301,9 @@ def colouring_of(subject: Atlas, stamp: tuple, choice: str, rows: np.ndarray) ->
         return Colouring(choice[4:], np.asarray(data.columns[choice[4:]][rows], dtype=np.float32))
     if choice == "kl":
         return Colouring("KL (nats)", _kl(subject.ref, stamp, data.key, len(data))[rows])
+    if choice == "elbo":
+        values = stored_elbo(subject.directory, len(data))
+        return None if values is None else Colouring("ELBO (nats)", np.asarray(values[rows]))
     return None
 
 
@@ -338,6 +351,11 @@ def atlas_controls(subject: Atlas, columns: list) -> tuple[str, int]:
     limit = url_bound(columns[1].select_slider, "Points drawn", key="atlas_points", param="points", default=10_000,
                       parse=int, valid=lambda p: p in POINT_LIMITS, options=POINT_LIMITS, format=str,
                       help="At most this many points are drawn as markers; the density shows every point.")
+    if choice == "elbo" and stored_elbo(subject.directory, len(subject.coords)) is None:
+        background_task("atlas_elbo", key=(subject.ref, subject.data.key), work=_elbo, share=False,
+                        args=(subject.directory, subject.model, subject.data.items),
+                        label=f"The ELBO of {len(subject.coords):,} items (once; uncoloured until then)",
+                        units=len(subject.coords), seconds_per_unit=1e-4)
     return choice, limit
 
 
@@ -356,7 +374,8 @@ def _payload(subject: Atlas, stamp: tuple, view: atlas.View, choice: str, limit:
     what it shows changes."""
     rings = st.session_state.get("_atlas_rings")
     rings = rings[1] if rings is not None and rings[0] == (subject.ref, subject.data.key) else None
-    key = (_ident(subject), stamp, view, choice, limit, None if rings is None else tuple(rings.tolist()))
+    ready = choice != "elbo" or stored_elbo(subject.directory, len(subject.coords)) is not None  # coloured yet?
+    key = (_ident(subject), stamp, view, choice, ready, limit, None if rings is None else tuple(rings.tolist()))
     kept = st.session_state.get(PAYLOAD_KEY)
     if kept is not None and kept[0] == key:
         return kept[1]

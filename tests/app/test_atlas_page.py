@@ -214,3 +214,21 @@ def test_a_data_file_of_the_servers_data_folders_is_offered_by_name_and_a_misfit
     at = finish_jobs(open_page("atlas", model=MODEL, data="file:shared-data/narrow.npy"))
     assert at.exception == []
     assert any("holds items of 100 values; this model takes 1,024" in e.value for e in at.error)
+
+
+def test_colouring_by_elbo_computes_it_once_in_the_background_as_the_model_does():
+    import torch
+
+    at = finish_jobs(open_page("atlas", model=MODEL, colour="elbo"))
+    assert errors(at) == []
+    payload = canvas_payload(at)
+    assert payload["legend"]["title"] == "ELBO (nats)"
+    rows = decoded(payload, "rows", np.int32)
+    # recomputed here: the model's own ELBO of the test images, one draw of z each from the same seeded stream
+    checkpoint = load_checkpoint(SHIPPED_DIR / MODEL, device="cpu")
+    x = torch.as_tensor(checkpoint_dataset(checkpoint.config).x_test, dtype=torch.float32)
+    with torch.inference_mode():
+        elbo = checkpoint.model.elbo(x, generator=torch.Generator().manual_seed(0)).elbo.numpy()
+    low, high = float(payload["legend"]["entries"][0][0]), float(payload["legend"]["entries"][-1][0])
+    # the legend prints 4 significant digits
+    assert abs(low - elbo[rows].min()) <= 5e-4 * abs(low) and abs(high - elbo[rows].max()) <= 5e-4 * abs(high)

@@ -197,3 +197,52 @@ def _complete(directory: Path, weights: str, data: str, shape: tuple[int, int]) 
         return False
     return (meta == {"weights_sha256": weights, "data_sha256": data, "shape": list(shape)}
             and all(h.shape == shape and h.dtype == np.float32 for h in headers))
+
+
+ELBO_SAMPLES = 1  # z draws per item: the colour of a point, not an estimate to report
+
+
+def elbo_file(directory: Path) -> Path:
+    return Path(directory) / "elbo.npy"
+
+
+def stored_elbo(directory: Path, n: int) -> np.ndarray | None:
+    """The per-item ELBO stored beside the encodings in ``directory`` (None: none, or not whole)."""
+    try:
+        meta = json.loads((Path(directory) / "elbo.json").read_text())
+        values = np.load(elbo_file(directory), mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if values.shape != (n,) or values.dtype != np.float32 or meta.get("n") != n:
+        return None
+    return values
+
+
+@torch.inference_mode()
+def cached_elbo(directory: Path, model, items: np.ndarray, seed: int = 0, batch_size: int = DEFAULT_BATCH,
+                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Every item's ELBO (nats, ``ELBO_SAMPLES`` draw of z from q(z | x) each, the draws seeded), stored
+    beside the encodings in ``directory`` (array first, then ``elbo.json``: the commit point)."""
+    n = len(items)
+    kept = stored_elbo(directory, n)
+    if kept is not None:
+        return kept
+    generator = torch.Generator(device=model.device).manual_seed(int(seed))
+    values = np.empty(n, dtype=np.float32)
+    for start, block in _blocks(items, batch_size):
+        x = torch.from_numpy(block).reshape(len(block), -1).to(model.device)
+        values[start: start + len(block)] = model.elbo(x, n_samples=ELBO_SAMPLES, generator=generator).elbo.float().cpu().numpy()
+        if progress is not None:
+            progress(min(start + batch_size, n), n)
+    directory = Path(directory)
+    tag = f".tmp-{os.getpid()}"
+    staged, staged_meta = directory / f"elbo{tag}.npy", directory / f"elbo.json{tag}"
+    try:
+        np.save(staged, values)
+        os.replace(staged, elbo_file(directory))
+        staged_meta.write_text(json.dumps({"n": n, "seed": int(seed), "samples": ELBO_SAMPLES}))
+        os.replace(staged_meta, directory / "elbo.json")
+    finally:
+        staged.unlink(missing_ok=True)
+        staged_meta.unlink(missing_ok=True)
+    return np.load(elbo_file(directory), mmap_mode="r")
