@@ -62,7 +62,6 @@ UPLOAD_SLOT = "_atlas_upload_image"
 ATLAS_KINDS = ("vae", "miwae", "pvae", "hmcvae", "hvae", "hhvae", "exported", "adapter")
 POINT_LIMITS = (2_000, 5_000, 10_000, 20_000, 50_000)
 SHOWN = 10  # selected items drawn as originals and reconstructions
-DENSITY_BINS = 200
 CANVAS_HEIGHT = 600
 
 
@@ -287,8 +286,8 @@ def colourings(subject: Atlas) -> dict[str, str]:
     if subject.data.labels is not None:
         options["label"] = "label"
     options.update({f"col:{name}": name for name in subject.data.columns})
-    options["kl"] = "KL(q(z | x) ‖ p(z)) per item"
-    options["elbo"] = "ELBO per item (one draw of z)"
+    options["kl"] = "KL per item"
+    options["elbo"] = "ELBO per item"
     return options
 
 
@@ -347,7 +346,9 @@ def atlas_controls(subject: Atlas, columns: list) -> tuple[str, int]:
     options = colourings(subject)
     default_colour = "label" if "label" in options else "none"
     choice = url_bound(columns[0].selectbox, "Colour by", key="atlas_colour", param="colour", default=default_colour,
-                       valid=lambda c: c in options, options=list(options), format_func=options.get)
+                       valid=lambda c: c in options, options=list(options), format_func=options.get,
+                       help="KL: KL(q(z | x) ‖ p(z)) of each item. ELBO: each item's ELBO from one draw of z "
+                            "(computed once in the background).")
     limit = url_bound(columns[1].select_slider, "Points drawn", key="atlas_points", param="points", default=10_000,
                       parse=int, valid=lambda p: p in POINT_LIMITS, options=POINT_LIMITS, format=str,
                       help="At most this many points are drawn as markers; the density shows every point.")
@@ -379,7 +380,7 @@ def _payload(subject: Atlas, stamp: tuple, view: atlas.View, choice: str, limit:
     kept = st.session_state.get(PAYLOAD_KEY)
     if kept is not None and kept[0] == key:
         return kept[1]
-    counts = atlas.density(subject.coords, view, DENSITY_BINS)
+    counts = atlas.density(subject.coords, view, atlas.density_bins(len(subject.coords)))
     shown, in_view = atlas.shown_rows(subject.coords, view, subject.order, limit)
     shown = np.sort(shown)
     payload = canvas_payload(counts, view, subject.full, np.asarray(subject.coords[shown]), shown,

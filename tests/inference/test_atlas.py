@@ -353,3 +353,7 @@ def test_generated_shapes_are_offered_for_a_shapes_model_of_1024_features_only()
                        "shapes-1000000": "generated shapes, 1,000,000 items", "file:shared-data/a.npy": "shared-data/a.npy"}
     for name, features in (("shapes", 64 * 64), ("mnist", 32 * 32), ("mnist", 784)):
         assert set(atlas.atlas_sources(name, features, files)) == {"test", "file:shared-data/a.npy"}
+
+
+def test_the_density_grid_grows_with_the_points_between_its_bounds():
+    assert [atlas.density_bins(n) for n in (1, 480, 10_000, 100_000, 1_000_000)] == [24, 24, 60, 190, 200]

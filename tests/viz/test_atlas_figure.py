@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 from vizvae.inference.atlas import View, density
-from vizvae.viz.atlas import CONTOUR_SMOOTHING, NUMBER_SHADES, Colouring, canvas_payload, density_png, smoothed, with_selection
+from vizvae.viz.atlas import CONTOUR_SMOOTHING, GREY_LIGHT, GREY_RANGE, NUMBER_SHADES, Colouring, canvas_payload, density_png, smoothed, with_selection
 from vizvae.viz.figures import CLASS_COLOURS
 
 # NumPy validates its float32 log1p to within 2 ULP (numpy/_core/tests/data/umath-validation-set-log1p.csv),
@@ -89,19 +89,21 @@ def test_the_density_image_is_upside_up_transparent_away_from_points_and_darkest
     bins, reach = 40, CONTOUR_SMOOTHING + 1  # the blur spreads a cell per pass; a line is drawn one cell past
     one = density(np.array([[0.1, 0.05]], dtype=np.float32), View(0.0, 1.0, 0.0, 1.0), bins=bins)
     assert np.argwhere(one).tolist() == [[2, 4]]
-    image = _rgba(density_png(one))
+    image = _rgba(density_png(one, upscale=2))
     assert image.shape == (2 * bins, 2 * bins, 4)
     opaque = np.argwhere(image[..., 3] > 0)
     assert opaque[:, 0].min() >= 2 * (bins - 1 - (2 + reach)) and opaque[:, 1].max() < 2 * (4 + 1 + reach)
     assert image[2 * (bins - 1 - 2) + 1, 2 * 4 + 1, 3] == 255  # inside the point's cell
     assert image[: 2 * (bins - 3 - reach) - 2, :, 3].max() == 0 and image[:, 2 * (5 + reach) + 2:, 3].max() == 0
-    # grey falls with log(1 + count): 235 − 185·log(1 + c)/log(1 + max). A contour line only ever
+    # grey falls with log(1 + count): 235 − 150·log(1 + c)/log(1 + max). A contour line only ever
     # takes the first pixel row or column of a cell's 4 × 4 block, so the block's inner pixels show it
     two = np.zeros((12, 12), dtype=np.int64)
     two[2, 2], two[9, 9] = 1, 1000
     image = _rgba(density_png(two, upscale=4))
     inner = lambda r, c: image[48 - 1 - (4 * r + 2), 4 * c + 2]  # noqa: E731
-    assert inner(9, 9)[0] == 235 - 185 and inner(2, 2)[0] == int(235 - 185 * np.log(2) / np.log(1001))
+    assert inner(9, 9)[0] == GREY_LIGHT - GREY_RANGE
+    assert inner(2, 2)[0] == int(GREY_LIGHT - GREY_RANGE * np.log(2) / np.log(1001))
+    assert _rgba(density_png(np.ones((24, 24)))).shape == (480, 480, 4)  # a coarse grid drawn ~480 pixels across
 
 
 def test_smoothing_keeps_the_total_and_spreads_a_point_binomially():

@@ -359,6 +359,13 @@ def density(coords: np.ndarray, view: View, bins: int = 200) -> np.ndarray:
     return counts.reshape(bins, bins)
 
 
+def density_bins(n: int, most: int = 200, least: int = 24) -> int:
+    """Cells per axis of the density of n points: about 0.6·√n (a few points a cell where they are
+    dense), between ``least`` and ``most``. 200 for 10⁵ points and more; 480 points get 24, where 200
+    would put every point in a cell of its own and draw a contour around each."""
+    return int(np.clip(round(0.6 * np.sqrt(max(n, 1))), least, most))
+
+
 def priority_order(n: int, seed: int = 0) -> np.ndarray:
     """The order in which points are drawn: a fixed random permutation, so a view's sample is a
     prefix of it and zooming in keeps what was drawn."""

@@ -21,6 +21,7 @@ from vizvae.viz.figures import CLASS_COLOURS
 CONTOUR_LEVELS = 6
 CONTOUR_SMOOTHING = 6  # passes of the [1, 2, 1]/4 blur under the contour lines (2 left them ragged at 10⁵ points)
 NUMBER_SHADES = 32
+GREY_LIGHT, GREY_RANGE = 235, 150  # the density's grey: from 235 (one point) down to 85 (the densest cell)
 # Viridis at 32 steps (matplotlib's, as plotly carries it), for colouring by a number
 VIRIDIS = tuple(sample_colorscale("Viridis", [i / (NUMBER_SHADES - 1) for i in range(NUMBER_SHADES)]))
 
@@ -47,18 +48,21 @@ def smoothed(counts: np.ndarray, passes: int = 2) -> np.ndarray:
     return out
 
 
-def density_png(counts: np.ndarray, upscale: int = 2) -> bytes:
-    """The density as one RGBA PNG (top row = largest y): grey by log(1 + count), empty cells
-    transparent, and ``CONTOUR_LEVELS`` contour lines of the smoothed log density drawn as the
-    edges between its level bands. One image is what the browser draws fastest: a heatmap and a
+def density_png(counts: np.ndarray, upscale: int | None = None) -> bytes:
+    """The density as one RGBA PNG (top row = largest y): grey by log(1 + count) from ``GREY_LIGHT``
+    down by ``GREY_RANGE`` (light enough for the points drawn over it), empty cells transparent, and
+    ``CONTOUR_LEVELS`` contour lines of the smoothed log density drawn as the edges between its level
+    bands, one pixel wide. ``upscale`` (pixels a cell; default: about 480 pixels across) keeps the
+    lines thin on a coarse grid. One image is what the browser draws fastest: a heatmap and a
     contour trace cost plotly.js ~0.3–0.5 s each to lay out on a 2-core machine."""
     from vizvae.viz.images import png_bytes
 
     counts = np.asarray(counts)
+    upscale = max(1, int(np.ceil(480 / max(counts.shape)))) if upscale is None else int(upscale)
     shade = np.log1p(counts.astype(np.float64))
     top = max(float(shade.max()), 1e-12)
     rgba = np.zeros((*counts.shape, 4), dtype=np.uint8)
-    grey = (235 - 185 * shade / top).astype(np.uint8)
+    grey = (GREY_LIGHT - GREY_RANGE * shade / top).astype(np.uint8)
     rgba[..., 0] = rgba[..., 1] = rgba[..., 2] = grey
     rgba[..., 3] = np.where(counts > 0, 255, 0)
     rgba = rgba.repeat(upscale, 0).repeat(upscale, 1)
@@ -117,7 +121,7 @@ def selection_shape(text: str | None, limit: int = 10_000) -> dict | None:
 
 def canvas_payload(counts: np.ndarray, view: View, full: View, xy: np.ndarray, rows: np.ndarray,
                    colouring: Colouring | None, rings: np.ndarray | None = None,
-                   axis_titles: tuple[str, str] = ("1", "2"), height: int = 600, marker: int = 3) -> dict:
+                   axis_titles: tuple[str, str] = ("1", "2"), height: int = 600, marker: int | None = None) -> dict:
     """What ``pages/_atlas_canvas.js`` draws, as JSON: the density image, the drawn points (float32
     x and y, int32 rows, uint8 colour codes, base64), their colours and legend, the rings and the
     view. ``token`` names it, so the canvas decodes the arrays only when they change. The selection's
@@ -131,7 +135,8 @@ def canvas_payload(counts: np.ndarray, view: View, full: View, xy: np.ndarray, r
         "x": _b64(xy[:, 0], np.float32), "y": _b64(xy[:, 1], np.float32), "rows": _b64(rows, np.int32),
         "codes": _b64(codes, np.uint8), "rings": _b64(rings.reshape(-1), np.float32), "colours": colours,
         "legend": legend, "names": names, "colour_name": colouring.name if colouring else "",
-        "axes": list(axis_titles), "height": int(height), "marker": marker,
+        "axes": list(axis_titles), "height": int(height),
+        "marker": marker if marker is not None else (5 if len(rows) < 2_000 else 4 if len(rows) < 10_000 else 3),
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     return dict(payload, token=digest)
