@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from bench.browser import Server, browser_harness, new_page, time_page
+from bench.load import proc_kb
 from vizvae.bench import atlas as library
 from vizvae.checkpoint import REPO_ROOT, load_checkpoint, resolve_checkpoint
 from vizvae.inference import atlas
@@ -73,13 +74,6 @@ def warm_cache(name: str, n: int) -> Path:
     directory = encodings_directory(checkpoint.path, data.items)[0]
     atlas.atlas_projection(directory, means, "pca")
     return atlas.projection_file(directory, "pca", 0)
-
-
-def _proc_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def drag_box(page, key: str, start: tuple[float, float] = (0.42, 0.42), end: tuple[float, float] = (0.55, 0.55)) -> float:
@@ -126,7 +120,7 @@ def page_figures(browser, model: str, n: int, repeats: int, timeout_s: float) ->
         server.wait_idle()  # ... and idle
         for _ in range(repeats):
             visits.append(one_browser(browser, server.port, f"/atlas?model={model}&data=shapes-{n}", timeout_s))
-        peak = _proc_kb(server.process.pid, "VmHWM") / 1024
+        peak = proc_kb(server.process.pid, "VmHWM") / 1024
     finally:
         server.close()
 

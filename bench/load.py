@@ -144,7 +144,8 @@ def _proc_tree(pid: int) -> list[int]:
     return tree
 
 
-def _proc_kb(pid: int, field: str) -> int:
+def proc_kb(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` field in kB (VmHWM, VmRSS, ...); 0 when it cannot be read."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
@@ -159,7 +160,7 @@ def tree_rss_bytes(pid: int) -> int:
     try:
         import psutil
     except ImportError:
-        return 1024 * sum(_proc_kb(p, "VmRSS") for p in _proc_tree(pid))
+        return 1024 * sum(proc_kb(p, "VmRSS") for p in _proc_tree(pid))
     try:
         process = psutil.Process(pid)
         total = process.memory_info().rss
@@ -184,7 +185,7 @@ class RssSampler(threading.Thread):
         self.stop = threading.Event()
 
     def sample(self) -> None:
-        self.peak = max(self.peak, tree_rss_bytes(self.pid), 1024 * _proc_kb(self.pid, "VmHWM"))
+        self.peak = max(self.peak, tree_rss_bytes(self.pid), 1024 * proc_kb(self.pid, "VmHWM"))
 
     def run(self) -> None:
         while not self.stop.is_set():

@@ -206,22 +206,7 @@ def build_atlas(checkpoint, ref: str, stamp: tuple, data: atlas.AtlasData, metho
 # -- the selection: text in the URL, rows computed over every point ----------------------------------------------
 def selected_rows(text: str | None, coords: np.ndarray) -> np.ndarray:
     """The rows a ``sel`` text selects (an unreadable text selects nothing)."""
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    kind, _, body = text.partition(":")
-    try:
-        if kind == "box":
-            x0, x1, y0, y1 = (float(v) for v in body.split(","))
-            return atlas.rows_in_box(coords, (x0, x1), (y0, y1))
-        if kind == "lasso":
-            pairs = [tuple(float(v) for v in p.split()) for p in body.split(";")[:2000]]
-            return atlas.rows_in_lasso(coords, [p[0] for p in pairs], [p[1] for p in pairs])
-        if kind == "rows":
-            rows = np.array([int(v) for v in body.split(",")[:10_000]], dtype=np.int64)
-            return rows[(rows >= 0) & (rows < len(coords))]
-    except (ValueError, IndexError):
-        pass
-    return np.zeros(0, dtype=np.int64)
+    return atlas.selection_rows(atlas.parse_selection(text), coords)
 
 
 def _on_canvas_select() -> None:
@@ -488,8 +473,8 @@ def selected_section(subject: Atlas, rows: np.ndarray) -> None:
             with st.container(key="atlas_posterior"):
                 st.image(posterior_svg(mean, std, f"q(z | x) of item {focus}: mean ± std; dotted: the prior's ±1"))
             _open_links(subject, focus)
-        _selection_summary(subject, rows)
-        _traversal(subject, np.array(subject.mean[focus], dtype=np.float32), focus, rows)
+        average_kl = _selection_summary(subject, rows)
+        _traversal(subject, np.array(subject.mean[focus], dtype=np.float32), focus, average_kl)
 
 
 def _focus(shown: np.ndarray) -> int:
@@ -516,20 +501,17 @@ def _open_links(subject: Atlas, focus: int) -> None:
                     f"[in Inpainting](/inpainting?{base}source=atlas&{item})")
 
 
-def _selection_summary(subject: Atlas, rows: np.ndarray) -> None:
-    """The selection's encoder means: their average and spread per dimension."""
-    sample = rows if len(rows) <= 200_000 else rows[np.linspace(0, len(rows) - 1, 200_000).astype(np.int64)]
-    means = np.asarray(subject.mean[np.sort(sample)], dtype=np.float64)
+def _selection_summary(subject: Atlas, rows: np.ndarray) -> np.ndarray:
+    """The selection's encoder means, their average and spread per dimension; returns the
+    selection's average KL per dimension (the traversal's row order)."""
+    average, spread, average_kl = atlas.selection_statistics(subject.mean, subject.log_var, rows)
     with st.container(key="atlas_selection_means"):
-        st.image(posterior_svg(means.mean(0), means.std(0), f"Encoder means of the {len(rows):,} selected items: "
-                                                             "average ± spread"))
+        st.image(posterior_svg(average, spread, f"Encoder means of the {len(rows):,} selected items: "
+                                                "average ± spread"))
+    return average_kl
 
 
-def _traversal(subject: Atlas, base: np.ndarray, focus: int, rows: np.ndarray) -> None:
-    kl_rows = rows if len(rows) <= 100_000 else rows[:: max(1, len(rows) // 100_000)]
-    mean = np.asarray(subject.mean[np.sort(kl_rows)], dtype=np.float64)
-    log_var = np.asarray(subject.log_var[np.sort(kl_rows)], dtype=np.float64)
-    average_kl = (0.5 * (np.exp(log_var) + mean ** 2 - 1.0 - log_var)).mean(0)
+def _traversal(subject: Atlas, base: np.ndarray, focus: int, average_kl: np.ndarray) -> None:
     dims = dimensions_by_kl(average_kl)[: min(8, len(average_kl))]
     grid = traversal_latents(torch.as_tensor(base, dtype=torch.float32), dims, traversal_values(3.0, 9),
                              around_base=True)

@@ -357,3 +357,17 @@ def test_generated_shapes_are_offered_for_a_shapes_model_of_1024_features_only()
 
 def test_the_density_grid_grows_with_the_points_between_its_bounds():
     assert [atlas.density_bins(n) for n in (1, 480, 10_000, 100_000, 1_000_000)] == [24, 24, 60, 190, 200]
+
+
+def test_a_selection_text_is_parsed_once_and_selects_over_every_point():
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.5, 1.5]], dtype=np.float32)
+    box = atlas.parse_selection("box:-0.5,1.2,-0.5,1.2")
+    assert box == atlas.Selection("box", box=(-0.5, 1.2, -0.5, 1.2))
+    assert atlas.selection_rows(box, coords).tolist() == [0, 1]
+    lasso = atlas.parse_selection("lasso:-1 -1;3 -1;3 3")  # the triangle below the diagonal y = x
+    assert atlas.selection_rows(lasso, coords).tolist() == atlas.rows_in_lasso(coords, [-1, 3, 3], [-1, -1, 3]).tolist()
+    assert atlas.selection_rows(atlas.parse_selection("rows:3,-1,9,0"), coords).tolist() == [3, 0]  # existing rows
+    for hostile in ("box:1,2,3", "box:nan,1,2,3", "box:1e999,1,2,3", "lasso:0 0;1 1", "lasso:0 0;1 x;2 2",
+                    "lasso:" + ";".join(["1e999 0"] * 5), "rows:1,a", "x:1", "", None):
+        assert atlas.parse_selection(hostile) is None, hostile
+        assert atlas.selection_rows(atlas.parse_selection(hostile), coords).tolist() == []

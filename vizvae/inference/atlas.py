@@ -38,6 +38,7 @@ from vizvae.data.shapes import FACTOR_NAMES, SHAPE_NAMES
 from vizvae.data.shapes_scale import large_shapes
 from vizvae.data.sources import open_items
 from vizvae.errors import VizvaeError
+from vizvae.inference.latent import class_labels
 from vizvae.paths import user_cache_root
 
 BLOCK = 1 << 18  # rows per pass over a memory map
@@ -115,11 +116,8 @@ def open_test_set(dataset) -> AtlasData:
     """A model's own test set (a ``data.Dataset``), labelled by its target's categories, or by shape
     for ``shapes``."""
     labels = None if dataset.y_test is None else np.asarray(dataset.y_test).astype(np.int64)
-    names = None
-    if labels is not None and dataset.name == "shapes":  # its label is the shape's index
-        names = list(SHAPE_NAMES)
-    elif labels is not None and dataset.target is not None and dataset.target.categories is not None:
-        names = [f"{c:g}" if isinstance(c, float) else str(c) for c in dataset.target.categories]
+    named = class_labels(dataset.y_test, dataset.target.categories if dataset.target is not None else None)
+    names = list(SHAPE_NAMES) if labels is not None and dataset.name == "shapes" else (named.names if named else None)
     return AtlasData("test", f"the test set of {dataset.name}, {len(dataset.x_test):,} items",
                      np.asarray(dataset.x_test, dtype=np.float32), labels=labels, label_names=names)
 
@@ -150,14 +148,29 @@ def n_features(items) -> int:
 
 
 # -- the encodings' companions: per-point values and projections ---------------------------------------------
+def _kl_terms(mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
+    """KL(q(z_j | x) ‖ N(0, 1)) per item and dimension, in float64."""
+    m, v = np.asarray(mean, dtype=np.float64), np.asarray(log_var, dtype=np.float64)
+    return 0.5 * (np.exp(v) + m * m - 1.0 - v)
+
+
 def kl_per_point(mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     """KL(q(z | x) ‖ N(0, I)) of every item (n,), in nats, block by block over memory maps."""
     out = np.empty(len(mean), dtype=np.float32)
     for start in range(0, len(mean), BLOCK):
-        m = np.asarray(mean[start: start + BLOCK], dtype=np.float64)
-        v = np.asarray(log_var[start: start + BLOCK], dtype=np.float64)
-        out[start: start + len(m)] = 0.5 * (np.exp(v) + m * m - 1.0 - v).sum(1)
+        out[start: start + BLOCK] = _kl_terms(mean[start: start + BLOCK], log_var[start: start + BLOCK]).sum(1)
     return out
+
+
+def selection_statistics(mean: np.ndarray, log_var: np.ndarray, rows: np.ndarray, limit: int = 200_000
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(average encoder mean, spread of the means, average KL per dimension) of the selected rows, over
+    ``limit`` of them evenly spaced when there are more (read from memory maps in row order)."""
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    if len(rows) > limit:
+        rows = rows[np.linspace(0, len(rows) - 1, limit).astype(np.int64)]
+    m = np.asarray(mean[rows], dtype=np.float64)
+    return m.mean(0), m.std(0), _kl_terms(m, log_var[rows]).mean(0)
 
 
 def pca_all(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -377,6 +390,51 @@ def shown_rows(coords: np.ndarray, view: View, order: np.ndarray, limit: int) ->
     inside = in_view(coords, view)
     ranked = order[inside[order]]
     return ranked[:limit], len(ranked)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A selection as a URL's ``sel`` holds it: ``box:x0,x1,y0,y1``, ``lasso:x y;x y;…`` (3 or more
+    vertices) or ``rows:3,17``."""
+
+    kind: str  # "box", "lasso" or "rows"
+    box: tuple[float, float, float, float] | None = None
+    xs: tuple[float, ...] = ()
+    ys: tuple[float, ...] = ()
+    rows: tuple[int, ...] = ()
+
+
+def parse_selection(text: str | None, max_rows: int = 10_000, max_vertices: int = 2_000) -> Selection | None:
+    """The selection ``text`` describes, or None: nothing, or anything unreadable (a non-finite
+    number, a lasso of fewer than 3 vertices, a row that is not an integer)."""
+    kind, _, body = (text or "").partition(":")
+    try:
+        if kind == "box":
+            box = tuple(float(v) for v in body.split(","))
+            return Selection("box", box=box) if len(box) == 4 and all(np.isfinite(box)) else None
+        if kind == "lasso":
+            pairs = [tuple(float(v) for v in p.split()) for p in body.split(";")[:max_vertices]]
+            if len(pairs) < 3 or not all(len(p) == 2 and all(np.isfinite(p)) for p in pairs):
+                return None
+            return Selection("lasso", xs=tuple(p[0] for p in pairs), ys=tuple(p[1] for p in pairs))
+        if kind == "rows":
+            return Selection("rows", rows=tuple(int(v) for v in body.split(",")[:max_rows]))
+    except ValueError:
+        return None
+    return None
+
+
+def selection_rows(selection: Selection | None, coords: np.ndarray) -> np.ndarray:
+    """Every row the selection holds, over all points (rows of a ``rows`` selection: those that exist)."""
+    if selection is None:
+        return np.zeros(0, dtype=np.int64)
+    if selection.kind == "box":
+        x0, x1, y0, y1 = selection.box
+        return rows_in_box(coords, (x0, x1), (y0, y1))
+    if selection.kind == "lasso":
+        return rows_in_lasso(coords, list(selection.xs), list(selection.ys))
+    rows = np.array(selection.rows, dtype=np.int64)
+    return rows[(rows >= 0) & (rows < len(coords))]
 
 
 def rows_in_box(coords: np.ndarray, xs: tuple[float, float], ys: tuple[float, float]) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from plotly.colors import sample_colorscale
 
-from vizvae.inference.atlas import View
+from vizvae.inference.atlas import View, parse_selection
 from vizvae.viz.figures import CLASS_COLOURS
 
 CONTOUR_LEVELS = 6
@@ -100,23 +100,16 @@ def colour_codes(colouring: Colouring | None, n: int) -> tuple[np.ndarray, list[
     return codes.astype(np.uint8), list(VIRIDIS), {"title": colouring.name, "entries": entries}, None
 
 
-def selection_shape(text: str | None, limit: int = 10_000) -> dict | None:
-    """The selection's ``sel`` text as the canvas draws it (None: nothing, or unreadable)."""
-    kind, _, body = (text or "").partition(":")
-    try:
-        if kind == "box":
-            box = [float(v) for v in body.split(",")]
-            return {"kind": "box", "box": box} if len(box) == 4 and all(np.isfinite(box)) else None
-        if kind == "lasso":
-            pairs = [[float(v) for v in p.split()] for p in body.split(";")[:2000]]
-            if len(pairs) >= 3 and all(len(p) == 2 and all(np.isfinite(p)) for p in pairs):
-                return {"kind": "lasso", "xs": [p[0] for p in pairs], "ys": [p[1] for p in pairs]}
-            return None
-        if kind == "rows":
-            return {"kind": "rows", "rows": [int(v) for v in body.split(",")[:limit]]}
-    except ValueError:
+def selection_shape(text: str | None) -> dict | None:
+    """The selection's ``sel`` text (``inference.atlas.parse_selection``) as the canvas draws it."""
+    selection = parse_selection(text)
+    if selection is None:
         return None
-    return None
+    if selection.kind == "box":
+        return {"kind": "box", "box": list(selection.box)}
+    if selection.kind == "lasso":
+        return {"kind": "lasso", "xs": list(selection.xs), "ys": list(selection.ys)}
+    return {"kind": "rows", "rows": list(selection.rows)}
 
 
 def canvas_payload(counts: np.ndarray, view: View, full: View, xy: np.ndarray, rows: np.ndarray,
