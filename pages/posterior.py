@@ -222,13 +222,14 @@ def mask_controls(mask_kind: str) -> tuple:
     return mask_kind, "", 0.0
 
 
-def posterior_controls(n_test: int) -> tuple[int, tuple, int, int, float]:
-    """(test image, mask_spec, seed, number of chains, step-size scale)."""
+def posterior_controls(n_test: int) -> tuple[int | str, tuple, int, int, float]:
+    """(test image or atlas item, mask_spec, seed, number of chains, step-size scale)."""
     controls = st.columns([1, 1.3, 1.2, 1, 1.2, 1.2])
+    linked = atlas_item_in_url()
     image: int | str = url_bound(controls[0].number_input, "Test image", key="posterior_image", param="image",
                                  default=0, parse=int, valid=_in_range(0, n_test - 1), min_value=0,
-                                 max_value=n_test - 1, step=1, help=f"Row of the test set (0–{n_test - 1}).")
-    image = atlas_link() or int(image)
+                                 max_value=n_test - 1, step=1, disabled=linked is not None,
+                                 help=f"Row of the test set (0–{n_test - 1}).")
     mask_kind = url_bound(controls[1].selectbox, "Mask", key="posterior_mask", param="mask", default="none",
                           valid=lambda m: m in IMAGE_MASK_KINDS, options=IMAGE_MASK_KINDS, format_func=MASK_LABELS.get,
                           help="Hidden pixels are left out of p(x_O | z): the posterior of the observed part.")
@@ -243,17 +244,19 @@ def posterior_controls(n_test: int) -> tuple[int, tuple, int, int, float]:
                       default=1.0, parse=float, valid=lambda s: s in STEP_SCALES, format=_number, options=STEP_SCALES,
                       help="Multiplies every step size φ: too small and the chains crawl, too large and they are "
                            "rejected or diverge.")
-    return image, mask_spec, int(seed), int(n_chains), float(scale)
+    if linked is not None:
+        key, _, item = linked.rpartition(":")
+        st.caption(f"Item {int(item):,} of the atlas' {plain(key)} (from the Latent atlas).")
+        st.button("Back to the test images", key="posterior_leave_atlas", on_click=_leave_atlas)
+    return linked or int(image), mask_spec, int(seed), int(n_chains), float(scale)
 
 
-def atlas_link() -> str | None:
+def atlas_item_in_url() -> str | None:
     """``"<source>:<item>"`` when the URL names an item of the Latent atlas (``data`` and ``item``,
     from its "Open in Posterior" link); it replaces the test image until the link is left."""
     key, item = st.query_params.get("data"), st.query_params.get("item")
     if not key or key == "test" or not item or not item.isdigit() or len(key) > 300:
         return None
-    st.caption(f"Item {int(item):,} of the atlas' {plain(key)} (from the Latent atlas).")
-    st.button("Back to the test images", key="posterior_leave_atlas", on_click=_leave_atlas)
     return f"{key}:{int(item)}"
 
 
